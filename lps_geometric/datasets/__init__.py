@@ -1,0 +1,13 @@
+r"""Benchmark datasets for symmetrized models: expressivity tests (GRAPH8c, EXP, CSL)."""
+from .graph8c import GRAPH8c
+from .exp import EXP, EXPClassify
+from .csl import CSL
+from .splits import stratified_kfold
+
+__all__ = [
+    'GRAPH8c',
+    'EXP',
+    'EXPClassify',
+    'CSL',
+    'stratified_kfold',
+]

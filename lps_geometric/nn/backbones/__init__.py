@@ -1,0 +1,4 @@
+r"""Backbones :math:`f`: networks that need not be equivariant themselves."""
+from .adjacency_patch_transformer import AdjacencyPatchTransformer
+
+__all__ = ['AdjacencyPatchTransformer']

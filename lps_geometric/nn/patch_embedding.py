@@ -1,0 +1,212 @@
+r"""Patch embedding of the adjacency image, computed from the edge list.
+
+A graph whose nodes are in canonical order (node :math:`i` of a graph sits at position
+:math:`i`) is an image :math:`A \in \mathbb{R}^{n \times n \times C}`: pixel :math:`(i, j)`
+holds :math:`[1, e_{ij}]` for an edge :math:`i \to j` (the adjacency channel plus the edge
+features) and zero otherwise, and node features sit on the diagonal. A ViT embeds the
+:math:`p_h \times p_w` patches of this image linearly,
+
+.. math::
+    t_{ab} = b + \sum_{(i, j) \in \mathrm{patch}(a, b)} \sum_c W_{i \bmod p_h,\,
+    j \bmod p_w,\, c}\, A_{ijc}.
+
+Since the map is linear and the image is sparse, every edge :math:`(i, j)` simply adds
+:math:`W_{i \bmod p_h, j \bmod p_w} [1, e_{ij}]` to token
+:math:`(\lfloor i / p_h \rfloor, \lfloor j / p_w \rfloor)`, a scatter over edges in
+:math:`O(|E| C D)` time. It is evaluated with one :func:`torch.nn.functional.embedding_bag`
+per kind of entry (bags = tokens), so no :obj:`(|E|, D)` intermediate is formed.
+
+Straight-through gradients: when the nodes carry a relaxed band assignment
+``band`` of shape :obj:`(|V|, 2w + 1)` (hard one-hot forward, soft backward), the
+pixel of edge :math:`(i, j)` is the outer product :math:`\tilde P_i \tilde P_j^\top` of the
+two bands. Its forward value is the hard pixel; its gradient with respect to
+:math:`\tilde P_{i,m}` only involves the column :math:`j` (and vice versa), because the other
+factor is exactly one-hot in the forward pass. So :math:`4w + 1` entries per edge give the
+same gradient as the full :math:`(2w + 1)^2` product.
+"""
+import math
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lps_geometric.utils.batch import local_index
+
+__all__ = ['AdjacencyPatchEmbedding', 'PatchGrid']
+
+
+class PatchGrid:
+    r"""Token layout of a batch: per graph a :math:`g_h \times g_w` grid of patches,
+    :math:`g_h = \lceil n / p_h \rceil`, :math:`g_w = \lceil n / p_w \rceil`."""
+    def __init__(self, ptr: Tensor, patch_size: Tuple[int, int]):
+        ph, pw = patch_size
+        sizes = ptr[1:] - ptr[:-1]
+        self.grid_h = torch.div(sizes + ph - 1, ph, rounding_mode='floor')
+        self.grid_w = torch.div(sizes + pw - 1, pw, rounding_mode='floor')
+        counts = self.grid_h * self.grid_w
+        self.token_ptr = torch.zeros_like(ptr)
+        torch.cumsum(counts, 0, out=self.token_ptr[1:])
+        self.num_tokens = int(self.token_ptr[-1])
+        self.token_batch = torch.repeat_interleave(
+            torch.arange(sizes.numel(), device=ptr.device), counts,
+            output_size=self.num_tokens)
+        self.patch_size = patch_size
+
+    def token(self, graph: Tensor, row: Tensor, col: Tensor) -> Tensor:
+        r"""Global token index of pixel ``(row, col)`` of graph ``graph``."""
+        ph, pw = self.patch_size
+        return (self.token_ptr[graph] + torch.div(row, ph, rounding_mode='floor')
+                * self.grid_w[graph] + torch.div(col, pw, rounding_mode='floor'))
+
+    def grid_position(self, max_grid_w: int) -> Tensor:
+        r"""Position of every token in the model's full :math:`G_h \times G_w` grid."""
+        local = torch.arange(self.num_tokens, device=self.token_ptr.device) \
+            - self.token_ptr[self.token_batch]
+        gw = self.grid_w[self.token_batch]
+        row = torch.div(local, gw, rounding_mode='floor')
+        return row * max_grid_w + (local - row * gw)
+
+
+def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
+             table: Tensor, num_tokens: int) -> Tensor:
+    r"""``out[t] = sum_{entries e of t} sum_c weight_e feat_ec table[row_e * C + c]``."""
+    C = feat.size(1)
+    order = torch.argsort(token)
+    token, row, weight, feat = token[order], row[order], weight[order], feat[order]
+    rows = (row.unsqueeze(1) * C + torch.arange(C, device=row.device)).reshape(-1)
+    psw = (weight.unsqueeze(1) * feat).reshape(-1)
+    counts = torch.bincount(token, minlength=num_tokens) * C
+    offsets = torch.cumsum(counts, 0) - counts
+    return F.embedding_bag(rows, table, offsets, mode='sum', per_sample_weights=psw)
+
+
+class AdjacencyPatchEmbedding(nn.Module):
+    r"""Linear embedding of the :math:`p_h \times p_w` patches of the adjacency image,
+    computed by scatter from the edge list (see the module docstring for the math).
+
+    Args:
+        node_channels (int): Node feature size :math:`F` (diagonal pixels); :obj:`0` for
+            none.
+        edge_channels (int): Edge feature size; the image has :math:`C = 1 + ` this many
+            channels (the adjacency channel first).
+        embed_dim (int): Token width :math:`D`.
+        patch_size (int or (int, int)): Patch shape. Square patches, or row patches
+            :math:`(1, p_w)`. Node features of position :math:`i` use the slot
+            :math:`i \bmod \max(p_h, p_w)`.
+
+    Shapes:
+        - **input:** node features :math:`(|V|, F)`, canonical ``edge_index``
+          :math:`(2, |E|)`, edge features :math:`(|E|, C - 1)`, ``batch``
+          :math:`(|V|,)`, ``ptr`` :math:`(B + 1,)`, optional band :math:`(|V|, 2w + 1)`
+        - **output:** tokens :math:`(T, D)` and their :class:`PatchGrid`
+    """
+    def __init__(self, node_channels: int, edge_channels: int, embed_dim: int,
+                 patch_size: Union[int, Tuple[int, int]]):
+        super().__init__()
+        ph, pw = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
+        if ph < 1 or pw < 1:
+            raise ValueError(f"'patch_size' must be positive (got {patch_size})")
+        if ph != pw and ph != 1:
+            raise ValueError(f"'patch_size' must be square or a row (1, p) "
+                             f"(got {patch_size})")
+        self.node_channels = node_channels
+        self.edge_channels = edge_channels
+        self.embed_dim = embed_dim
+        self.patch_size = (ph, pw)
+        self.node_slots = max(ph, pw)
+        self.edge_table = nn.Parameter(torch.empty(ph * pw * (1 + edge_channels),
+                                                   embed_dim))
+        self.node_table = nn.Parameter(torch.empty(self.node_slots * node_channels,
+                                                   embed_dim))
+        self.bias = nn.Parameter(torch.empty(embed_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # Same scale as a conv patch embedding of fan-in p_h * p_w * C.
+        ph, pw = self.patch_size
+        fan_in = ph * pw * (1 + self.edge_channels)
+        bound = 1.0 / math.sqrt(fan_in)
+        nn.init.uniform_(self.edge_table, -bound, bound)
+        nn.init.uniform_(self.node_table, -bound, bound)
+        nn.init.zeros_(self.bias)
+
+    def edge_weight_image(self) -> Tensor:
+        r"""The edge kernel as a conv weight, shape :math:`(D, C, p_h, p_w)`."""
+        ph, pw = self.patch_size
+        C = 1 + self.edge_channels
+        return self.edge_table.view(ph, pw, C, -1).permute(3, 2, 0, 1)
+
+    def forward(self, x: Optional[Tensor], edge_index: Tensor,
+                edge_attr: Optional[Tensor], batch: Tensor, ptr: Tensor,
+                band: Optional[Tensor] = None) -> Tuple[Tensor, PatchGrid]:
+        ph, pw = self.patch_size
+        grid = PatchGrid(ptr, self.patch_size)
+        pos = local_index(batch, ptr)
+        src, dst = edge_index
+        graph = batch[src]
+        i, j = pos[src], pos[dst]
+        E = src.numel()
+
+        feat = torch.ones(E, 1, device=pos.device, dtype=self.edge_table.dtype)
+        if self.edge_channels > 0:
+            if edge_attr is None:
+                raise ValueError(f"{self.__class__.__name__} expects edge features "
+                                 f"with {self.edge_channels} channels, got none")
+            feat = torch.cat([feat, edge_attr.to(feat.dtype).view(E, -1)], dim=1)
+
+        if band is None:
+            e_graph, e_i, e_j = graph, i, j
+            e_weight = torch.ones(E, device=pos.device, dtype=feat.dtype)
+            e_feat = feat
+        else:
+            w = (band.size(1) - 1) // 2
+            size = (ptr[1:] - ptr[:-1])[graph].unsqueeze(1)
+            shifts = torch.cat([torch.arange(-w, 0, device=pos.device),
+                                torch.arange(1, w + 1, device=pos.device)])
+            keep = torch.cat([torch.arange(0, w, device=pos.device),
+                              torch.arange(w + 1, 2 * w + 1, device=pos.device)])
+            moved_i = torch.minimum((i.unsqueeze(1) + shifts).clamp(min=0), size - 1)
+            moved_j = torch.minimum((j.unsqueeze(1) + shifts).clamp(min=0), size - 1)
+            e_graph = torch.cat([graph, graph.repeat_interleave(2 * w).repeat(2)])
+            e_i = torch.cat([i, moved_i.reshape(-1),
+                             i.repeat_interleave(2 * w)])
+            e_j = torch.cat([j, j.repeat_interleave(2 * w),
+                             moved_j.reshape(-1)])
+            e_weight = torch.cat([
+                band[src, w] * band[dst, w],
+                band[src][:, keep].reshape(-1),
+                band[dst][:, keep].reshape(-1),
+            ])
+            e_feat = torch.cat([feat, feat.repeat_interleave(2 * w, dim=0).repeat(2, 1)])
+
+        token = grid.token(e_graph, e_i, e_j)
+        cell = (e_i % ph) * pw + e_j % pw
+        out = _bag_sum(token, cell, e_weight, e_feat, self.edge_table, grid.num_tokens)
+
+        if self.node_channels > 0:
+            if x is None:
+                raise ValueError(f"{self.__class__.__name__} expects node features "
+                                 f"with {self.node_channels} channels, got none")
+            x = x.to(feat.dtype).view(x.size(0), -1)
+            if band is None:
+                n_graph, n_pos, n_weight, n_feat = batch, pos, torch.ones_like(
+                    x[:, 0]), x
+            else:
+                w = (band.size(1) - 1) // 2
+                size = (ptr[1:] - ptr[:-1])[batch].unsqueeze(1)
+                offsets = torch.arange(-w, w + 1, device=pos.device)
+                n_pos = torch.minimum((pos.unsqueeze(1) + offsets).clamp(min=0),
+                                      size - 1).reshape(-1)
+                n_graph = batch.repeat_interleave(2 * w + 1)
+                n_weight = band.reshape(-1)
+                n_feat = x.repeat_interleave(2 * w + 1, dim=0)
+            token = grid.token(n_graph, n_pos, n_pos)
+            out = out + _bag_sum(token, n_pos % self.node_slots, n_weight, n_feat,
+                                 self.node_table, grid.num_tokens)
+        return out + self.bias, grid
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(node_channels={self.node_channels}, '
+                f'edge_channels={self.edge_channels}, embed_dim={self.embed_dim}, '
+                f'patch_size={self.patch_size})')

@@ -1,0 +1,171 @@
+r"""The symmetrization layer: one wrapper for LPS, group averaging and canonicalization."""
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from lps_geometric.samplers.base import GroupSample
+from lps_geometric.utils.batch import num_graphs_of, replicate_batch
+from lps_geometric.utils.validation import validate_graph_batch
+
+__all__ = ['Symmetrize']
+
+
+class Symmetrize(nn.Module):
+    r"""Makes any backbone :math:`f` equivariant by averaging over group elements drawn
+    from a sampler,
+
+    .. math::
+        \phi(G) = \mathbb{E}_{g \sim p(g \mid G)} \left[ g \cdot f(g^{-1} \cdot G)
+        \right] \approx \sum_{r=1}^{k} w_r \, g_r \cdot f(g_r^{-1} \cdot G).
+
+    With a :class:`~lps_geometric.samplers.PermutationSampler` this is learned
+    probabilistic symmetrization (LPS); with
+    :class:`~lps_geometric.samplers.UniformPermutationSampler` group averaging; with
+    :class:`~lps_geometric.samplers.ExhaustivePermutationSampler` exact averaging over
+    :math:`S_n`; with a noise-free sampler and :math:`k = 1` canonicalization. If the sampler
+    is equivariant (:math:`p(g \mid h G) = p(h^{-1} g \mid G)`), :math:`\phi` is invariant
+    (graph outputs) or equivariant (node outputs) in distribution, and exactly so for
+    exhaustive averaging.
+
+    The :math:`k` samples are one backbone call: the batch is stacked :math:`k` times into a
+    batch of :math:`kB` graphs (no padding), relabelled into each sample's canonical order,
+    run through :math:`f`, mapped back (node outputs return to their nodes) and averaged.
+
+    Args:
+        backbone (torch.nn.Module): Maps a canonically ordered ``Batch`` to graph outputs
+            :math:`(B, C)` or node outputs :math:`(|V|, C)`.
+        sampler (torch.nn.Module): Returns a
+            :class:`~lps_geometric.samplers.GroupSample` for ``(data, num_samples)``.
+        num_samples (int, optional): :math:`k` in training. (default: :obj:`1`)
+        eval_num_samples (int, optional): :math:`k` in evaluation. (default:
+            ``num_samples``)
+        level (str, optional): :obj:`"graph"` or :obj:`"node"`. (default: the backbone's
+            ``level`` attribute, else :obj:`"graph"`)
+        entropy_weight (float, optional): Weight of the sampler's entropy penalty in
+            :meth:`regularization_loss`. (default: :obj:`0.0`)
+        validate (bool, optional): Check every input batch
+            (:func:`~lps_geometric.utils.validate_graph_batch`). (default: :obj:`True`)
+
+    Shapes:
+        - **input:** a ``Data``/``Batch``, or ``x`` :math:`(|V|, F)`, ``edge_index``
+          :math:`(2, |E|)`, optional ``edge_attr`` :math:`(|E|, D)` and ``batch``
+          :math:`(|V|,)`
+        - **output:** :math:`(B, C)` (graph level) or :math:`(|V|, C)` (node level)
+
+    Example:
+        >>> backbone = AdjacencyPatchTransformer(in_channels=3, out_channels=2,
+        ...                                      max_nodes=64)
+        >>> sampler = PermutationSampler(in_channels=3)
+        >>> model = Symmetrize(backbone, sampler, num_samples=1, eval_num_samples=10)
+        >>> out = model(batch)                          # (B, 2)
+        >>> loss = criterion(out, batch.y) + model.regularization_loss()
+    """
+    def __init__(self, backbone: nn.Module, sampler: nn.Module, num_samples: int = 1,
+                 eval_num_samples: Optional[int] = None, level: Optional[str] = None,
+                 entropy_weight: float = 0.0, validate: bool = True):
+        super().__init__()
+        if num_samples < 1:
+            raise ValueError(f"'num_samples' must be positive (got {num_samples})")
+        if eval_num_samples is not None and eval_num_samples < 1:
+            raise ValueError(f"'eval_num_samples' must be positive "
+                             f"(got {eval_num_samples})")
+        level = level or getattr(backbone, 'level', 'graph')
+        if level not in ('graph', 'node'):
+            raise ValueError(f"'level' must be 'graph' or 'node' (got '{level}')")
+        self.backbone = backbone
+        self.sampler = sampler
+        self.num_samples = num_samples
+        self.eval_num_samples = eval_num_samples or num_samples
+        self.level = level
+        self.entropy_weight = entropy_weight
+        self.validate = validate
+        self.last_sample: Optional[GroupSample] = None
+
+    def reset_parameters(self):
+        for module in (self.backbone, self.sampler):
+            if hasattr(module, 'reset_parameters'):
+                module.reset_parameters()
+
+    @staticmethod
+    def _as_data(data, edge_index, edge_attr, batch) -> Data:
+        if isinstance(data, Data):
+            return data
+        if edge_index is None:
+            raise ValueError("Pass a Data/Batch object or 'x' and 'edge_index'")
+        out = Data(x=data, edge_index=edge_index, edge_attr=edge_attr)
+        if batch is not None:
+            out.batch = batch
+            out.num_graphs = int(batch.max()) + 1 if batch.numel() > 0 else 0
+        if data is None:
+            out.num_nodes = int(batch.numel()) if batch is not None else None
+        return out
+
+    def forward(self, data: Union[Data, Tensor, None] = None,
+                edge_index: Optional[Tensor] = None, edge_attr: Optional[Tensor] = None,
+                batch: Optional[Tensor] = None, *, noise: Optional[Tensor] = None,
+                num_samples: Optional[int] = None,
+                generator: Optional[torch.Generator] = None) -> Tensor:
+        r"""Symmetrized output.
+
+        Args:
+            data: A ``Data``/``Batch``, or the node features ``x``.
+            edge_index, edge_attr, batch: The graph, when ``data`` is ``x``.
+            noise (torch.Tensor, optional): The sampler's noise for the stacked batch,
+                shape :obj:`(k |V|, 1)` (for reproducibility and equivariance tests).
+            num_samples (int, optional): Override :math:`k` for this call.
+            generator (torch.Generator, optional): Random source of the sampler.
+        """
+        data = self._as_data(data, edge_index, edge_attr, batch)
+        if self.validate:
+            validate_graph_batch(
+                data, max_nodes=getattr(self.backbone, 'max_nodes', None),
+                node_channels=getattr(self.backbone, 'in_channels', None),
+                edge_channels=getattr(self.backbone, 'edge_dim', None))
+        if num_samples is None:
+            num_samples = self.num_samples if self.training else self.eval_num_samples
+        sample = self.sampler(data, num_samples, noise=noise, generator=generator)
+        self.last_sample = sample
+        k = sample.num_samples
+        B = num_graphs_of(data)
+        N = data.num_nodes
+
+        stacked = replicate_batch(data, k)
+        element = sample.element
+        canonical = element.apply(stacked)
+        if sample.band is not None:
+            canonical.perm_band = element.permute_nodes(sample.band)
+        out = self.backbone(canonical)
+
+        if self.level == 'graph':
+            if out.size(0) != k * B:
+                raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
+                                   f'{k * B} graphs (level="graph")')
+            if sample.weight is None:
+                return out.view(k, B, *out.shape[1:]).mean(dim=0)
+            weight = sample.weight.view(k, B, *([1] * (out.dim() - 1)))
+            return (out.view(k, B, *out.shape[1:]) * weight).sum(dim=0)
+
+        if out.size(0) != k * N:
+            raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
+                               f'{k * N} nodes (level="node")')
+        out = element.pull_nodes(out)
+        if sample.weight is None:
+            return out.view(k, N, *out.shape[1:]).mean(dim=0)
+        weight = sample.weight[stacked.batch].view(k, N, *([1] * (out.dim() - 1)))
+        return (out.view(k, N, *out.shape[1:]) * weight).sum(dim=0)
+
+    def regularization_loss(self) -> Tensor:
+        r"""``entropy_weight`` times the entropy of the sampler's relaxed assignment in
+        the last forward pass (zero when there is none); add it to the training loss."""
+        sample = self.last_sample
+        if sample is None or sample.entropy is None or self.entropy_weight == 0:
+            device = next(self.parameters(), torch.empty(0)).device
+            return torch.zeros((), device=device)
+        return self.entropy_weight * sample.entropy
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(\n  backbone={self.backbone},\n'
+                f'  sampler={self.sampler},\n  num_samples={self.num_samples}, '
+                f'eval_num_samples={self.eval_num_samples}, level={self.level})')

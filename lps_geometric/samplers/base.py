@@ -1,0 +1,33 @@
+r"""What every sampler returns: group elements for :math:`k` copies of a batch."""
+from dataclasses import dataclass
+from typing import Optional
+
+from torch import Tensor
+
+__all__ = ['GroupSample']
+
+
+@dataclass
+class GroupSample:
+    r"""Group elements for :math:`k` stacked copies of a batch of :math:`B` graphs.
+
+    Copy :math:`r` of graph :math:`b` is graph :math:`rB + b` of the stacked batch (see
+    :func:`~lps_geometric.utils.replicate_batch`).
+
+    Attributes:
+        element: One group element per stacked graph (e.g. a
+            :class:`~lps_geometric.groups.Permutation`).
+        num_samples (int): :math:`k`.
+        weight (torch.Tensor, optional): Averaging weights of shape :obj:`(k B,)`, summing
+            to one over the copies of each graph; :obj:`None` means uniform :math:`1/k`.
+        band (torch.Tensor, optional): Straight-through relaxed assignment of shape
+            :obj:`(k |V|, 2w + 1)` (hard forward, soft backward), in the node order of
+            the stacked input.
+        entropy (torch.Tensor, optional): Mean entropy of the soft assignment (a scalar
+            regulariser).
+    """
+    element: object
+    num_samples: int
+    weight: Optional[Tensor] = None
+    band: Optional[Tensor] = None
+    entropy: Optional[Tensor] = None

@@ -1,0 +1,97 @@
+r"""Sparse (banded) relaxations of a hard permutation, for straight-through gradients.
+
+After the per-graph sort, a node's soft rank only has appreciable mass on positions near
+its hard rank. The relaxed assignment is therefore kept on a band of :math:`2w + 1`
+positions around the hard rank of every node, an :obj:`(|V|, 2w + 1)` tensor instead of
+an :math:`n \times n` matrix: :math:`O(n w)` memory and time.
+
+The soft rank is SoftSort (Prillo & Eisenschlos, ICML 2020):
+
+.. math::
+    P_{v, j} = \operatorname{softmax}_j \left( -\frac{|s_v - s_{(j)}|}{\tau} \right),
+
+where :math:`s_{(j)}` is the :math:`j`-th smallest score of :math:`v`'s graph and :math:`j`
+runs over the band. Optional Sinkhorn iterations alternate column and row normalisation on
+the band (log domain), making the band doubly stochastic where the band allows it.
+"""
+import torch
+from torch import Tensor
+from torch_geometric.utils import scatter
+
+from lps_geometric.groups.symmetric import Permutation
+
+__all__ = ['banded_soft_rank', 'straight_through', 'band_entropy', 'band_positions']
+
+
+def band_positions(perm: Permutation, band: int):
+    r"""Global positions of the band of every node and their validity.
+
+    Returns ``(position, valid)``, both of shape :obj:`(|V|, 2w + 1)`: ``position[v, m]`` is
+    the global index of position :math:`\mathrm{rank}_v + m - w` of :math:`v`'s graph,
+    clamped into the graph where it falls outside (``valid`` is then :obj:`False`).
+    """
+    offsets = torch.arange(-band, band + 1, device=perm.rank.device)
+    local = perm.rank.unsqueeze(1) + offsets
+    size = (perm.ptr[1:] - perm.ptr[:-1])[perm.batch].unsqueeze(1)
+    valid = (local >= 0) & (local < size)
+    local = torch.minimum(local.clamp(min=0), size - 1)
+    return perm.ptr[perm.batch].unsqueeze(1) + local, valid
+
+
+def _scatter_logsumexp(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
+    maximum = scatter(src.detach(), index, 0, dim_size=dim_size, reduce='max')
+    maximum = torch.nan_to_num(maximum, neginf=0.0)
+    total = scatter((src - maximum[index]).exp(), index, 0, dim_size=dim_size,
+                    reduce='sum')
+    return total.clamp_min(1e-30).log() + maximum
+
+
+def banded_soft_rank(score: Tensor, perm: Permutation, band: int = 2,
+                     tau: float = 0.01, sinkhorn_iters: int = 0) -> Tensor:
+    r"""The relaxed permutation of ``score`` on a band around the hard ranks.
+
+    Args:
+        score (torch.Tensor): Node scores of shape :obj:`(|V|,)`; ``perm`` must be their
+            per-graph argsort (:meth:`Permutation.from_scores`).
+        perm (Permutation): The hard permutation.
+        band (int, optional): Half-width :math:`w` of the band. (default: :obj:`2`)
+        tau (float, optional): Temperature :math:`\tau`. (default: :obj:`0.01`)
+        sinkhorn_iters (int, optional): Sinkhorn iterations on the band.
+            (default: :obj:`0`)
+
+    Returns:
+        torch.Tensor: :obj:`(|V|, 2w + 1)` non-negative weights, rows summing to one,
+        exactly zero outside the graph.
+    """
+    if tau <= 0:
+        raise ValueError(f"'tau' must be positive (got {tau})")
+    position, valid = band_positions(perm, band)
+    sorted_score = perm.permute_nodes(score)
+    logits = -(score.unsqueeze(1) - sorted_score[position]).abs() / tau
+    logits = logits.masked_fill(~valid, float('-inf'))
+    log_p = logits.log_softmax(dim=1)
+    num_nodes = score.numel()
+    for _ in range(sinkhorn_iters):
+        flat = log_p[valid]
+        col = _scatter_logsumexp(flat, position[valid], num_nodes)
+        log_p = log_p.masked_scatter(valid, flat - col[position[valid]])
+        log_p = log_p.masked_fill(~valid, float('-inf')).log_softmax(dim=1)
+    return log_p.exp()
+
+
+def straight_through(soft: Tensor, band: int) -> Tensor:
+    r"""Hard one-hot band weights in the forward pass, gradients of ``soft`` backward.
+
+    The centre of the band (the hard rank) is one and every other entry is exactly zero
+    in the forward pass: :math:`\tilde P = P_{hard} + (P - \mathrm{sg}(P))`.
+    """
+    hard = torch.zeros_like(soft)
+    hard[:, band] = 1.0
+    return hard + (soft - soft.detach())
+
+
+def band_entropy(soft: Tensor) -> Tensor:
+    r"""Mean row entropy :math:`-\frac{1}{|V|}\sum_v \sum_j P_{vj} \log P_{vj}` of a
+    banded relaxation (an entropy penalty pushes it towards a hard permutation)."""
+    logp = torch.where(soft > 0, soft, torch.ones_like(soft)).log()
+    return -(soft * logp).sum(dim=1).mean()
