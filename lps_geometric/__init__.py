@@ -3,6 +3,7 @@ from lps_geometric.groups import Permutation, SymmetricGroup
 from lps_geometric.nn import AdjacencyPatchTransformer, Symmetrize
 from lps_geometric.samplers import (ExhaustivePermutationSampler, GroupSample,
                                     PermutationSampler, UniformPermutationSampler)
+from lps_geometric.diagnostics import EquivarianceReport, equivariance_error
 from lps_geometric.utils import GraphInputError, validate_graph_batch
 
 __version__ = '0.1.0'
@@ -11,5 +12,6 @@ __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'PermutationSampler',
     'UniformPermutationSampler', 'ExhaustivePermutationSampler', 'GroupSample',
     'Permutation', 'SymmetricGroup', 'validate_graph_batch', 'GraphInputError',
+    'equivariance_error', 'EquivarianceReport',
     '__version__'
 ]

@@ -236,9 +236,11 @@ class EXP(InMemoryDataset):
 
 
 class EXPClassify(EXP):
-    r"""The EXP-classify task of the `"The Surprising Power of Graph Neural Networks with
-    Random Node Initialization" <https://arxiv.org/abs/2010.01179>`_ paper: the graphs of
-    :class:`EXP` with their satisfiability label and the published split, the first
+    r"""The EXP-classify task: the graphs of :class:`EXP` from the `"The Surprising Power
+    of Graph Neural Networks with Random Node Initialization"
+    <https://arxiv.org/abs/2010.01179>`_ paper with their satisfiability label, split as in
+    the `"Breaking the Limits of Message Passing Graph Neural Networks"
+    <https://arxiv.org/abs/2106.04319>`_ paper (Balcilar et al., ICML 2021): the first
     :obj:`200` graphs for validation, the next :obj:`200` for testing and the remaining
     :obj:`800` for training.
 

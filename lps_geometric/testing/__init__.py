@@ -1,8 +1,9 @@
-r"""Testing helpers shipped with the package: the dense oracle and equivariance checks."""
+r"""Testing helpers shipped with the package: the dense oracle and random graphs."""
 from .dense import (DenseSymmetrize, dense_adjacency_image, dense_assignment,
                     dense_patch_transformer, dense_soft_assignment)
+from .graphs import random_batch, random_graph
 
 __all__ = [
     'DenseSymmetrize', 'dense_assignment', 'dense_soft_assignment',
-    'dense_adjacency_image', 'dense_patch_transformer'
+    'dense_adjacency_image', 'dense_patch_transformer', 'random_graph', 'random_batch'
 ]

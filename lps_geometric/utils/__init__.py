@@ -1,4 +1,4 @@
-r"""Utilities: batch layout helpers, input validation and equivariance measurement."""
+r"""Utilities: batch layout helpers and input validation."""
 from .batch import graph_ptr, replicate_batch
 from .validation import GraphInputError, validate_graph_batch
 

@@ -1,0 +1,178 @@
+import pytest
+import torch
+
+from lps_geometric import (ExhaustivePermutationSampler, PermutationSampler, Symmetrize,
+                           SymmetricGroup, UniformPermutationSampler)
+from lps_geometric.nn import AdjacencyPatchTransformer
+from lps_geometric.samplers import banded_soft_rank, straight_through, band_entropy
+from lps_geometric.testing import dense_soft_assignment, random_batch
+from lps_geometric.utils import replicate_batch
+from lps_geometric.utils.batch import max_graph_size
+from torch_geometric.utils import to_dense_batch
+
+
+def make_sampler(**kwargs):
+    kwargs.setdefault('dropout', 0.0)
+    return PermutationSampler(3, hidden_channels=16, edge_dim=4, **kwargs).eval()
+
+
+@pytest.mark.parametrize('num_samples', [1, 3])
+def test_ranks_follow_a_permutation_of_input_and_noise(batch, num_samples):
+    sampler = make_sampler()
+    group = SymmetricGroup()
+    g = group.random_element(batch)
+    noise = torch.rand(num_samples * batch.num_nodes, 1)
+    stacked_g = replicate_batch(batch, num_samples)
+    # The same relabelling for every copy, and the noise moved along with the nodes.
+    g_stacked = group.random_element(stacked_g)
+    g_stacked.rank = g.rank.repeat(num_samples)
+    with torch.no_grad():
+        rank = sampler(batch, num_samples, noise=noise).element.rank
+        rank_g = sampler(group.act(g, batch), num_samples,
+                         noise=g_stacked.permute_nodes(noise)).element.rank
+    # Node v moved to σ(v) keeps its rank: rank_g[σ(v)] = rank[v].
+    assert torch.equal(g_stacked.permute_nodes(rank), rank_g)
+
+
+def test_canonical_graph_is_invariant(batch):
+    sampler = make_sampler()
+    group = SymmetricGroup()
+    g = group.random_element(batch)
+    noise = torch.rand(batch.num_nodes, 1)
+    with torch.no_grad():
+        p = sampler(batch, 1, noise=noise).element
+        p_g = sampler(group.act(g, batch), 1, noise=g.permute_nodes(noise)).element
+    a, b = p.apply(batch), p_g.apply(group.act(g, batch))
+    assert torch.equal(a.x, b.x)
+    key = lambda d: sorted(map(tuple, d.edge_index.t().tolist()))
+    assert key(a) == key(b)
+
+
+def test_zero_noise_is_deterministic(batch):
+    sampler = make_sampler(noise_scale=0.0)
+    with torch.no_grad():
+        r1 = sampler(batch, 2).element.rank
+        r2 = sampler(batch, 2).element.rank
+    assert torch.equal(r1, r2)
+
+
+def test_noise_makes_samples_differ(batch):
+    sampler = make_sampler()
+    with torch.no_grad():
+        rank = sampler(batch, 8).element.rank.view(8, -1)
+    assert len({tuple(r.tolist()) for r in rank}) > 1
+
+
+def test_noise_shape_is_checked(batch):
+    with pytest.raises(ValueError, match='noise'):
+        make_sampler()(batch, 2, noise=torch.rand(batch.num_nodes, 1))
+
+
+def test_generator_makes_samples_reproducible(batch):
+    sampler = make_sampler()
+    with torch.no_grad():
+        r1 = sampler(batch, 2, generator=torch.Generator().manual_seed(3)).element.rank
+        r2 = sampler(batch, 2, generator=torch.Generator().manual_seed(3)).element.rank
+    assert torch.equal(r1, r2)
+
+
+@pytest.mark.parametrize('sinkhorn_iters', [0, 5])
+def test_band_equals_dense_softsort_when_wide(batch, sinkhorn_iters):
+    score = torch.randn(batch.num_nodes)
+    from lps_geometric.groups import Permutation
+    perm = Permutation.from_scores(score, batch.batch, batch.ptr)
+    n = max_graph_size(batch.ptr)
+    band = banded_soft_rank(score, perm, band=n, tau=0.5, sinkhorn_iters=sinkhorn_iters)
+    dense = dense_soft_assignment(score, perm, n, tau=0.5,
+                                  sinkhorn_iters=sinkhorn_iters)
+    # Band entry m of node v is position rank_v + m - n.
+    local = torch.arange(batch.num_nodes) - batch.ptr[batch.batch]
+    for m in range(2 * n + 1):
+        j = perm.rank + m - n
+        ok = (j >= 0) & (j < (batch.ptr[1:] - batch.ptr[:-1])[batch.batch])
+        expected = dense[batch.batch[ok], local[ok], j[ok]]
+        assert torch.allclose(band[ok, m], expected, atol=1e-6)
+        assert torch.all(band[~ok, m] == 0)
+
+
+def test_band_rows_are_distributions(batch):
+    score = torch.randn(batch.num_nodes)
+    from lps_geometric.groups import Permutation
+    perm = Permutation.from_scores(score, batch.batch, batch.ptr)
+    soft = banded_soft_rank(score, perm, band=2, tau=0.1, sinkhorn_iters=3)
+    assert torch.allclose(soft.sum(1), torch.ones(batch.num_nodes), atol=1e-6)
+    assert bool((soft >= 0).all())
+    # Small temperature: mass concentrates on the hard rank.
+    cold = banded_soft_rank(score, perm, band=2, tau=1e-4)
+    assert float(band_entropy(cold)) < float(band_entropy(soft))
+
+
+def test_straight_through_is_exactly_hard_forward():
+    soft = torch.rand(5, 5, requires_grad=True)
+    st = straight_through(soft, band=2)
+    expected = torch.zeros(5, 5)
+    expected[:, 2] = 1
+    assert torch.equal(st, expected)
+    (st * torch.randn(5, 5)).sum().backward()
+    assert soft.grad.abs().sum() > 0
+
+
+def test_gradients_reach_the_sampler(batch):
+    backbone = AdjacencyPatchTransformer(3, 2, max_nodes=9, edge_dim=4, patch_size=3,
+                                         embed_dim=16, depth=1, num_heads=2)
+    sampler = PermutationSampler(3, hidden_channels=16, edge_dim=4, tau=0.5)
+    model = Symmetrize(backbone, sampler, num_samples=2, entropy_weight=0.1)
+    out = model(batch)
+    (out.square().sum() + model.regularization_loss()).backward()
+    grads = [p.grad for p in sampler.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_no_relaxation_in_eval(batch):
+    sampler = make_sampler()
+    with torch.no_grad():
+        sample = sampler(batch, 2)
+    assert sample.band is None and sample.entropy is None
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match='tau'):
+        PermutationSampler(3, tau=0.0)
+    with pytest.raises(ValueError, match='noise'):
+        PermutationSampler(3, noise='cauchy')
+    with pytest.raises(ValueError, match='band'):
+        PermutationSampler(3, band=-1)
+
+
+def test_repr_and_reset():
+    sampler = PermutationSampler(3)
+    assert 'PermutationSampler(3' in repr(sampler)
+    sampler.reset_parameters()
+
+
+def test_uniform_sampler_is_uniform():
+    data = random_batch(sizes=(3, ))
+    gen = torch.Generator().manual_seed(0)
+    ranks = UniformPermutationSampler()(data, 6000, generator=gen).element.rank
+    _, counts = torch.unique(ranks.view(6000, 3), dim=0, return_counts=True)
+    assert counts.numel() == 6
+    assert bool(((counts > 850) & (counts < 1150)).all()), counts
+
+
+def test_exhaustive_sampler_enumerates_every_permutation():
+    data = random_batch(sizes=(4, 2, 1, 3))
+    sample = ExhaustivePermutationSampler()(data)
+    assert sample.num_samples == 24
+    rank = sample.element.rank.view(24, -1)
+    ptr = data.ptr
+    for g, n in enumerate([4, 2, 1, 3]):
+        block = rank[:, int(ptr[g]):int(ptr[g + 1])]
+        _, counts = torch.unique(block, dim=0, return_counts=True)
+        assert counts.numel() == torch.tensor(range(1, n + 1)).prod()
+        assert bool((counts == counts[0]).all())  # uniform multiplicities
+
+
+def test_exhaustive_sampler_refuses_large_graphs():
+    with pytest.raises(ValueError, match='max_nodes'):
+        ExhaustivePermutationSampler(max_nodes=5)(random_batch(sizes=(6, )))
