@@ -1,10 +1,11 @@
 r"""Layers: the :class:`Symmetrize` wrapper, backbones and their building blocks."""
-from .backbones import AdjacencyPatchTransformer
+from .backbones import AdjacencyMLP, AdjacencyPatchTransformer
 from .patch_embedding import AdjacencyPatchEmbedding
+from .relaxed_graph import to_dense_image
 from .symmetrize import Symmetrize
 from .transformer import TransformerEncoder
 
 __all__ = [
-    'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyPatchEmbedding',
-    'TransformerEncoder'
+    'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
+    'TransformerEncoder', 'to_dense_image'
 ]

@@ -16,13 +16,9 @@ Since the map is linear and the image is sparse, every edge :math:`(i, j)` simpl
 :math:`O(|E| C D)` time. It is evaluated with one :func:`torch.nn.functional.embedding_bag`
 per kind of entry (bags = tokens), so no :obj:`(|E|, D)` intermediate is formed.
 
-Straight-through gradients: when the nodes carry a relaxed band assignment
-``band`` of shape :obj:`(|V|, 2w + 1)` (hard one-hot forward, soft backward), the
-pixel of edge :math:`(i, j)` is the outer product :math:`\tilde P_i \tilde P_j^\top` of the
-two bands. Its forward value is the hard pixel; its gradient with respect to
-:math:`\tilde P_{i,m}` only involves the column :math:`j` (and vice versa), because the other
-factor is exactly one-hot in the forward pass. So :math:`4w + 1` entries per edge give the
-same gradient as the full :math:`(2w + 1)^2` product.
+Straight-through gradients: with a relaxed band assignment (``band``, one-hot forward,
+soft backward) the edges and nodes become :math:`4w + 1` and :math:`2w + 1` weighted pixel
+entries (:mod:`lps_geometric.nn.relaxed_graph`); the forward value is unchanged.
 """
 import math
 from typing import Optional, Tuple, Union
@@ -31,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lps_geometric.utils.batch import local_index
+from lps_geometric.nn.relaxed_graph import edge_pixels, node_pixels
 
 __all__ = ['AdjacencyPatchEmbedding', 'PatchGrid']
 
@@ -142,67 +138,27 @@ class AdjacencyPatchEmbedding(nn.Module):
                 band: Optional[Tensor] = None) -> Tuple[Tensor, PatchGrid]:
         ph, pw = self.patch_size
         grid = PatchGrid(ptr, self.patch_size)
-        pos = local_index(batch, ptr)
-        src, dst = edge_index
-        graph = batch[src]
-        i, j = pos[src], pos[dst]
-        E = src.numel()
-
-        feat = torch.ones(E, 1, device=pos.device, dtype=self.edge_table.dtype)
+        dtype = self.edge_table.dtype
+        e = edge_pixels(edge_index, batch, ptr, band, dtype)
+        feat = torch.ones(edge_index.size(1), 1, device=batch.device, dtype=dtype)
         if self.edge_channels > 0:
             if edge_attr is None:
                 raise ValueError(f"{self.__class__.__name__} expects edge features "
                                  f"with {self.edge_channels} channels, got none")
-            feat = torch.cat([feat, edge_attr.to(feat.dtype).view(E, -1)], dim=1)
-
-        if band is None:
-            e_graph, e_i, e_j = graph, i, j
-            e_weight = torch.ones(E, device=pos.device, dtype=feat.dtype)
-            e_feat = feat
-        else:
-            w = (band.size(1) - 1) // 2
-            size = (ptr[1:] - ptr[:-1])[graph].unsqueeze(1)
-            shifts = torch.cat([torch.arange(-w, 0, device=pos.device),
-                                torch.arange(1, w + 1, device=pos.device)])
-            keep = torch.cat([torch.arange(0, w, device=pos.device),
-                              torch.arange(w + 1, 2 * w + 1, device=pos.device)])
-            moved_i = torch.minimum((i.unsqueeze(1) + shifts).clamp(min=0), size - 1)
-            moved_j = torch.minimum((j.unsqueeze(1) + shifts).clamp(min=0), size - 1)
-            e_graph = torch.cat([graph, graph.repeat_interleave(2 * w).repeat(2)])
-            e_i = torch.cat([i, moved_i.reshape(-1),
-                             i.repeat_interleave(2 * w)])
-            e_j = torch.cat([j, j.repeat_interleave(2 * w),
-                             moved_j.reshape(-1)])
-            e_weight = torch.cat([
-                band[src, w] * band[dst, w],
-                band[src][:, keep].reshape(-1),
-                band[dst][:, keep].reshape(-1),
-            ])
-            e_feat = torch.cat([feat, feat.repeat_interleave(2 * w, dim=0).repeat(2, 1)])
-
-        token = grid.token(e_graph, e_i, e_j)
-        cell = (e_i % ph) * pw + e_j % pw
-        out = _bag_sum(token, cell, e_weight, e_feat, self.edge_table, grid.num_tokens)
+            feat = torch.cat([feat, edge_attr.to(dtype).view(feat.size(0), -1)], dim=1)
+        token = grid.token(e.graph, e.row, e.col)
+        cell = (e.row % ph) * pw + e.col % pw
+        out = _bag_sum(token, cell, e.weight, feat[e.source], self.edge_table,
+                       grid.num_tokens)
 
         if self.node_channels > 0:
             if x is None:
                 raise ValueError(f"{self.__class__.__name__} expects node features "
                                  f"with {self.node_channels} channels, got none")
-            x = x.to(feat.dtype).view(x.size(0), -1)
-            if band is None:
-                n_graph, n_pos, n_weight, n_feat = batch, pos, torch.ones_like(
-                    x[:, 0]), x
-            else:
-                w = (band.size(1) - 1) // 2
-                size = (ptr[1:] - ptr[:-1])[batch].unsqueeze(1)
-                offsets = torch.arange(-w, w + 1, device=pos.device)
-                n_pos = torch.minimum((pos.unsqueeze(1) + offsets).clamp(min=0),
-                                      size - 1).reshape(-1)
-                n_graph = batch.repeat_interleave(2 * w + 1)
-                n_weight = band.reshape(-1)
-                n_feat = x.repeat_interleave(2 * w + 1, dim=0)
-            token = grid.token(n_graph, n_pos, n_pos)
-            out = out + _bag_sum(token, n_pos % self.node_slots, n_weight, n_feat,
+            v = node_pixels(batch, ptr, band, dtype)
+            token = grid.token(v.graph, v.row, v.col)
+            x = x.to(dtype).view(x.size(0), -1)
+            out = out + _bag_sum(token, v.row % self.node_slots, v.weight, x[v.source],
                                  self.node_table, grid.num_tokens)
         return out + self.bias, grid
 
