@@ -10,6 +10,7 @@ Convention: a permutation :math:`\sigma` acts on a graph by relabelling, node :m
 becomes node :math:`\sigma(v)`. Then :math:`(\sigma \circ \tau) \cdot G =
 \sigma \cdot (\tau \cdot G)`.
 """
+import copy
 from typing import Optional
 
 import torch
@@ -112,7 +113,7 @@ class Permutation:
         edge-level and graph-level attributes stay as they are. ``batch`` and ``ptr`` do
         not change since a node never leaves its graph.
         """
-        out = data.clone()
+        out = copy.copy(data)  # shallow: tensors that do not move are shared
         index = self.index
         num_nodes = self.batch.numel()
         for key, value in data.items():
