@@ -7,7 +7,7 @@ from torch_geometric.data import Data
 
 from lps_geometric.utils.batch import num_graphs_of
 
-__all__ = ['validate_graph_batch', 'GraphInputError']
+__all__ = ['validate_graph_batch', 'check_graph_size', 'GraphInputError']
 
 
 class GraphInputError(ValueError):
@@ -21,6 +21,16 @@ def _check_finite(name: str, value: Optional[Tensor]):
         bad = (~torch.isfinite(value)).nonzero()[0].tolist()
         raise GraphInputError(f"'{name}' contains NaN or infinite values "
                               f"(first at index {bad})")
+
+
+def check_graph_size(ptr: Tensor, max_nodes: int) -> int:
+    r"""Returns the size of the largest graph of a batch (offsets ``ptr``) and raises
+    :class:`GraphInputError` if it exceeds ``max_nodes``."""
+    n = int((ptr[1:] - ptr[:-1]).max()) if ptr.numel() > 1 else 0
+    if n > max_nodes:
+        raise GraphInputError(f"A graph with {n} nodes exceeds the model's limit of "
+                              f"{max_nodes} nodes ('max_nodes')")
+    return n
 
 
 def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,

@@ -7,7 +7,8 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP
 
 from lps_geometric.nn.relaxed_graph import to_dense_image
-from lps_geometric.utils.batch import max_graph_size, to_ptr_batch
+from lps_geometric.utils.batch import to_ptr_batch
+from lps_geometric.utils.validation import check_graph_size
 
 __all__ = ['AdjacencyMLP']
 
@@ -57,11 +58,7 @@ class AdjacencyMLP(nn.Module):
         self.mlp.reset_parameters()
 
     def forward(self, data: Data) -> Tensor:
-        _, ptr, _ = to_ptr_batch(data)
-        n = max_graph_size(ptr)
-        if n > self.max_nodes:
-            raise ValueError(f"A graph with {n} nodes exceeds the model's 'max_nodes' "
-                             f'({self.max_nodes})')
+        check_graph_size(to_ptr_batch(data)[1], self.max_nodes)
         image = to_dense_image(data, self.max_nodes, self.edge_dim, self.in_channels)
         return self.mlp(image.flatten(1))
 

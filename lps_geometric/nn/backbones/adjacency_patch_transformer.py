@@ -9,7 +9,8 @@ from torch_geometric.utils import to_dense_batch
 
 from lps_geometric.nn.patch_embedding import AdjacencyPatchEmbedding
 from lps_geometric.nn.transformer import TransformerEncoder
-from lps_geometric.utils.batch import local_index, max_graph_size, to_ptr_batch
+from lps_geometric.utils.batch import local_index, to_ptr_batch
+from lps_geometric.utils.validation import check_graph_size
 
 __all__ = ['AdjacencyPatchTransformer']
 
@@ -112,10 +113,7 @@ class AdjacencyPatchTransformer(nn.Module):
 
     def forward(self, data: Data) -> Tensor:
         batch, ptr, B = to_ptr_batch(data)
-        n_max = max_graph_size(ptr)
-        if n_max > self.max_nodes:
-            raise ValueError(f"A graph with {n_max} nodes exceeds the model's "
-                             f"'max_nodes' ({self.max_nodes})")
+        check_graph_size(ptr, self.max_nodes)
         x = data.x if self.in_channels > 0 else None
         tokens, grid = self.patch_embed(x, data.edge_index,
                                         getattr(data, 'edge_attr', None), batch, ptr,
