@@ -77,6 +77,79 @@ def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
     return F.embedding_bag(rows, table, offsets, mode='sum', per_sample_weights=psw)
 
 
+def _pixel_gradients(grad: Tensor, table: Tensor, token: Tensor, cell: Tensor,
+                     source: Tensor, feat: Tensor, budget: int = 1 << 26) -> Tensor:
+    r"""``out[e] = sum_c feat[source_e, c] <grad[token_e], table[cell_e * C + c]>``.
+
+    Either one GEMM ``grad @ table^T`` followed by a gather (when the
+    :math:`T \times R` result is small, as for patches of mid-sized graphs), or chunked
+    per-entry products (linear in the number of entries, for large graphs)."""
+    C = feat.size(1)
+    T, R = grad.size(0), table.size(0)
+    M = token.numel()
+    if T * R <= max(budget, 16 * M * C):
+        out = torch.empty(M, dtype=grad.dtype, device=grad.device)
+        rows_per_block = max(1, budget // R)
+        ncell = R // C
+        if rows_per_block >= T:
+            G = (grad @ table.t()).view(T * ncell, C)
+            return (G.index_select(0, token * ncell + cell)
+                    * feat.index_select(0, source)).sum(1)
+        for lo in range(0, T, rows_per_block):
+            hi = min(lo + rows_per_block, T)
+            idx = ((token >= lo) & (token < hi)).nonzero().view(-1)
+            G = (grad[lo:hi] @ table.t()).view((hi - lo) * ncell, C)
+            pick = (token.index_select(0, idx) - lo) * ncell + cell.index_select(0, idx)
+            out[idx] = (G.index_select(0, pick)
+                        * feat.index_select(0, source.index_select(0, idx))).sum(1)
+        return out
+    out = torch.empty(M, dtype=grad.dtype, device=grad.device)
+    kernel = table.view(R // C, C, -1)
+    chunk = max(1, budget // (8 * C * table.size(1)))
+    for lo in range(0, M, chunk):
+        hi = min(lo + chunk, M)
+        w = torch.bmm(kernel[cell[lo:hi]], grad[token[lo:hi]].unsqueeze(2)).squeeze(2)
+        out[lo:hi] = (w * feat[source[lo:hi]]).sum(1)
+    return out
+
+
+class _StraightThroughPixels(torch.autograd.Function):
+    r"""Zero in the forward pass; the backward pass gives every straight-through pixel
+    weight its gradient :math:`\partial L / \partial w_e = \sum_c f_{ec}
+    \langle \partial L / \partial t_e, W_{\mathrm{cell}_e, c} \rangle`.
+
+    With straight-through weights (one on the hard pixel, zero elsewhere in the forward
+    pass) the embedding is the hard one, so the forward only embeds the hard pixels and
+    this function adds the gradient of the weights without materialising the relaxed
+    image or an :obj:`(entries, D)` tensor."""
+    @staticmethod
+    def forward(ctx, weight, table, token, cell, source, feat, num_tokens):
+        ctx.save_for_backward(table, token, cell, source, feat)
+        return weight.new_zeros(num_tokens, table.size(1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        table, token, cell, source, feat = ctx.saved_tensors
+        grad_weight = _pixel_gradients(grad.contiguous(), table, token, cell, source,
+                                       feat)
+        return grad_weight, None, None, None, None, None, None
+
+
+def _embed_pixels(grid: PatchGrid, hard, relaxed, cell_of, feat: Tensor, table: Tensor
+                  ) -> Tensor:
+    r"""Tokens of the hard pixel entries, plus the straight-through gradient path of the
+    relaxed ones (if any)."""
+    token = grid.token(hard.graph, hard.row, hard.col)
+    out = _bag_sum(token, cell_of(hard.row, hard.col), hard.weight, feat[hard.source],
+                   table, grid.num_tokens)
+    if relaxed is not None and relaxed.weight.requires_grad:
+        token = grid.token(relaxed.graph, relaxed.row, relaxed.col)
+        out = out + _StraightThroughPixels.apply(
+            relaxed.weight, table.detach(), token, cell_of(relaxed.row, relaxed.col),
+            relaxed.source, feat.detach(), grid.num_tokens)
+    return out
+
+
 class AdjacencyPatchEmbedding(nn.Module):
     r"""Linear embedding of the :math:`p_h \times p_w` patches of the adjacency image,
     computed by scatter from the edge list (see the module docstring for the math).
@@ -139,27 +212,27 @@ class AdjacencyPatchEmbedding(nn.Module):
         ph, pw = self.patch_size
         grid = PatchGrid(ptr, self.patch_size)
         dtype = self.edge_table.dtype
-        e = edge_pixels(edge_index, batch, ptr, band, dtype)
         feat = torch.ones(edge_index.size(1), 1, device=batch.device, dtype=dtype)
         if self.edge_channels > 0:
             if edge_attr is None:
                 raise ValueError(f"{self.__class__.__name__} expects edge features "
                                  f"with {self.edge_channels} channels, got none")
             feat = torch.cat([feat, edge_attr.to(dtype).view(feat.size(0), -1)], dim=1)
-        token = grid.token(e.graph, e.row, e.col)
-        cell = (e.row % ph) * pw + e.col % pw
-        out = _bag_sum(token, cell, e.weight, feat[e.source], self.edge_table,
-                       grid.num_tokens)
+        relaxed = band is not None and band.requires_grad
+        out = _embed_pixels(
+            grid, edge_pixels(edge_index, batch, ptr, None, dtype),
+            edge_pixels(edge_index, batch, ptr, band, dtype) if relaxed else None,
+            lambda row, col: (row % ph) * pw + col % pw, feat, self.edge_table)
 
         if self.node_channels > 0:
             if x is None:
                 raise ValueError(f"{self.__class__.__name__} expects node features "
                                  f"with {self.node_channels} channels, got none")
-            v = node_pixels(batch, ptr, band, dtype)
-            token = grid.token(v.graph, v.row, v.col)
             x = x.to(dtype).view(x.size(0), -1)
-            out = out + _bag_sum(token, v.row % self.node_slots, v.weight, x[v.source],
-                                 self.node_table, grid.num_tokens)
+            out = out + _embed_pixels(
+                grid, node_pixels(batch, ptr, None, dtype),
+                node_pixels(batch, ptr, band, dtype) if relaxed else None,
+                lambda row, col: row % self.node_slots, x, self.node_table)
         return out + self.bias, grid
 
     def __repr__(self) -> str:
