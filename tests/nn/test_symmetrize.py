@@ -215,3 +215,33 @@ def test_bad_batches():
     ])
     with pytest.raises(GraphInputError, match='no nodes'):
         lps()(empty)
+
+
+class _WeightedIdentitySampler(torch.nn.Module):
+    """Two copies: the identity (weight 0.25) and a fixed permutation (weight 0.75)."""
+    def forward(self, data, num_samples=2, noise=None, generator=None):
+        from lps_geometric.groups import Permutation
+        from lps_geometric.samplers import GroupSample
+        stacked = replicate_batch(data, 2)
+        rank = torch.arange(data.num_nodes) - data.ptr[data.batch]
+        size = (data.ptr[1:] - data.ptr[:-1])[data.batch]
+        reverse = size - 1 - rank
+        perm = Permutation(torch.cat([rank, reverse]), stacked.batch, stacked.ptr)
+        weight = torch.cat([torch.full((data.num_graphs, ), 0.25),
+                            torch.full((data.num_graphs, ), 0.75)])
+        return GroupSample(perm, 2, weight=weight)
+
+
+@pytest.mark.parametrize('level', ['graph', 'node'])
+def test_weighted_samples_are_a_weighted_average(batch, level):
+    bb = backbone(level).eval()
+    model = Symmetrize(bb, _WeightedIdentitySampler(), level=level).eval()
+    sample = model.sampler(batch)
+    stacked = replicate_batch(batch, 2)
+    with torch.no_grad():
+        out = model(batch)
+        per_copy = bb(sample.element.apply(stacked))
+    if level == 'node':
+        per_copy = sample.element.pull_nodes(per_copy)
+    per_copy = per_copy.view(2, -1, 2)
+    assert torch.allclose(out, 0.25 * per_copy[0] + 0.75 * per_copy[1], atol=1e-6)
