@@ -119,12 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--dense-max-step-seconds', type=float, default=60.0,
                    help='skip a dense configuration whose estimated step time (the '
                    'O(B k N^3) einsums at the measured matmul throughput) exceeds this')
+    g.add_argument('--sinkhorn-iters', type=int, default=20,
+                   help='Sinkhorn iterations of the relaxation on both paths (the '
+                   'reference implementation runs 20 on its dense (B, N, N) matrix; the '
+                   'sparse path runs them on its band)')
+    g.add_argument('--sampler-edge-dim', type=int, default=0, choices=[0, 4],
+                   help='0: plain GIN sampler (the protocol); 4: GINE with the edge '
+                   'features')
     g.add_argument('--dense-band', type=int, default=None,
                    help='band of the dense SoftSort (default: None = full N x N, '
                    'like the reference implementation)')
 
     g = p.add_argument_group('output')
     g.add_argument('--out', default='results/train_step.json', help='JSON output file')
+    g.add_argument('--resume', action='store_true',
+                   help='keep the configurations already in --out (from an interrupted '
+                   'run) and only run the missing ones')
     g.add_argument('--profile', action='store_true',
                    help='also run torch.profiler over 2 training steps of each sparse '
                    'configuration and print the top operators and phase timers')
@@ -266,8 +276,10 @@ def build_model(args, N: int, k: int, path: str):
     backbone = AdjacencyPatchTransformer(
         in_channels=3, out_channels=2, max_nodes=N, edge_dim=4,
         patch_size=math.ceil(N / 14), embed_dim=192, depth=4, num_heads=3, level='node')
-    sampler = PermutationSampler(3, hidden_channels=64, num_layers=3, edge_dim=0,
-                                 dropout=0.1, noise_scale=1.0, tau=0.01)
+    sampler = PermutationSampler(3, hidden_channels=64, num_layers=3,
+                                 edge_dim=args.sampler_edge_dim, dropout=0.1,
+                                 noise_scale=1.0, tau=0.01,
+                                 sinkhorn_iters=args.sinkhorn_iters)
     if path == 'sparse':
         return Symmetrize(backbone, sampler, num_samples=k, entropy_weight=0.1)
     return DenseSymmetrize(backbone, sampler, num_samples=k, band=args.dense_band)
@@ -545,7 +557,8 @@ def run_config(args, N, k, path) -> dict:
            '--k', str(k), '--path', path]
     for name in ('batch_size', 'edge_prob', 'avg_degree', 'avg_degree_from',
                  'min_frac', 'edge_features', 'seed', 'steps', 'warmup', 'min_steps',
-                 'max_seconds', 'sampler_steps', 'threads', 'worker_max_gb'):
+                 'max_seconds', 'sampler_steps', 'threads', 'worker_max_gb',
+                 'sinkhorn_iters', 'sampler_edge_dim'):
         cmd += ['--' + name.replace('_', '-'), str(getattr(args, name))]
     if args.dense_band is not None:
         cmd += ['--dense-band', str(args.dense_band)]
@@ -661,17 +674,30 @@ def main(argv=None):
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     results = []
+    previous, earlier_runs = {}, []
+    if args.resume and out_path.exists():
+        old = json.loads(out_path.read_text())
+        earlier_runs = old.get('earlier_runs', []) + [dict(
+            machine=old.get('machine'), total_seconds=old.get('total_seconds'))]
+        previous = {(r['N'], r['k'], r['path']): r for r in old.get('results', [])}
+        print(f'resuming: {len(previous)} configurations already in {out_path}')
     t_all = time.perf_counter()
 
     def save():
         payload = dict(benchmark='train_step', machine=info, config=config,
                        reference=REFERENCE, results=results,
                        total_seconds=time.perf_counter() - t_all)
+        if earlier_runs:
+            payload['earlier_runs'] = earlier_runs
         out_path.write_text(json.dumps(payload, indent=1))
 
     for N in args.nodes:
         for k in args.samples:
             for path in args.paths:
+                if (N, k, path) in previous:
+                    results.append(dict(previous[(N, k, path)], resumed=True))
+                    save()
+                    continue
                 if path == 'dense':
                     est = dense_estimate(args, N, k, info['matmul_gflops'])
                     reason = None
@@ -693,7 +719,8 @@ def main(argv=None):
                 attempts = []
                 for attempt in range(args.retries + 1):
                     idle = wait_for_idle(args) if args.wait_idle > 0 else {}
-                    print(f'N={N} k={k} {path}: running ...', end=' ', flush=True)
+                    print(f"[{time.strftime('%H:%M:%S')}] N={N} k={k} {path}: "
+                          f"running ...", end=' ', flush=True)
                     res = run_config(args, N, k, path)
                     res.update(idle)
                     busy = res.get('other_load_cores', 0) > 2 * args.idle_cores

@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 def progress(iterable, **kwargs):
     try:
         from tqdm.auto import tqdm
-        return tqdm(iterable, **kwargs)
+        return tqdm(iterable, disable=None, **kwargs)  # silent when not a terminal
     except ImportError:  # tqdm is optional
         return iterable
 
@@ -412,10 +412,11 @@ def main(argv=None):
     summary = dict(args={k: str(v) for k, v in vars(args).items()},
                    torch=torch.__version__, seconds=round(time.time() - t0),
                    results=results)
-    path = args.out / f'results_{args.method}_{args.backbone}.json'
+    tag = 'gin' if args.baseline_only else f'{args.method}_{args.backbone}'
+    path = args.out / f'results_{tag}.json'
     path.write_text(json.dumps(summary, indent=1))
     print(f'\nresults: {path} ({time.time() - t0:.0f}s in all)')
-    plot_curves(results, args.out / f'curves_{args.method}_{args.backbone}.png')
+    plot_curves(results, args.out / f'curves_{tag}.png')
 
 
 if __name__ == '__main__':

@@ -77,77 +77,92 @@ def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
     return F.embedding_bag(rows, table, offsets, mode='sum', per_sample_weights=psw)
 
 
-def _pixel_gradients(grad: Tensor, table: Tensor, token: Tensor, cell: Tensor,
-                     source: Tensor, feat: Tensor, budget: int = 1 << 26) -> Tensor:
-    r"""``out[e] = sum_c feat[source_e, c] <grad[token_e], table[cell_e * C + c]>``.
+def _pixel_values(grad: Tensor, table: Tensor, token: Tensor, cell: Tensor,
+                  feat: Tensor, budget: int = 1 << 26) -> Tensor:
+    r"""``out[m, s] = sum_c feat[m, c] <grad[token[m, s]], table[cell[m, s] * C + c]>``,
+    the gradient of the weight of pixel entry ``(m, s)``.
 
     Either one GEMM ``grad @ table^T`` followed by a gather (when the
-    :math:`T \times R` result is small, as for patches of mid-sized graphs), or chunked
-    per-entry products (linear in the number of entries, for large graphs)."""
+    :math:`T \times R` result is small, as for the patches of mid-sized graphs; in token
+    blocks when it is larger), or chunked per-entry products, linear in the number of
+    entries (for large sparse graphs).
+
+    Shapes: ``grad`` :math:`(T, D)`, ``table`` :math:`(R, D)` with :math:`R = n_{cell} C`,
+    ``token``/``cell`` :math:`(M, S)`, ``feat`` :math:`(M, C)`; output :math:`(M, S)`.
+    """
     C = feat.size(1)
     T, R = grad.size(0), table.size(0)
-    M = token.numel()
-    if T * R <= max(budget, 16 * M * C):
-        out = torch.empty(M, dtype=grad.dtype, device=grad.device)
+    ncell = R // C
+    M, S = token.shape
+    feat = feat.unsqueeze(1)
+    if T * R <= max(budget, 16 * M * S * C):
         rows_per_block = max(1, budget // R)
-        ncell = R // C
         if rows_per_block >= T:
             G = (grad @ table.t()).view(T * ncell, C)
-            return (G.index_select(0, token * ncell + cell)
-                    * feat.index_select(0, source)).sum(1)
+            picked = G.index_select(0, (token * ncell + cell).view(-1))
+            return (picked.view(M, S, C) * feat).sum(-1)
+        out = grad.new_zeros(M, S)
         for lo in range(0, T, rows_per_block):
             hi = min(lo + rows_per_block, T)
-            idx = ((token >= lo) & (token < hi)).nonzero().view(-1)
+            mask = (token >= lo) & (token < hi)
             G = (grad[lo:hi] @ table.t()).view((hi - lo) * ncell, C)
-            pick = (token.index_select(0, idx) - lo) * ncell + cell.index_select(0, idx)
-            out[idx] = (G.index_select(0, pick)
-                        * feat.index_select(0, source.index_select(0, idx))).sum(1)
+            picked = G.index_select(0, (token[mask] - lo) * ncell + cell[mask])
+            rows = mask.nonzero()[:, 0]
+            out[mask] = (picked * feat[rows, 0]).sum(-1)
         return out
-    out = torch.empty(M, dtype=grad.dtype, device=grad.device)
-    kernel = table.view(R // C, C, -1)
-    chunk = max(1, budget // (8 * C * table.size(1)))
+    kernel = table.view(ncell, C, -1)
+    out = grad.new_empty(M, S)
+    chunk = max(1, budget // (8 * S * C * table.size(1)))
     for lo in range(0, M, chunk):
         hi = min(lo + chunk, M)
-        w = torch.bmm(kernel[cell[lo:hi]], grad[token[lo:hi]].unsqueeze(2)).squeeze(2)
-        out[lo:hi] = (w * feat[source[lo:hi]]).sum(1)
+        values = torch.einsum('mscd,msd->msc', kernel[cell[lo:hi]], grad[token[lo:hi]])
+        out[lo:hi] = (values * feat[lo:hi]).sum(-1)
     return out
 
 
-class _StraightThroughPixels(torch.autograd.Function):
-    r"""Zero in the forward pass; the backward pass gives every straight-through pixel
-    weight its gradient :math:`\partial L / \partial w_e = \sum_c f_{ec}
-    \langle \partial L / \partial t_e, W_{\mathrm{cell}_e, c} \rangle`.
+class _BandGradient(torch.autograd.Function):
+    r"""Zero in the forward pass; backward, the gradient of the straight-through band.
 
-    With straight-through weights (one on the hard pixel, zero elsewhere in the forward
-    pass) the embedding is the hard one, so the forward only embeds the hard pixels and
-    this function adds the gradient of the weights without materialising the relaxed
-    image or an :obj:`(entries, D)` tensor."""
+    The forward embedding only holds the hard pixels (the band is one-hot forward). The
+    relaxed pixels of an entry are laid out as columns of ``token``/``cell``: for nodes
+    (``dst=None``) the :math:`2w+1` diagonal pixels of the band, for edges the hard pixel,
+    then the :math:`2w` row shifts (weights :math:`\tilde P_{u,m}`), then the :math:`2w`
+    column shifts (weights :math:`\tilde P_{v,m}`). Each weight's gradient is
+    :func:`_pixel_values`; the hard pixel's weight :math:`\tilde P_{u,w} \tilde P_{v,w}`
+    passes its gradient to both factors (the other one is exactly one forward).
+    """
     @staticmethod
-    def forward(ctx, weight, table, token, cell, source, feat, num_tokens):
-        ctx.save_for_backward(table, token, cell, source, feat)
-        return weight.new_zeros(num_tokens, table.size(1))
+    def forward(ctx, band, table, token, cell, feat, src, dst, num_tokens):
+        ctx.nodes = dst is None
+        ctx.save_for_backward(table, token, cell, feat, src,
+                              src if dst is None else dst)
+        ctx.band_shape = band.shape
+        return table.new_zeros(num_tokens, table.size(1))
 
     @staticmethod
     def backward(ctx, grad):
-        table, token, cell, source, feat = ctx.saved_tensors
-        grad_weight = _pixel_gradients(grad.contiguous(), table, token, cell, source,
-                                       feat)
-        return grad_weight, None, None, None, None, None, None
+        table, token, cell, feat, src, dst = ctx.saved_tensors
+        values = _pixel_values(grad.contiguous(), table, token, cell, feat)
+        N, width = ctx.band_shape
+        w = (width - 1) // 2
+        if ctx.nodes:
+            grad_band = values.new_zeros(N, width).index_add_(0, src, values)
+        else:
+            keep = torch.cat([torch.arange(0, w), torch.arange(w + 1, width)]).to(
+                values.device)
+            row = values.new_zeros(values.size(0), width)
+            col = values.new_zeros(values.size(0), width)
+            row[:, keep] = values[:, 1:1 + 2 * w]
+            col[:, keep] = values[:, 1 + 2 * w:]
+            row[:, w] = values[:, 0]
+            col[:, w] = values[:, 0]
+            grad_band = values.new_zeros(N, width).index_add_(0, src, row)
+            grad_band.index_add_(0, dst, col)
+        return grad_band, None, None, None, None, None, None, None
 
 
-def _embed_pixels(grid: PatchGrid, hard, relaxed, cell_of, feat: Tensor, table: Tensor
-                  ) -> Tensor:
-    r"""Tokens of the hard pixel entries, plus the straight-through gradient path of the
-    relaxed ones (if any)."""
-    token = grid.token(hard.graph, hard.row, hard.col)
-    out = _bag_sum(token, cell_of(hard.row, hard.col), hard.weight, feat[hard.source],
-                   table, grid.num_tokens)
-    if relaxed is not None and relaxed.weight.requires_grad:
-        token = grid.token(relaxed.graph, relaxed.row, relaxed.col)
-        out = out + _StraightThroughPixels.apply(
-            relaxed.weight, table.detach(), token, cell_of(relaxed.row, relaxed.col),
-            relaxed.source, feat.detach(), grid.num_tokens)
-    return out
+def _clamp_to_graph(position: Tensor, size: Tensor) -> Tensor:
+    return torch.minimum(position.clamp(min=0), size - 1)
 
 
 class AdjacencyPatchEmbedding(nn.Module):
@@ -218,21 +233,47 @@ class AdjacencyPatchEmbedding(nn.Module):
                 raise ValueError(f"{self.__class__.__name__} expects edge features "
                                  f"with {self.edge_channels} channels, got none")
             feat = torch.cat([feat, edge_attr.to(dtype).view(feat.size(0), -1)], dim=1)
+        cell_of = lambda row, col: (row % ph) * pw + col % pw  # noqa: E731
+        hard = edge_pixels(edge_index, batch, ptr, None, dtype)
+        token = grid.token(hard.graph, hard.row, hard.col)
+        out = _bag_sum(token, cell_of(hard.row, hard.col), hard.weight, feat,
+                       self.edge_table, grid.num_tokens)
         relaxed = band is not None and band.requires_grad
-        out = _embed_pixels(
-            grid, edge_pixels(edge_index, batch, ptr, None, dtype),
-            edge_pixels(edge_index, batch, ptr, band, dtype) if relaxed else None,
-            lambda row, col: (row % ph) * pw + col % pw, feat, self.edge_table)
+        if relaxed:
+            w = (band.size(1) - 1) // 2
+            src, dst = edge_index
+            shifts = torch.cat([torch.arange(-w, 0), torch.arange(1, w + 1)]).to(
+                batch.device)
+            graph, i, j = hard.graph.unsqueeze(1), hard.row.unsqueeze(1), \
+                hard.col.unsqueeze(1)
+            size = (ptr[1:] - ptr[:-1])[hard.graph].unsqueeze(1)
+            rows = torch.cat([i, _clamp_to_graph(i + shifts, size),
+                              i.expand(-1, 2 * w)], dim=1)
+            cols = torch.cat([j, j.expand(-1, 2 * w),
+                              _clamp_to_graph(j + shifts, size)], dim=1)
+            out = out + _BandGradient.apply(
+                band, self.edge_table.detach(), grid.token(graph, rows, cols),
+                cell_of(rows, cols), feat.detach(), src, dst, grid.num_tokens)
 
         if self.node_channels > 0:
             if x is None:
                 raise ValueError(f"{self.__class__.__name__} expects node features "
                                  f"with {self.node_channels} channels, got none")
             x = x.to(dtype).view(x.size(0), -1)
-            out = out + _embed_pixels(
-                grid, node_pixels(batch, ptr, None, dtype),
-                node_pixels(batch, ptr, band, dtype) if relaxed else None,
-                lambda row, col: row % self.node_slots, x, self.node_table)
+            slots = self.node_slots
+            hard = node_pixels(batch, ptr, None, dtype)
+            token = grid.token(hard.graph, hard.row, hard.col)
+            out = out + _bag_sum(token, hard.row % slots, hard.weight, x,
+                                 self.node_table, grid.num_tokens)
+            if relaxed:
+                w = (band.size(1) - 1) // 2
+                offsets = torch.arange(-w, w + 1, device=batch.device)
+                size = (ptr[1:] - ptr[:-1])[batch].unsqueeze(1)
+                pos = _clamp_to_graph(hard.row.unsqueeze(1) + offsets, size)
+                out = out + _BandGradient.apply(
+                    band, self.node_table.detach(),
+                    grid.token(batch.unsqueeze(1), pos, pos), pos % slots, x.detach(),
+                    torch.arange(x.size(0), device=x.device), None, grid.num_tokens)
         return out + self.bias, grid
 
     def __repr__(self) -> str:

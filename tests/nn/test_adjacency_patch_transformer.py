@@ -95,13 +95,13 @@ def test_timm_style_parameter_names():
 
 
 def test_pixel_gradient_strategies_agree():
-    from lps_geometric.nn.patch_embedding import _pixel_gradients
-    T, R, C, d, M = 40, 60, 3, 8, 500
+    from lps_geometric.nn.patch_embedding import _pixel_values
+    T, R, C, d, M, S = 40, 60, 3, 8, 500, 5
     grad, table = torch.randn(T, d), torch.randn(R, d)
-    token, cell = torch.randint(0, T, (M, )), torch.randint(0, R // C, (M, ))
-    source, feat = torch.randint(0, 70, (M, )), torch.randn(70, C)
-    expected = (torch.einsum('md,mcd->mc', grad[token], table.view(R // C, C, d)[cell])
-                * feat[source]).sum(1)
+    token, cell = torch.randint(0, T, (M, S)), torch.randint(0, R // C, (M, S))
+    feat = torch.randn(M, C)
+    expected = (torch.einsum('msd,mscd->msc', grad[token],
+                             table.view(R // C, C, d)[cell]) * feat[:, None]).sum(-1)
     for budget in (1 << 26, 7 * R, 1):  # one GEMM, GEMM in token blocks, per entry
-        got = _pixel_gradients(grad, table, token, cell, source, feat, budget=budget)
+        got = _pixel_values(grad, table, token, cell, feat, budget=budget)
         assert torch.allclose(got, expected, atol=1e-5), budget
