@@ -215,12 +215,6 @@ class AdjacencyPatchEmbedding(nn.Module):
         nn.init.uniform_(self.node_table, -bound, bound)
         nn.init.zeros_(self.bias)
 
-    def edge_weight_image(self) -> Tensor:
-        r"""The edge kernel as a conv weight, shape :math:`(D, C, p_h, p_w)`."""
-        ph, pw = self.patch_size
-        C = 1 + self.edge_channels
-        return self.edge_table.view(ph, pw, C, -1).permute(3, 2, 0, 1)
-
     def forward(self, x: Optional[Tensor], edge_index: Tensor,
                 edge_attr: Optional[Tensor], batch: Tensor, ptr: Tensor,
                 band: Optional[Tensor] = None) -> Tuple[Tensor, PatchGrid]:

@@ -131,7 +131,9 @@ class Symmetrize(nn.Module):
         B = num_graphs_of(data)
         N = data.num_nodes
 
-        stacked = replicate_batch(data, k)
+        stacked = sample.stacked
+        if stacked is None:
+            stacked = replicate_batch(data, k)
         element = sample.element
         canonical = element.apply(stacked)
         if sample.band is not None:

@@ -1,6 +1,6 @@
 r"""What every sampler returns: group elements for :math:`k` copies of a batch."""
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor
 
@@ -25,9 +25,13 @@ class GroupSample:
             the stacked input.
         entropy (torch.Tensor, optional): Mean entropy of the soft assignment (a scalar
             regulariser).
+        stacked (Data, optional): The stacked batch the sampler built
+            (:func:`~lps_geometric.utils.replicate_batch`), reused by
+            :class:`~lps_geometric.nn.Symmetrize` instead of stacking twice.
     """
     element: object
     num_samples: int
     weight: Optional[Tensor] = None
     band: Optional[Tensor] = None
     entropy: Optional[Tensor] = None
+    stacked: Optional[Any] = None

@@ -168,7 +168,8 @@ class PermutationSampler(nn.Module):
                                     self.sinkhorn_iters)
             band = straight_through(soft, self.band)
             entropy = band_entropy(soft)
-        return GroupSample(perm, num_samples, band=band, entropy=entropy)
+        return GroupSample(perm, num_samples, band=band, entropy=entropy,
+                           stacked=stacked)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

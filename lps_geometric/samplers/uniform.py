@@ -29,7 +29,7 @@ class UniformPermutationSampler(nn.Module):
             noise = torch.rand(stacked.num_nodes, 1, generator=generator,
                                device=stacked.batch.device)
         perm = Permutation.from_scores(noise.view(-1), stacked.batch, stacked.ptr)
-        return GroupSample(perm, num_samples)
+        return GroupSample(perm, num_samples, stacked=stacked)
 
     def reset_parameters(self):
         pass
@@ -85,7 +85,8 @@ class ExhaustivePermutationSampler(nn.Module):
             mask = node_size == m
             rows = node_copy[mask] % table.size(0)
             rank[mask] = table[rows, local[mask]]
-        return GroupSample(Permutation(rank, stacked.batch, stacked.ptr), k)
+        return GroupSample(Permutation(rank, stacked.batch, stacked.ptr), k,
+                           stacked=stacked)
 
     def reset_parameters(self):
         pass
