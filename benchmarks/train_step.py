@@ -115,10 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group('dense path limits')
     g.add_argument('--dense-max-gb', type=float, default=16.0,
                    help='skip a dense configuration whose estimated memory '
-                   '(6 x 4 bytes x B k N^2 x 5 channels) exceeds this')
+                   '(4 bytes x B k N^2 x (6 x 5 channels + 2.5 x Sinkhorn iterations)) '
+                   'exceeds this')
     g.add_argument('--dense-max-step-seconds', type=float, default=60.0,
                    help='skip a dense configuration whose estimated step time (the '
-                   'O(B k N^3) einsums at the measured matmul throughput) exceeds this')
+                   'O(B k N^3) einsums at the measured matmul throughput plus the '
+                   'O(S B k N^2) SoftSort/Sinkhorn) exceeds this')
     g.add_argument('--sinkhorn-iters', type=int, default=20,
                    help='Sinkhorn iterations of the relaxation on both paths (the '
                    'reference implementation runs 20 on its dense (B, N, N) matrix; the '
@@ -319,6 +321,7 @@ def run_worker(args, res: dict) -> dict:
     res.update(N=N, k=k, path=path, status='ok', loadavg_start=loadavg())
     res['rss_start_gb'] = rss_gb()
 
+    import torch_geometric.data  # noqa: F401  (import time is not generation time)
     t0 = time.perf_counter()
     data, p = make_batch(args, N)
     res['data_seconds'] = time.perf_counter() - t0
@@ -521,14 +524,24 @@ def measure_gflops(threads: int) -> float:
 
 
 def dense_estimate(args, N: int, k: int, gflops: float) -> dict:
-    r"""Memory: six (B k, N, N, 5) fp32 tensors (the image, the two einsum results and
-    their gradients). Time: each of the two N x N by N x 5N contractions costs
-    2 B k N^3 5 flops, three times over with the backward."""
+    r"""Rough cost of a dense configuration, to skip hopeless ones before running them.
+
+    Memory: six :obj:`(B k, N, N, 5)` fp32 tensors (the image, the two einsum results and
+    their gradients) plus about 2.5 :obj:`(B k, N, N)` tensors per Sinkhorn iteration kept
+    for the backward (calibrated on the 2-core machine: the dense peaks minus the sparse
+    ones at N = 188 to 1000 are 70 to 90 floats per entry of :obj:`(B k, N, N)` with 20
+    iterations). Time: the two :math:`N \times N` by :math:`N \times 5N` contractions,
+    :math:`2 B k N^3 5` flops each, three times over with the backward, at the measured
+    matmul throughput, plus about 30 ns per entry and Sinkhorn iteration (memory bound;
+    the measured dense SoftSort + Sinkhorn forward and backward at N = 444 and 1000)."""
     Bk = args.batch_size * k
-    mem = 6 * 4 * Bk * N * N * IMAGE_CHANNELS
+    entries = Bk * N * N
+    iters = getattr(args, 'sinkhorn_iters', 0)
+    mem = 4 * entries * (6 * IMAGE_CHANNELS + 2.5 * iters)
     flops = 3 * 2 * 2 * Bk * N ** 3 * IMAGE_CHANNELS
+    sinkhorn_s = 3e-8 * entries * (iters + 1)
     return dict(est_mem_gb=mem / GB, est_einsum_tflop=flops / 1e12,
-                est_step_s=flops / (gflops * 1e9))
+                est_step_s=flops / (gflops * 1e9) + sinkhorn_s)
 
 
 def wait_for_idle(args) -> dict:
@@ -597,6 +610,11 @@ def fmt(value, spec='.3f', missing='-'):
     return missing if value is None else format(value, spec)
 
 
+def _short(reason: str, width: int = 80) -> str:
+    reason = reason.split(': [enforce fail')[0]  # keep torch's allocator message out
+    return reason if len(reason) <= width else reason[:width - 3] + '...'
+
+
 def table_rows(results):
     steps = {(r['N'], r['k'], r['path']): r.get('step_s') for r in results
              if r['status'] == 'ok'}
@@ -607,7 +625,7 @@ def table_rows(results):
         N, k, path = r['N'], r['k'], r['path']
         if r['status'] != 'ok':
             rows.append([str(N), str(k), path] + ['-'] * 7 + [
-                f"{r['status']}: {r.get('reason', '')}"])
+                f"{r['status']}: {_short(r.get('reason', ''))}"])
             continue
         speedup = None
         sparse, dense = steps.get((N, k, 'sparse')), steps.get((N, k, 'dense'))
@@ -706,7 +724,8 @@ def main(argv=None):
                                   f"--dense-max-gb {args.dense_max_gb:g}")
                     elif est['est_step_s'] > args.dense_max_step_seconds:
                         reason = (f"estimated step {est['est_step_s']:.0f} s "
-                                  f"({est['est_einsum_tflop']:.1f} TFLOP of einsum) > "
+                                  f"({est['est_einsum_tflop']:.1f} TFLOP of einsum "
+                                  f"+ SoftSort/Sinkhorn) > "
                                   f"--dense-max-step-seconds "
                                   f"{args.dense_max_step_seconds:g}")
                     if reason:
