@@ -126,12 +126,14 @@ def build_symmetrized(args, in_channels: int, out_channels: int, max_nodes: int
 @torch.no_grad()
 def embed(model, dataset, batch_size: int, num_samples: int = None) -> torch.Tensor:
     out = []
+    device = next(model.parameters()).device
     for data in DataLoader(dataset, batch_size=batch_size):
+        data = data.to(device)
         if isinstance(model, Symmetrize):
             out.append(model(data, num_samples=num_samples))
         else:
             out.append(model(data))
-    return torch.cat(out)
+    return torch.cat(out).cpu()
 
 
 @torch.no_grad()
@@ -166,7 +168,7 @@ def separation(name: str, dataset, pairs, args) -> List[Dict]:
              lambda: build_symmetrized(args, dataset.num_features, 16, max_nodes)),
             ('gin', lambda: GINBaseline(dataset.num_features, 16))):
         torch.manual_seed(args.seed)
-        model = factory().eval()
+        model = factory().to(args.device).eval()
         t0 = time.time()
         torch.manual_seed(args.seed)
         emb = embed(model, dataset, args.eval_batch_size, args.separation_samples)
@@ -197,28 +199,39 @@ def separation(name: str, dataset, pairs, args) -> List[Dict]:
 @torch.no_grad()
 def accuracy(model, dataset, batch_size: int) -> float:
     model.eval()
-    correct = 0
+    device = next(model.parameters()).device
+    correct = torch.zeros((), dtype=torch.long, device=device)
     for data in DataLoader(dataset, batch_size=batch_size):
-        correct += int((model(data).argmax(-1) == data.y.view(-1)).sum())
-    return correct / len(dataset)
+        data = data.to(device)
+        correct += (model(data).argmax(-1) == data.y.view(-1)).sum()
+    return int(correct) / len(dataset)
 
 
 def train(model, train_set, val_set, test_set, args, desc: str) -> Dict:
-    r"""Adam with linear warm-up, gradient clipping; returns the test accuracy at the best
-    validation accuracy (the last epoch without a validation set) and the curves."""
+    r"""Adam with linear warm-up (and optional linear decay to zero), gradient
+    clipping; returns the test accuracy at the best validation accuracy (the last epoch
+    without a validation set) and the curves."""
+    model = model.to(args.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
     total = args.epochs * len(loader)
     warmup = int(args.warmup * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)))
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if args.lr_decay:
+            return max(0.0, (total - step) / max(1, total - warmup))
+        return 1.0
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     history = dict(loss=[], train=[], val=[], test=[])
     best = (-1.0, 0.0, 0)
     bar = progress(range(args.epochs), desc=desc, leave=False)
     for epoch in bar:
         model.train()
-        losses = []
+        loss_sum = torch.zeros((), device=args.device)
         for data in loader:
+            data = data.to(args.device)
             optimizer.zero_grad()
             loss = F.cross_entropy(model(data), data.y.view(-1))
             if isinstance(model, Symmetrize):
@@ -227,8 +240,8 @@ def train(model, train_set, val_set, test_set, args, desc: str) -> Dict:
             nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
             schedule.step()
-            losses.append(float(loss.detach()))
-        history['loss'].append(sum(losses) / len(losses))
+            loss_sum += loss.detach()  # no host sync inside the epoch
+        history['loss'].append(float(loss_sum) / len(loader))
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             val = accuracy(model, val_set, args.eval_batch_size) if val_set else None
             test = accuracy(model, test_set, args.eval_batch_size)
@@ -239,6 +252,9 @@ def train(model, train_set, val_set, test_set, args, desc: str) -> Dict:
                 best = (key, test, epoch + 1)
             if hasattr(bar, 'set_postfix'):
                 bar.set_postfix(loss=f'{history["loss"][-1]:.3f}', val=val, test=test)
+            if args.verbose:
+                print(f'    {desc} epoch {epoch + 1}: loss {history["loss"][-1]:.4f} '
+                      f'val {val} test {test:.3f}', flush=True)
     return dict(test_accuracy=best[1], best_epoch=best[2], history=history)
 
 
@@ -270,13 +286,14 @@ def run_exp_classify(root: Path, args) -> List[Dict]:
 def run_csl(args) -> List[Dict]:
     dataset = CSL(seed=args.seed)
     y = torch.cat([d.y for d in dataset])
-    folds = stratified_kfold(y, num_folds=5, seed=args.seed)[:args.folds]
+    folds = list(enumerate(stratified_kfold(y, num_folds=5, seed=args.seed)))
+    folds = [folds[args.fold]] if args.fold is not None else folds[:args.folds]
     results = []
     for label in (f'{args.method}-{args.backbone}', 'gin'):
         if skip(label, args):
             continue
         accs, t0, histories = [], time.time(), []
-        for fold, (train_idx, test_idx) in enumerate(folds):
+        for fold, (train_idx, test_idx) in folds:
             torch.manual_seed(args.seed + fold)
             model = (GINBaseline(1, 10) if label == 'gin' else
                      build_symmetrized(args, 1, 10, 41))
@@ -350,13 +367,21 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=float, default=0.1,
                    help='fraction of steps with a linear learning-rate warm-up')
     p.add_argument('--clip', type=float, default=1.0, help='gradient norm clipping')
+    p.add_argument('--lr-decay', action='store_true',
+                   help='decay the learning rate linearly to zero after the warm-up')
     p.add_argument('--eval-every', type=int, default=5)
     p.add_argument('--folds', type=int, default=5, help='CSL folds to run (of 5)')
+    p.add_argument('--fold', type=int, default=None, choices=range(5),
+                   help='run only this CSL fold (for parallel runs)')
     p.add_argument('--no-baseline', action='store_true', help='skip the GIN baseline')
     p.add_argument('--baseline-only', action='store_true',
                    help='train only the GIN baseline (training tasks)')
+    p.add_argument('--verbose', action='store_true',
+                   help='print a line at every evaluation (for logs)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                   help='torch device for models and batches')
     p.add_argument('--root', type=Path, default=REPO / 'datasets',
                    help='dataset root (PyG layout ROOT/NAME/raw)')
     p.add_argument('--shared-data', type=Path,
@@ -385,7 +410,8 @@ def main(argv=None):
     provide_raw(args.root, 'graph8c', 'graph8c.g6', args.shared_data)
     provide_raw(args.root, 'exp', 'GRAPHSAT.pkl', args.shared_data)
     print(f'method={args.method} backbone={args.backbone} tokens={args.tokens} '
-          f'seed={args.seed} torch threads={torch.get_num_threads()}')
+          f'seed={args.seed} device={args.device} '
+          f'torch threads={torch.get_num_threads()}')
     results = []
     t0 = time.time()
     if 'graph8c' in args.tasks:
