@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup, ProductGroup
 from lps_geometric.groups.symmetric import SymmetricGroup
 from lps_geometric.utils.batch import num_graphs_of
 
@@ -18,16 +19,30 @@ _GROUPS = {
     's_n': SymmetricGroup,
     'sn': SymmetricGroup,
     'symmetric': SymmetricGroup,
+    'o3': lambda: OrthogonalGroup(3),
+    'so3': lambda: OrthogonalGroup(3, special=True),
+    'e3': lambda: EuclideanGroup(3),
+    'se3': lambda: EuclideanGroup(3, special=True),
+    'snxo3': lambda: ProductGroup(OrthogonalGroup(3)),
+    'snxso3': lambda: ProductGroup(OrthogonalGroup(3, special=True)),
+    'snxe3': lambda: ProductGroup(EuclideanGroup(3)),
+    'snxse3': lambda: ProductGroup(EuclideanGroup(3, special=True)),
 }
 
 
+def _normalize_name(name: str) -> str:
+    return ''.join(c for c in name.lower() if c.isalnum())
+
+
 def resolve_group(group: Union[str, object, None]):
-    r"""A group object from a name (:obj:`"permutation"`, :obj:`"S_n"`) or the object
-    itself."""
+    r"""A group object from a name or the object itself. Names (case, spaces, brackets
+    and underscores ignored): :obj:`"permutation"`/:obj:`"S_n"`, :obj:`"O(3)"`,
+    :obj:`"SO(3)"`, :obj:`"E(3)"`, :obj:`"SE(3)"`, :obj:`"S_n x O(3)"`,
+    :obj:`"S_n x E(3)"`, :obj:`"S_n x SO(3)"`, :obj:`"S_n x SE(3)"`."""
     if group is None:
         return SymmetricGroup()
     if isinstance(group, str):
-        key = group.lower()
+        key = group.lower() if group.lower() in _GROUPS else _normalize_name(group)
         if key not in _GROUPS:
             raise ValueError(f"Unknown group '{group}' (known: {sorted(_GROUPS)})")
         return _GROUPS[key]()
@@ -73,6 +88,7 @@ def _infer_level(out: Tensor, data: Data) -> str:
 def equivariance_error(model: Callable[[Data], Tensor], data: Data,
                        group: Union[str, object, None] = 'permutation',
                        num_trials: int = 3, level: Optional[str] = None,
+                       output: str = 'scalar',
                        seed: Optional[int] = None,
                        generator: Optional[torch.Generator] = None
                        ) -> EquivarianceReport:
@@ -97,6 +113,9 @@ def equivariance_error(model: Callable[[Data], Tensor], data: Data,
         num_trials (int, optional): Number of random elements. (default: :obj:`3`)
         level (str, optional): :obj:`"graph"` or :obj:`"node"`; inferred from the output
             shape if omitted.
+        output (str, optional): How a Euclidean group acts on the output:
+            :obj:`"scalar"` (invariant), :obj:`"vector"` (rotates) or :obj:`"position"`
+            (rotates and translates). (default: :obj:`"scalar"`)
         seed (int, optional): Reseed torch's RNG (inside a forked RNG state) before each
             model call.
         generator (torch.Generator, optional): Random source for the group elements.
@@ -117,7 +136,7 @@ def equivariance_error(model: Callable[[Data], Tensor], data: Data,
     for _ in range(num_trials):
         g = group.random_element(data, generator)
         out_g = run(group.act(g, data))
-        expected = group.act_on_output(g, out, level)
+        expected = group.act_on_output(g, out, level, output)
         diff = (out_g - expected).abs()
         errors.append(float(diff.max()) if diff.numel() else 0.0)
         means.append(float(diff.mean()) if diff.numel() else 0.0)

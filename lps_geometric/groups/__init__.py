@@ -2,7 +2,18 @@ r"""Groups as pure tensor math: elements, composition, inverses and actions.
 
 Nothing here imports :mod:`lps_geometric.nn`: layers build on the group math, not the other
 way round.
+
+- :math:`S_n`: :class:`Permutation`, :class:`SymmetricGroup`
+- :math:`O(d), SO(d), E(d), SE(d)`: :class:`EuclideanTransform`, :class:`OrthogonalGroup`,
+  :class:`EuclideanGroup`, :func:`haar_orthogonal`
+- :math:`S_n \times E(d)`: :class:`ProductElement`, :class:`ProductGroup`
 """
 from .symmetric import Permutation, SymmetricGroup, segment_argsort
+from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
+                        OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal)
 
-__all__ = ['Permutation', 'SymmetricGroup', 'segment_argsort']
+__all__ = [
+    'Permutation', 'SymmetricGroup', 'segment_argsort', 'EuclideanTransform',
+    'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
+    'haar_orthogonal', 'POSITION_KEYS', 'VECTOR_KEYS'
+]

@@ -106,6 +106,26 @@ class Permutation:
         r"""The inverse of :meth:`permute_nodes`: ``out[v] = value[σ(v)]``."""
         return value[self.index]
 
+    def act_output(self, out: Tensor, level: str, output: str = 'scalar') -> Tensor:
+        r"""The action on a model output: graph-level outputs are invariant, node-level
+        outputs move with their nodes (``output``, the kind of value, does not matter
+        for a relabelling)."""
+        if level == 'graph':
+            return out
+        if level == 'node':
+            return self.permute_nodes(out)
+        raise ValueError(f"Unknown output level '{level}' "
+                         f"(expected 'graph' or 'node')")
+
+    def pull_output(self, out: Tensor, level: str, output: str = 'scalar') -> Tensor:
+        r"""The inverse action on an output: node rows return to their nodes."""
+        if level == 'graph':
+            return out
+        if level == 'node':
+            return self.pull_nodes(out)
+        raise ValueError(f"Unknown output level '{level}' "
+                         f"(expected 'graph' or 'node')")
+
     def apply(self, data: Data) -> Data:
         r"""Relabels a graph batch: node :math:`v` becomes node :math:`\sigma(v)`.
 
@@ -161,15 +181,10 @@ class SymmetricGroup:
         return element.apply(data)
 
     def act_on_output(self, element: Permutation, out: Tensor,
-                      level: str) -> Tensor:
+                      level: str, output: str = 'scalar') -> Tensor:
         r"""How the group acts on a model output: graph-level outputs are invariant,
         node-level outputs move with their nodes."""
-        if level == 'graph':
-            return out
-        if level == 'node':
-            return element.permute_nodes(out)
-        raise ValueError(f"Unknown output level '{level}' "
-                         f"(expected 'graph' or 'node')")
+        return element.act_output(out, level, output)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}()'
