@@ -1,5 +1,7 @@
 r"""Layers: the :class:`Symmetrize` wrapper, backbones and their building blocks."""
-from .backbones import AdjacencyMLP, AdjacencyPatchTransformer
+from .backbones import AdjacencyMLP, AdjacencyPatchTransformer, ConcatNodeFeatures
+from .conv import EGNNConv
+from .models import EGNN
 from .patch_embedding import AdjacencyPatchEmbedding
 from .relaxed_graph import to_dense_image
 from .symmetrize import Symmetrize
@@ -7,5 +9,5 @@ from .transformer import TransformerEncoder
 
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
-    'TransformerEncoder', 'to_dense_image'
+    'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures'
 ]

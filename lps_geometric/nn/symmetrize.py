@@ -45,6 +45,11 @@ class Symmetrize(nn.Module):
             ``level`` attribute, else :obj:`"graph"`)
         entropy_weight (float, optional): Weight of the sampler's entropy penalty in
             :meth:`regularization_loss`. (default: :obj:`0.0`)
+        output (str, optional): What the backbone's output is, which fixes how a group
+            element maps it back: :obj:`"scalar"` (invariant features, logits),
+            :obj:`"vector"` (rotates: velocities, forces, displacements; last dimension
+            :math:`d`) or :obj:`"position"` (rotates and translates). Relabelling acts
+            on node rows whatever the kind. (default: :obj:`"scalar"`)
         validate (bool, optional): Check every input batch
             (:func:`~lps_geometric.utils.validate_graph_batch`). (default: :obj:`True`)
 
@@ -64,7 +69,8 @@ class Symmetrize(nn.Module):
     """
     def __init__(self, backbone: nn.Module, sampler: nn.Module, num_samples: int = 1,
                  eval_num_samples: Optional[int] = None, level: Optional[str] = None,
-                 entropy_weight: float = 0.0, validate: bool = True):
+                 entropy_weight: float = 0.0, output: str = 'scalar',
+                 validate: bool = True):
         super().__init__()
         if num_samples < 1:
             raise ValueError(f"'num_samples' must be positive (got {num_samples})")
@@ -74,6 +80,10 @@ class Symmetrize(nn.Module):
         level = level or getattr(backbone, 'level', 'graph')
         if level not in ('graph', 'node'):
             raise ValueError(f"'level' must be 'graph' or 'node' (got '{level}')")
+        if output not in ('scalar', 'vector', 'position'):
+            raise ValueError(f"'output' must be 'scalar', 'vector' or 'position' "
+                             f"(got '{output}')")
+        self.output = output
         self.backbone = backbone
         self.sampler = sampler
         self.num_samples = num_samples
@@ -121,7 +131,9 @@ class Symmetrize(nn.Module):
         if self.validate:
             validate_graph_batch(
                 data, max_nodes=getattr(self.backbone, 'max_nodes', None),
-                node_channels=getattr(self.backbone, 'in_channels', None),
+                require_pos=getattr(self.sampler, 'requires_pos', False),
+                node_channels=getattr(self.sampler, 'in_channels',
+                                      getattr(self.backbone, 'in_channels', None)),
                 edge_channels=getattr(self.backbone, 'edge_dim', None))
         if num_samples is None:
             num_samples = self.num_samples if self.training else self.eval_num_samples
@@ -144,6 +156,7 @@ class Symmetrize(nn.Module):
             if out.size(0) != k * B:
                 raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
                                    f'{k * B} graphs (level="graph")')
+            out = element.pull_output(out, 'graph', self.output)
             if sample.weight is None:
                 return out.view(k, B, *out.shape[1:]).mean(dim=0)
             weight = sample.weight.view(k, B, *([1] * (out.dim() - 1)))
@@ -152,7 +165,7 @@ class Symmetrize(nn.Module):
         if out.size(0) != k * N:
             raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
                                f'{k * N} nodes (level="node")')
-        out = element.pull_nodes(out)
+        out = element.pull_output(out, 'node', self.output)
         if sample.weight is None:
             return out.view(k, N, *out.shape[1:]).mean(dim=0)
         weight = sample.weight[stacked.batch].view(k, N, *([1] * (out.dim() - 1)))
@@ -170,4 +183,5 @@ class Symmetrize(nn.Module):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(\n  backbone={self.backbone},\n'
                 f'  sampler={self.sampler},\n  num_samples={self.num_samples}, '
-                f'eval_num_samples={self.eval_num_samples}, level={self.level})')
+                f'eval_num_samples={self.eval_num_samples}, level={self.level}, '
+                f'output={self.output})')

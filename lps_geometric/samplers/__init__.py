@@ -1,12 +1,16 @@
 r"""Samplers: ``sampler(data, num_samples) -> GroupSample``, one group element per copy of
-every graph. Learned (LPS), uniform (group averaging) and exhaustive."""
+every graph. Learned (LPS), uniform (group averaging) and exhaustive, for S_n, the
+Euclidean groups O(3)/SO(3)/E(3)/SE(3) and S_n x E(3)."""
 from .base import GroupSample
 from .permutation import PermutationSampler, sample_noise
 from .relaxation import band_entropy, banded_soft_rank, straight_through
 from .uniform import ExhaustivePermutationSampler, UniformPermutationSampler
+from .euclidean import (EuclideanFrameSampler, ProductSampler, UniformProductSampler,
+                        UniformRotationSampler, canonicalizing_transform)
 
 __all__ = [
     'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'banded_soft_rank', 'straight_through',
-    'band_entropy', 'sample_noise'
+    'band_entropy', 'sample_noise', 'EuclideanFrameSampler', 'ProductSampler',
+    'UniformRotationSampler', 'UniformProductSampler', 'canonicalizing_transform'
 ]

@@ -1,5 +1,6 @@
 r"""Backbones :math:`f`: networks that need not be equivariant themselves."""
 from .adjacency_mlp import AdjacencyMLP
 from .adjacency_patch_transformer import AdjacencyPatchTransformer
+from .concat_features import ConcatNodeFeatures
 
-__all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP']
+__all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures']

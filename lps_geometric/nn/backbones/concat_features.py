@@ -1,0 +1,69 @@
+r"""Feeding coordinates to a backbone that only reads ``x``."""
+import copy
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+__all__ = ['ConcatNodeFeatures']
+
+
+class ConcatNodeFeatures(nn.Module):
+    r"""Concatenates node attributes (positions, velocities, ...) onto ``x`` before
+    calling a backbone, so that any graph backbone can read a point cloud:
+
+    .. math::
+        x_v' = [\, x_v \,\|\, \mathrm{pos}_v \,\|\, \mathrm{vel}_v \,\|\, \dots ]
+
+    Inside :class:`~lps_geometric.nn.Symmetrize` the backbone receives the canonicalized
+    input :math:`g^{-1} \cdot G`, so the coordinates it reads are already expressed in the
+    sampled frame; this wrapper only changes where they are stored.
+
+    Args:
+        backbone (torch.nn.Module): Reads ``data.x`` of width
+            ``in_channels + 3 * len(keys)`` (vector attributes of shape
+            :obj:`(|V|, C, 3)` count :math:`3C`).
+        keys (sequence of str, optional): Node attributes to append, in order.
+            (default: :obj:`("pos", "vel")`)
+        in_channels (int, optional): Width of the original ``data.x`` (:obj:`0`: no
+            ``x``). (default: :obj:`0`)
+
+    The wrapper exposes the backbone's ``level``, ``max_nodes`` and ``edge_dim`` so that
+    :class:`~lps_geometric.nn.Symmetrize` validates inputs against them.
+    """
+    def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', 'vel'),
+                 in_channels: int = 0):
+        super().__init__()
+        self.backbone = backbone
+        self.keys = tuple(keys)
+        self.in_channels = in_channels
+        for name in ('level', 'max_nodes', 'edge_dim'):
+            if hasattr(backbone, name):
+                setattr(self, name, getattr(backbone, name))
+
+    def reset_parameters(self):
+        if hasattr(self.backbone, 'reset_parameters'):
+            self.backbone.reset_parameters()
+
+    def forward(self, data: Data) -> Tensor:
+        parts = []
+        x = getattr(data, 'x', None)
+        if self.in_channels > 0:
+            if x is None:
+                raise ValueError('The backbone expects node features x')
+            parts.append(x.view(x.size(0), -1))
+        for key in self.keys:
+            value = getattr(data, key, None)
+            if value is None:
+                raise ValueError(f"The backbone reads the node attribute '{key}', which "
+                                 f"the data does not have")
+            parts.append(value.reshape(value.size(0), -1))
+        dtype = next((p.dtype for p in parts if p.is_floating_point()), torch.float32)
+        out = copy.copy(data)
+        out.x = torch.cat([p.to(dtype) for p in parts], dim=-1)
+        return self.backbone(out)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.backbone}, keys={self.keys}, '
+                f'in_channels={self.in_channels})')

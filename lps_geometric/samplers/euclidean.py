@@ -1,0 +1,313 @@
+r"""Samplers for :math:`O(3)`, :math:`SO(3)`, :math:`E(3)`, :math:`SE(3)` and
+:math:`S_n \times E(3)`: learned frames (LPS), Haar-uniform rotations (group averaging)
+and noise-free frames (canonicalization).
+
+Every sampler returns, for each of the :math:`k` stacked copies of each graph, the
+*canonicalizing* element :math:`h = g^{-1}`: :math:`h \cdot x = Q^\top (x - c)` for a
+frame :math:`Q` (orthonormal columns) and a centre :math:`c`, so the backbone sees
+:math:`g^{-1} \cdot x` and :class:`~lps_geometric.nn.Symmetrize` maps its output back
+with :math:`g = (Q, c)`.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.utils import scatter, softmax
+
+from lps_geometric.groups.euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanTransform,
+                                            ProductElement, haar_orthogonal)
+from lps_geometric.groups.gram_schmidt import gram_schmidt
+from lps_geometric.groups.symmetric import Permutation
+from lps_geometric.nn.models.egnn import EGNN
+from lps_geometric.samplers.base import GroupSample
+from lps_geometric.samplers.relaxation import band_entropy, banded_soft_rank, straight_through
+from lps_geometric.utils.batch import replicate_batch
+
+__all__ = ['EuclideanFrameSampler', 'ProductSampler', 'UniformRotationSampler',
+           'UniformProductSampler', 'canonicalizing_transform']
+
+_TRANSLATIONS = ('centroid', 'learned', 'none')
+
+
+def canonicalizing_transform(frame: Tensor, center: Optional[Tensor], batch: Tensor,
+                             position_keys: Sequence[str] = POSITION_KEYS,
+                             vector_keys: Sequence[str] = VECTOR_KEYS
+                             ) -> EuclideanTransform:
+    r"""The element :math:`h = (Q^\top, -Q^\top c)`, i.e. :math:`x \mapsto Q^\top (x - c)`,
+    for frames ``frame`` :math:`(B, d, d)` and centres ``center`` :math:`(B, d)`."""
+    rot = frame.transpose(-1, -2)
+    trans = None
+    if center is not None:
+        trans = -torch.matmul(rot, center.unsqueeze(-1).to(rot.dtype)).squeeze(-1)
+    return EuclideanTransform(rot, trans, batch, position_keys, vector_keys)
+
+
+def _check_pos(data: Data):
+    pos = getattr(data, 'pos', None)
+    if pos is None:
+        raise ValueError("Euclidean samplers need node positions 'pos' of shape (|V|, 3)")
+    if pos.dim() != 2 or pos.size(-1) != 3:
+        raise ValueError(f"'pos' must have shape (|V|, 3) (got {tuple(pos.shape)})")
+
+
+class EuclideanFrameSampler(nn.Module):
+    r"""Learned probabilistic frames for :math:`O(3)`, :math:`SO(3)`, :math:`E(3)` and
+    :math:`SE(3)` (LPS, Kim et al. 2023).
+
+    An :class:`~lps_geometric.nn.EGNN` reads the point cloud — node scalars ``x``, the
+    centred positions :math:`x_i - \bar{x}`, the vector attributes named in
+    ``vector_keys`` (e.g. velocities) and an isotropic Gaussian noise vector
+    :math:`\epsilon_i \sim \mathcal{N}(0, \sigma^2 I_3)` per node — and returns three
+    translation-invariant, rotation-equivariant vectors per node; their sums over each
+    graph, :math:`v_1, v_2, v_3`, are orthonormalised by :func:`gram_schmidt` into a frame
+    :math:`Q` (:math:`\det Q = \pm 1` for :math:`O(3)`, :math:`+1` for :math:`SO(3)`). The
+    centre :math:`c` is the centroid, a learned convex combination
+    :math:`\sum_i \mathrm{softmax}(w^\top h_i)\, x_i` of the points, or the origin
+    (``translation="none"``, for :math:`O(3)`/:math:`SO(3)` only).
+
+    Since the noise is isotropic, transforming the input by :math:`g` transforms the
+    frame's distribution by :math:`g`: :math:`p(Q \mid g x) = p(g^{-1} Q \mid x)`. For a
+    fixed noise transformed along (:math:`\epsilon \mapsto R \epsilon`) the frame is
+    exactly equivariant, :math:`(Q, c) \mapsto (R Q, R c + t)`. Gradients reach the
+    network through the differentiable Gram-Schmidt (no relaxation is needed for a
+    continuous group). ``noise_scale=0`` with one sample is learned canonicalization
+    (Kaba et al. 2023).
+
+    Args:
+        in_channels (int): Node scalar features (``data.x``); :obj:`0` for none.
+        hidden_channels (int, optional): EGNN width. (default: :obj:`64`)
+        num_layers (int, optional): EGNN layers. (default: :obj:`3`)
+        vector_keys (sequence of str, optional): Node vector attributes read besides
+            ``pos`` (e.g. :obj:`("vel",)`). (default: :obj:`()`)
+        edge_dim (int, optional): Edge features (``data.edge_attr``). (default: :obj:`0`)
+        special (bool, optional): :math:`SO(3)`/:math:`SE(3)` frames. (default:
+            :obj:`False`)
+        translation (str, optional): :obj:`"centroid"`, :obj:`"learned"` or
+            :obj:`"none"`. (default: :obj:`"centroid"`)
+        noise_scale (float, optional): :math:`\sigma`. (default: :obj:`1.0`)
+
+    Shapes:
+        - **input:** a batch with ``pos`` :math:`(|V|, 3)` (and ``x``, ``edge_attr``, the
+          vector attributes), ``num_samples`` :math:`k`; optional ``noise``
+          :math:`(k|V|, 3)`
+        - **output:** :class:`~lps_geometric.samplers.GroupSample` with a
+          :class:`~lps_geometric.groups.EuclideanTransform` for the :math:`kB` stacked
+          graphs
+    """
+    requires_pos = True
+
+    def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
+                 vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
+                 translation: str = 'centroid', noise_scale: float = 1.0):
+        super().__init__()
+        if translation not in _TRANSLATIONS:
+            raise ValueError(f"'translation' must be one of {_TRANSLATIONS} "
+                             f"(got '{translation}')")
+        if noise_scale < 0:
+            raise ValueError(f"'noise_scale' must be non-negative (got {noise_scale})")
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.vector_keys = tuple(vector_keys)
+        self.edge_dim = edge_dim
+        self.special = special
+        self.translation = translation
+        self.noise_scale = noise_scale
+        self.net = EGNN(max(in_channels, 1), hidden_channels, num_layers,
+                        vector_channels=2 + len(self.vector_keys), out_vector_channels=3,
+                        edge_dim=edge_dim, update_pos=False)
+        self.center_head = nn.Linear(hidden_channels, 1) if translation == 'learned' \
+            else None
+
+    def reset_parameters(self):
+        self.net.reset_parameters()
+        if self.center_head is not None:
+            self.center_head.reset_parameters()
+
+    @property
+    def group_name(self) -> str:
+        rot = 'SO(3)' if self.special else 'O(3)'
+        if self.translation == 'none':
+            return rot
+        return 'SE(3)' if self.special else 'E(3)'
+
+    def _noise(self, stacked: Data, noise: Optional[Tensor],
+               generator: Optional[torch.Generator]) -> Tensor:
+        pos = stacked.pos
+        if noise is None:
+            noise = torch.randn(pos.shape, generator=generator, device=pos.device,
+                                dtype=pos.dtype) * self.noise_scale
+        elif noise.shape != pos.shape:
+            raise ValueError(f"'noise' must have shape {tuple(pos.shape)} (one 3-vector "
+                             f"per stacked node), got {tuple(noise.shape)}")
+        return noise.to(pos.dtype)
+
+    def encode(self, stacked: Data, noise: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        r"""Runs the EGNN on a stacked batch; returns node scalars :math:`h`
+        :math:`(N, C)`, node frame vectors :math:`(N, 3, 3)` and centroids
+        :math:`(kB, 3)`."""
+        batch, B = stacked.batch, stacked.num_graphs
+        pos = stacked.pos
+        centroid = scatter(pos, batch, dim=0, dim_size=B, reduce='mean')
+        vectors = [pos - centroid[batch]]
+        for key in self.vector_keys:
+            value = getattr(stacked, key, None)
+            if value is None:
+                raise ValueError(f"The sampler reads the vector attribute '{key}', "
+                                 f"which the data does not have")
+            vectors.append(value.to(pos.dtype).view(pos.size(0), 3))
+        vectors.append(noise)
+        vec = torch.stack(vectors, dim=1)
+        x = stacked.x.to(pos.dtype).view(pos.size(0), -1) if self.in_channels > 0 \
+            else pos.new_ones(pos.size(0), 1)
+        edge_attr = stacked.edge_attr.to(pos.dtype) if self.edge_dim > 0 else None
+        h, _, vec_out = self.net(x, pos, stacked.edge_index, vec=vec, edge_attr=edge_attr)
+        return h, vec_out, centroid
+
+    def frame(self, stacked: Data, noise: Tensor) -> Tuple[Tensor, Optional[Tensor], Tensor]:
+        r"""Frames :math:`Q` :math:`(kB, 3, 3)`, centres :math:`(kB, 3)` (or
+        :obj:`None`) and node scalars :math:`h`."""
+        h, vec_out, centroid = self.encode(stacked, noise)
+        batch, B = stacked.batch, stacked.num_graphs
+        vectors = scatter(vec_out, batch, dim=0, dim_size=B, reduce='sum')  # (B, 3, 3)
+        frame = gram_schmidt(vectors, special=self.special)
+        if self.translation == 'none':
+            center = None
+        elif self.translation == 'centroid':
+            center = centroid
+        else:
+            weight = softmax(self.center_head(h).squeeze(-1), batch, num_nodes=B)
+            center = scatter(weight.unsqueeze(-1) * stacked.pos, batch, dim=0,
+                             dim_size=B, reduce='sum')
+        return frame, center, h
+
+    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> GroupSample:
+        _check_pos(data)
+        stacked = replicate_batch(data, num_samples)
+        noise = self._noise(stacked, noise, generator)
+        frame, center, _ = self.frame(stacked, noise)
+        element = canonicalizing_transform(frame, center, stacked.batch)
+        return GroupSample(element, num_samples, stacked=stacked)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, group={self.group_name}, '
+                f'hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, '
+                f'vector_keys={self.vector_keys}, translation={self.translation}, '
+                f'noise_scale={self.noise_scale})')
+
+
+class ProductSampler(EuclideanFrameSampler):
+    r"""Learned probabilistic symmetrization for :math:`S_n \times E(3)` (or
+    :math:`S_n \times O(3)`, ...): one :class:`~lps_geometric.nn.EGNN` gives both the
+    frame (as in :class:`EuclideanFrameSampler`) and an invariant score per node,
+    :math:`s_i = w^\top h_i`, whose per-graph argsort is the permutation part (as in
+    :class:`~lps_geometric.samplers.PermutationSampler`). Since :math:`h_i` depends on the
+    Gaussian noise vectors through invariants, the scores are random and tie-free; the
+    straight-through banded soft rank carries the gradient of the permutation part, the
+    differentiable Gram-Schmidt that of the frame.
+
+    Extra arguments (besides :class:`EuclideanFrameSampler`'s): ``tau``, ``band`` and
+    ``sinkhorn_iters`` of the soft rank (see
+    :func:`~lps_geometric.samplers.banded_soft_rank`).
+    """
+    def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
+                 vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
+                 translation: str = 'centroid', noise_scale: float = 1.0, tau: float = 0.1,
+                 band: int = 2, sinkhorn_iters: int = 0):
+        super().__init__(in_channels, hidden_channels, num_layers, vector_keys, edge_dim,
+                         special, translation, noise_scale)
+        if tau <= 0:
+            raise ValueError(f"'tau' must be positive (got {tau})")
+        self.tau = tau
+        self.band = band
+        self.sinkhorn_iters = sinkhorn_iters
+        self.score = nn.Linear(hidden_channels, 1)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        self.score.reset_parameters()
+
+    @property
+    def group_name(self) -> str:
+        return f'S_n x {super().group_name}'
+
+    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> GroupSample:
+        _check_pos(data)
+        stacked = replicate_batch(data, num_samples)
+        noise = self._noise(stacked, noise, generator)
+        frame, center, h = self.frame(stacked, noise)
+        score = self.score(h).squeeze(-1)
+        perm = Permutation.from_scores(score.detach(), stacked.batch, stacked.ptr)
+        band = entropy = None
+        if torch.is_grad_enabled() and score.requires_grad:
+            soft = banded_soft_rank(score, perm, self.band, self.tau, self.sinkhorn_iters)
+            band = straight_through(soft, self.band)
+            entropy = band_entropy(soft)
+        element = ProductElement(perm, canonicalizing_transform(frame, center,
+                                                                stacked.batch))
+        return GroupSample(element, num_samples, band=band, entropy=entropy,
+                           stacked=stacked)
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f', tau={self.tau}, band={self.band})'
+
+
+class UniformRotationSampler(nn.Module):
+    r"""Group averaging over :math:`O(3)`/:math:`SO(3)` with Haar-uniform samples
+    (:func:`~lps_geometric.groups.haar_orthogonal`), composed with centring for
+    :math:`E(3)`/:math:`SE(3)` (the translation part is non-compact and has no uniform
+    measure; centring at the centroid is its canonicalization).
+
+    Args:
+        special (bool, optional): Sample :math:`SO(3)`. (default: :obj:`False`)
+        center (bool, optional): Subtract the centroid (:math:`E(3)`/:math:`SE(3)`).
+            (default: :obj:`True`)
+    """
+    requires_pos = True
+
+    def __init__(self, special: bool = False, center: bool = True):
+        super().__init__()
+        self.special = special
+        self.center = center
+
+    def _transform(self, stacked: Data, generator: Optional[torch.Generator]
+                   ) -> EuclideanTransform:
+        pos = stacked.pos
+        rot = haar_orthogonal(stacked.num_graphs, 3, self.special, generator, pos.device,
+                              pos.dtype)
+        center = scatter(pos, stacked.batch, dim=0, dim_size=stacked.num_graphs,
+                         reduce='mean') if self.center else None
+        # h = (R^T, -R^T c) with R Haar is again Haar-distributed: use R as the frame.
+        return canonicalizing_transform(rot, center, stacked.batch)
+
+    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> GroupSample:
+        _check_pos(data)
+        stacked = replicate_batch(data, num_samples)
+        return GroupSample(self._transform(stacked, generator), num_samples,
+                           stacked=stacked)
+
+    def reset_parameters(self):
+        pass
+
+    def __repr__(self) -> str:
+        group = ('S' if self.special else '') + ('E(3)' if self.center else 'O(3)')
+        return f'{self.__class__.__name__}({group})'
+
+
+class UniformProductSampler(UniformRotationSampler):
+    r"""Group averaging over :math:`S_n \times O(3)` (and centring for
+    :math:`S_n \times E(3)`): a uniform permutation and a Haar rotation per sample."""
+    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> GroupSample:
+        _check_pos(data)
+        stacked = replicate_batch(data, num_samples)
+        perm = Permutation.random(stacked.batch, stacked.ptr, generator)
+        element = ProductElement(perm, self._transform(stacked, generator))
+        return GroupSample(element, num_samples, stacked=stacked)
+
+    def __repr__(self) -> str:
+        return 'UniformProductSampler(S_n x ' + super().__repr__().split('(', 1)[1]
