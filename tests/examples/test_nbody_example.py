@@ -1,0 +1,77 @@
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import torch
+
+PATH = Path(__file__).resolve().parents[2] / 'examples' / 'nbody.py'
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location('nbody_example', PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SMALL = ['--num-train', '40', '--num-val', '20', '--num-test', '20', '--batch-size', '20',
+         '--epochs', '2', '--eval-every', '1', '--depth', '1', '--embed-dim', '16',
+         '--heads', '2', '--sampler-hidden', '16', '--sampler-layers', '1',
+         '--egnn-hidden', '16', '--egnn-layers', '1', '--samples', '2',
+         '--eval-samples', '2', '--test-samples', '2', '--device', 'cpu']
+
+
+def test_every_method_trains_and_reports(tmp_path):
+    example = load_example()
+    example.main(['--method', 'all', '--out', str(tmp_path), '--root',
+                  str(tmp_path / 'data')] + SMALL)
+    result = json.loads((tmp_path / 'results_all.json').read_text())
+    methods = [r['method'] for r in result['results']]
+    assert methods == ['lps', 'ga', 'canonical', 'egnn']
+    for r in result['results']:
+        assert math.isfinite(r['test_mse']) and r['test_mse'] > 0
+        assert len(r['history']['train']) == 2
+    assert (tmp_path / 'checkpoint_lps.pt').exists()
+
+
+def test_symmetrized_predictor_is_equivariant(tmp_path):
+    example = load_example()
+    args = example.parse_args(SMALL)
+    from lps_geometric.groups import ProductGroup
+    from lps_geometric.testing import random_point_cloud_batch, transport_noise
+    data = random_point_cloud_batch([5, 5], dtype=torch.float64)
+    group = ProductGroup()
+    g = group.random_element(data, torch.Generator().manual_seed(0))
+    for method in ('lps', 'canonical', 'egnn'):
+        torch.manual_seed(0)
+        model = example.build_model(method, args).double().eval()
+        if method == 'egnn':
+            out, out_g = model(data), model(group.act(g, data))
+        else:
+            k = model.model.eval_num_samples
+            noise = torch.randn(k * data.num_nodes, 3, dtype=torch.float64)
+            out = model.model(data, noise=noise) + data.pos
+            moved = group.act(g, data)
+            out_g = model.model(moved, noise=transport_noise(g, noise, data, k)) + moved.pos
+        expected = group.act_on_output(g, out, 'node', 'position')
+        assert torch.allclose(out_g, expected, atol=1e-9), method
+
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    example = load_example()
+    common = ['--method', 'egnn', '--out', str(tmp_path), '--root',
+              str(tmp_path / 'data')] + SMALL
+    example.main(common)
+    first = json.loads((tmp_path / 'results_egnn.json').read_text())['results'][0]
+    example.main(common + ['--epochs', '3', '--resume'])
+    resumed = json.loads((tmp_path / 'results_egnn.json').read_text())['results'][0]
+    assert len(resumed['history']['train']) == 3
+    assert resumed['history']['train'][:2] == first['history']['train']
+    # the same as an uninterrupted 3-epoch run (model, optimizer and RNG states restored)
+    straight = tmp_path / 'straight'
+    example.main(['--method', 'egnn', '--out', str(straight), '--root',
+                  str(tmp_path / 'data')] + SMALL + ['--epochs', '3'])
+    full = json.loads((straight / 'results_egnn.json').read_text())['results'][0]
+    assert full['history']['train'] == resumed['history']['train']
+    assert full['test_mse'] == resumed['test_mse']
