@@ -177,3 +177,19 @@ def test_equivariance_error_on_euclidean_groups():
     assert equivariance_error(mlp, data, group='O(3)', level='node',
                               output='vector').max_abs > 1e-3
     assert ProductGroup().name == 'S_n x E(3)'
+
+
+@pytest.mark.parametrize('special', [False, True])
+def test_noise_free_canonicalization_is_exact_without_noise(special):
+    data = clouds()
+    torch.manual_seed(3)
+    sampler = ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1, special=special,
+                             noise_scale=0.0)
+    model = Symmetrize(transformer('node'), sampler, num_samples=1, output='vector'
+                       ).double().eval()
+    group = group_of('S_n x SE(3)' if special else 'S_n x E(3)')
+    out = model(data)
+    for seed in range(3):
+        g = group.random_element(data, torch.Generator().manual_seed(seed))
+        expected = group.act_on_output(g, out, 'node', 'vector')
+        assert torch.allclose(model(group.act(g, data)), expected, atol=1e-8)
