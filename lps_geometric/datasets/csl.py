@@ -1,11 +1,12 @@
 r"""The Circular Skip Link (CSL) dataset, generated on the fly."""
-import os.path as osp
 from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data
 from torch_geometric.utils import coalesce
+
+from lps_geometric.datasets.base import NamedInMemoryDataset
 
 __all__ = ['CSL', 'circular_skip_link_graph']
 
@@ -26,7 +27,7 @@ def circular_skip_link_graph(num_nodes: int, skip_length: int) -> Tensor:
     return coalesce(edge_index, num_nodes=num_nodes)
 
 
-class CSL(InMemoryDataset):
+class CSL(NamedInMemoryDataset):
     r"""The Circular Skip Link dataset from the `"Relational Pooling for Graph
     Representations" <https://arxiv.org/abs/1903.02541>`_ paper (Murphy et al., ICML 2019).
 
@@ -119,14 +120,6 @@ class CSL(InMemoryDataset):
     @property
     def has_process(self) -> bool:
         return self._cached
-
-    @property
-    def raw_dir(self) -> str:
-        return osp.join(self.root, self.name, 'raw')
-
-    @property
-    def processed_dir(self) -> str:
-        return osp.join(self.root, self.name, 'processed')
 
     @property
     def raw_file_names(self) -> List[str]:

@@ -16,7 +16,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 import torch._utils
 from torch import Tensor
-from torch_geometric.data import Data, InMemoryDataset, download_url
+from torch_geometric.data import Data, download_url
+
+from lps_geometric.datasets.base import NamedInMemoryDataset
 
 __all__ = ['EXP', 'EXPClassify', 'exp_pairs', 'load_exp_pickle', 'RestrictedUnpickler']
 
@@ -125,7 +127,7 @@ def _to_data(state: Dict[str, Any], i: int) -> Data:
     return Data(x=x, edge_index=edge_index, y=y)
 
 
-class EXP(InMemoryDataset):
+class EXP(NamedInMemoryDataset):
     r"""The EXP dataset from the `"The Surprising Power of Graph Neural Networks with
     Random Node Initialization" <https://arxiv.org/abs/2010.01179>`_ paper (Abboud et al.,
     IJCAI 2021).
@@ -182,14 +184,6 @@ class EXP(InMemoryDataset):
 
     def _processed_index(self) -> int:
         return 0
-
-    @property
-    def raw_dir(self) -> str:
-        return osp.join(self.root, self.name, 'raw')
-
-    @property
-    def processed_dir(self) -> str:
-        return osp.join(self.root, self.name, 'processed')
 
     @property
     def raw_file_names(self) -> List[str]:

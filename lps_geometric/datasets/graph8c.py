@@ -4,7 +4,6 @@ The graphs are read from a graph6 file (one graph per line). The file is either 
 locally with nauty's ``geng`` or downloaded from the GNNML repository of Balcilar et al.
 """
 import os
-import os.path as osp
 import shutil
 import subprocess
 import warnings
@@ -13,7 +12,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import Data, InMemoryDataset, download_url
+from torch_geometric.data import Data, download_url
+
+from lps_geometric.datasets.base import NamedInMemoryDataset
 
 __all__ = ['GRAPH8c', 'parse_graph6']
 
@@ -97,7 +98,7 @@ def parse_graph6(lines: Sequence[bytes]) -> List[Tuple[int, Tensor]]:
     return out  # type: ignore[return-value]
 
 
-class GRAPH8c(InMemoryDataset):
+class GRAPH8c(NamedInMemoryDataset):
     r"""All :obj:`11,117` connected non-isomorphic simple graphs on :obj:`8` nodes, as
     used to count pairs of graphs a GNN cannot tell apart in the `"Breaking the Limits of
     Message Passing Graph Neural Networks" <https://arxiv.org/abs/2106.04319>`_ paper
@@ -151,14 +152,6 @@ class GRAPH8c(InMemoryDataset):
         super().__init__(root, transform, pre_transform, pre_filter,
                          force_reload=force_reload)
         self.load(self.processed_paths[0])
-
-    @property
-    def raw_dir(self) -> str:
-        return osp.join(self.root, self.name, 'raw')
-
-    @property
-    def processed_dir(self) -> str:
-        return osp.join(self.root, self.name, 'processed')
 
     @property
     def raw_file_names(self) -> List[str]:

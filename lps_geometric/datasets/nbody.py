@@ -19,7 +19,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data
+
+from lps_geometric.datasets.base import NamedInMemoryDataset
 
 try:  # optional: a progress bar over time steps for large runs
     from tqdm import tqdm
@@ -375,7 +377,7 @@ def simulate_charged_particles(
     return dict(pos=pos, vel=vel, charge=charge)
 
 
-class NBodyCharged(InMemoryDataset):
+class NBodyCharged(NamedInMemoryDataset):
     r"""The charged-particle n-body dataset of the `"E(n) Equivariant Graph Neural
     Networks" <https://arxiv.org/abs/2102.09844>`_ paper (Satorras et al., ICML 2021),
     generated locally with :func:`simulate_charged_particles`.
@@ -478,14 +480,6 @@ class NBodyCharged(InMemoryDataset):
         self.seed = int(seed)
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
         self.load(self.processed_paths[self.splits.index(split)])
-
-    @property
-    def raw_dir(self) -> str:
-        return osp.join(self.root, self.name, 'raw')
-
-    @property
-    def processed_dir(self) -> str:
-        return osp.join(self.root, self.name, 'processed')
 
     @property
     def raw_file_names(self) -> List[str]:
