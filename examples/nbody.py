@@ -134,6 +134,9 @@ def train_method(method: str, splits: Dict, args) -> Dict:
     model = build_model(method, args).to(args.device)
     lr = args.egnn_lr if method == 'egnn' else args.lr
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    schedule = None
+    if args.cosine:  # per epoch, to zero at the last epoch
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
     shuffle = torch.Generator().manual_seed(args.seed)
     loader = DataLoader(splits['train'], batch_size=args.batch_size, shuffle=True,
                         generator=shuffle)
@@ -145,6 +148,8 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         ckpt = torch.load(ckpt_path, map_location=args.device, weights_only=True)
         model.load_state_dict(ckpt['model'])
         optimizer.load_state_dict(ckpt['optimizer'])
+        if schedule is not None:
+            schedule.load_state_dict(ckpt['schedule'])
         history, start = ckpt['history'], ckpt['epoch']
         best = dict(val=ckpt['best_val'], epoch=ckpt['best_epoch'], state=ckpt['best_state'])
         torch.set_rng_state(ckpt['rng'])
@@ -167,6 +172,8 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             step_times.append(time.perf_counter() - t_step)
             loss_sum += loss.detach()
         history['train'].append(float(loss_sum) / len(loader))
+        if schedule is not None:
+            schedule.step()
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             val = evaluate(model, splits['val'], args)
             history['val'].append((epoch + 1, val))
@@ -182,7 +189,8 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
                             history=history, epoch=epoch + 1, best_val=best['val'],
                             best_epoch=best['epoch'], best_state=best['state'],
-                            rng=torch.get_rng_state(), shuffle_rng=shuffle.get_state()),
+                            rng=torch.get_rng_state(), shuffle_rng=shuffle.get_state(),
+                            schedule=None if schedule is None else schedule.state_dict()),
                        ckpt_path)
     if best['state'] is not None:
         model.load_state_dict(best['state'])
@@ -243,6 +251,8 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--egnn-lr', type=float, default=5e-4)
     p.add_argument('--weight-decay', type=float, default=1e-12)
+    p.add_argument('--cosine', action='store_true',
+                   help='cosine learning-rate decay to zero over --epochs')
     p.add_argument('--entropy-weight', type=float, default=0.1)
     p.add_argument('--tau', type=float, default=0.1)
     p.add_argument('--embed-dim', type=int, default=64)

@@ -24,7 +24,7 @@ SMALL = ['--num-train', '40', '--num-val', '20', '--num-test', '20', '--batch-si
 
 def test_every_method_trains_and_reports(tmp_path):
     example = load_example()
-    example.main(['--method', 'all', '--out', str(tmp_path), '--root',
+    example.main(['--method', 'all', '--cosine', '--out', str(tmp_path), '--root',
                   str(tmp_path / 'data')] + SMALL)
     result = json.loads((tmp_path / 'results_all.json').read_text())
     methods = [r['method'] for r in result['results']]
