@@ -24,7 +24,13 @@ class Symmetrize(nn.Module):
     probabilistic symmetrization (LPS); with
     :class:`~lps_geometric.samplers.UniformPermutationSampler` group averaging; with
     :class:`~lps_geometric.samplers.ExhaustivePermutationSampler` exact averaging over
-    :math:`S_n`; with a noise-free sampler and :math:`k = 1` canonicalization. If the sampler
+    :math:`S_n`; with a noise-free sampler and :math:`k = 1` canonicalization. For point
+    clouds and particle systems the samplers return Euclidean or product elements
+    (:class:`~lps_geometric.samplers.EuclideanFrameSampler` for :math:`O(3)`,
+    :math:`SO(3)`, :math:`E(3)`, :math:`SE(3)`;
+    :class:`~lps_geometric.samplers.ProductSampler` for :math:`S_n \times E(3)`;
+    :class:`~lps_geometric.samplers.UniformRotationSampler` for Haar averaging) and
+    ``output`` says how they act on the backbone's output. If the sampler
     is equivariant (:math:`p(g \mid h G) = p(h^{-1} g \mid G)`), :math:`\phi` is invariant
     (graph outputs) or equivariant (node outputs) in distribution, and exactly so for
     exhaustive averaging.
