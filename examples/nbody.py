@@ -196,12 +196,19 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         model.load_state_dict(best['state'])
     test_k = None if method in ('egnn', 'canonical') else args.test_samples
     test = evaluate(model, splits['test'], args, num_samples=test_k)
+    sweep = {}
+    if test_k is not None:
+        for k in args.sample_sweep:  # how the test MSE depends on k (same model)
+            torch.manual_seed(args.seed)
+            sweep[k] = evaluate(model, splits['test'], args, num_samples=k)
+            print(f'    {method} test MSE with k = {k}: {sweep[k]:.5f}', flush=True)
     steps = sorted(step_times[3:] or step_times)
     median_step = steps[len(steps) // 2] if steps else float('nan')
     out = dict(method=method, test_mse=test, best_val_mse=best['val'],
                best_epoch=best['epoch'], epochs=args.epochs,
                train_samples=None if method == 'egnn' else model.model.num_samples,
-               test_samples=test_k, median_step_s=median_step,
+               test_samples=test_k, test_mse_by_samples=sweep,
+               median_step_s=median_step,
                parameters=sum(p.numel() for p in model.parameters()),
                seconds=round(time.time() - t0, 1), history=history)
     print(f'  {method:10s} test MSE {test:.5f} (best val {best["val"]:.5f} at epoch '
@@ -248,6 +255,8 @@ def parse_args(argv=None):
     p.add_argument('--samples', type=int, default=4, help='k in training (LPS, GA)')
     p.add_argument('--eval-samples', type=int, default=8, help='k for validation')
     p.add_argument('--test-samples', type=int, default=32, help='k for the test MSE')
+    p.add_argument('--sample-sweep', type=int, nargs='*', default=[],
+                   help='also report the test MSE of LPS/GA for these k')
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--egnn-lr', type=float, default=5e-4)
     p.add_argument('--weight-decay', type=float, default=1e-12)

@@ -25,12 +25,14 @@ SMALL = ['--num-train', '40', '--num-val', '20', '--num-test', '20', '--batch-si
 def test_every_method_trains_and_reports(tmp_path):
     example = load_example()
     example.main(['--method', 'all', '--cosine', '--out', str(tmp_path), '--root',
-                  str(tmp_path / 'data')] + SMALL)
+                  str(tmp_path / 'data')] + SMALL + ['--sample-sweep', '1', '3'])
     result = json.loads((tmp_path / 'results_all.json').read_text())
     methods = [r['method'] for r in result['results']]
     assert methods == ['lps', 'ga', 'canonical', 'egnn']
     for r in result['results']:
         assert math.isfinite(r['test_mse']) and r['test_mse'] > 0
+        if r['method'] in ('lps', 'ga'):
+            assert set(r['test_mse_by_samples']) == {'1', '3'}
         assert len(r['history']['train']) == 2
     assert (tmp_path / 'checkpoint_lps.pt').exists()
 
