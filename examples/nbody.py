@@ -203,7 +203,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             sweep[k] = evaluate(model, splits['test'], args, num_samples=k)
             print(f'    {method} test MSE with k = {k}: {sweep[k]:.5f}', flush=True)
     steps = sorted(step_times[3:] or step_times)
-    median_step = steps[len(steps) // 2] if steps else float('nan')
+    median_step = steps[len(steps) // 2] if steps else None  # None: nothing trained
     out = dict(method=method, test_mse=test, best_val_mse=best['val'],
                best_epoch=best['epoch'], epochs=args.epochs,
                train_samples=None if method == 'egnn' else model.model.num_samples,
@@ -212,9 +212,13 @@ def train_method(method: str, splits: Dict, args) -> Dict:
                parameters=sum(p.numel() for p in model.parameters()),
                seconds=round(time.time() - t0, 1), history=history)
     print(f'  {method:10s} test MSE {test:.5f} (best val {best["val"]:.5f} at epoch '
-          f'{best["epoch"]}, {median_step * 1000:.0f} ms/step, {out["seconds"]:.0f}s)',
+          f'{best["epoch"]}, {_ms(median_step)} ms/step, {out["seconds"]:.0f}s)',
           flush=True)
     return out
+
+
+def _ms(seconds) -> str:
+    return '—' if seconds is None else f'{seconds * 1000:.0f}'
 
 
 def plot(results: List[Dict], path: Path):
@@ -319,7 +323,7 @@ def main(argv=None):
     for r in results:
         k = '—' if r['train_samples'] is None else f'{r["train_samples"]} / {r["test_samples"] or 1}'
         print(f'| {r["method"]} | {r["test_mse"]:.5f} | {r["best_val_mse"]:.5f} | {k} | '
-              f'{r["median_step_s"] * 1000:.0f} | {r["parameters"]:,} |')
+              f'{_ms(r["median_step_s"])} | {r["parameters"]:,} |')
     tag = args.method
     path = args.out / f'results_{tag}.json'
     path.write_text(json.dumps(dict(args={k: str(v) for k, v in vars(args).items()},
