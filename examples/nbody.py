@@ -76,10 +76,14 @@ class SymmetrizedPredictor(nn.Module):
 
 
 class EGNNPredictor(nn.Module):
-    r"""EGNN's velocity model: node feature |v|, edge feature q_i q_j, output positions."""
+    r"""EGNN's velocity model: node feature |v|, edge feature q_i q_j, output positions.
+
+    Relative positions enter the updates normalised (``normalize=True``, EGNN's
+    ``norm_diff``): unnormalised, this variant (whose vector channels are updated in every
+    layer) diverged on some seeds within the first epochs of a short run."""
     def __init__(self, hidden: int = 64, layers: int = 4):
         super().__init__()
-        self.egnn = EGNN(1, hidden, layers, vector_channels=1, edge_dim=1)
+        self.egnn = EGNN(1, hidden, layers, vector_channels=1, edge_dim=1, normalize=True)
 
     def forward(self, data, num_samples=None):
         speed = data.vel.norm(dim=-1, keepdim=True)
