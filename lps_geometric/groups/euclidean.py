@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from lps_geometric.groups.symmetric import Permutation, SymmetricGroup
+from lps_geometric.groups.symmetric import Permutation, SymmetricGroup, check_level
 from lps_geometric.utils.batch import to_ptr_batch
 
 __all__ = [
@@ -173,9 +173,8 @@ class EuclideanTransform:
         _check_output(output)
         if output == 'scalar':
             return out
-        batch = self.batch if level == 'node' else None
-        if level == 'graph':
-            batch = torch.arange(self.num_graphs, device=self.rotation.device)
+        batch = self.batch if check_level(level) == 'node' else torch.arange(
+            self.num_graphs, device=self.rotation.device)
         if output == 'vector':
             return self.act_vectors(out, batch)
         return self.act_positions(out, batch)

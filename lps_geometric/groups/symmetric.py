@@ -41,6 +41,13 @@ def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
     return rank
 
 
+def check_level(level: str) -> str:
+    r"""Returns ``level`` if it is :obj:`"graph"` or :obj:`"node"`, else raises."""
+    if level not in ('graph', 'node'):
+        raise ValueError(f"Unknown output level '{level}' (expected 'graph' or 'node')")
+    return level
+
+
 class Permutation:
     r"""One permutation per graph of a batch, stored as per-node ranks.
 
@@ -110,21 +117,11 @@ class Permutation:
         r"""The action on a model output: graph-level outputs are invariant, node-level
         outputs move with their nodes (``output``, the kind of value, does not matter
         for a relabelling)."""
-        if level == 'graph':
-            return out
-        if level == 'node':
-            return self.permute_nodes(out)
-        raise ValueError(f"Unknown output level '{level}' "
-                         f"(expected 'graph' or 'node')")
+        return self.permute_nodes(out) if check_level(level) == 'node' else out
 
     def pull_output(self, out: Tensor, level: str, output: str = 'scalar') -> Tensor:
         r"""The inverse action on an output: node rows return to their nodes."""
-        if level == 'graph':
-            return out
-        if level == 'node':
-            return self.pull_nodes(out)
-        raise ValueError(f"Unknown output level '{level}' "
-                         f"(expected 'graph' or 'node')")
+        return self.pull_nodes(out) if check_level(level) == 'node' else out
 
     def apply(self, data: Data) -> Data:
         r"""Relabels a graph batch: node :math:`v` becomes node :math:`\sigma(v)`.

@@ -60,6 +60,8 @@ def test_transform_group_laws_and_actions():
     assert group.act_on_output(a, out, 'graph', 'scalar') is out
     with pytest.raises(ValueError, match='output'):
         group.act_on_output(a, out, 'graph', 'pseudo')
+    with pytest.raises(ValueError, match='level'):
+        group.act_on_output(a, out, 'edge', 'vector')
     back = a.pull_output(a.act_output(data.pos, 'node', 'position'), 'node', 'position')
     assert torch.allclose(back, data.pos, atol=1e-12)
 
