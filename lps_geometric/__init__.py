@@ -1,13 +1,19 @@
 r"""lps_geometric: symmetrization of any network for PyTorch Geometric."""
-from lps_geometric.groups import (EuclideanGroup, OrthogonalGroup, Permutation,
-                                  ProductGroup, SymmetricGroup)
+from lps_geometric.groups import (EuclideanGroup, LorentzGroup, OrthogonalGroup,
+                                  Permutation, ProductGroup, SymmetricGroup, UnitaryGroup)
 from lps_geometric.nn import (EGNN, AdjacencyMLP, AdjacencyPatchTransformer,
                               ConcatNodeFeatures, EGNNConv, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ExhaustivePermutationSampler,
                                     GroupSample, PermutationSampler, ProductSampler,
                                     UniformPermutationSampler, UniformProductSampler,
-                                    UniformRotationSampler)
-from lps_geometric.diagnostics import EquivarianceReport, equivariance_error
+                                    UniformRotationSampler, build_sampler)
+from lps_geometric.frames import (GraphMinimalFrameSampler, LaplacianFrameSampler,
+                                  LorentzMinimalFrameSampler, OrthogonalMinimalFrameSampler,
+                                  PCAFrameSampler, ProductMinimalFrameSampler,
+                                  SetMinimalFrameSampler, SortedProductFrameSampler,
+                                  UnitaryMinimalFrameSampler)
+from lps_geometric.diagnostics import (EquivarianceReport, LayerwiseReport,
+                                       equivariance_error, layerwise_equivariance_error)
 from lps_geometric.utils import GraphInputError, validate_graph_batch
 
 __version__ = '0.1.0'
@@ -18,6 +24,10 @@ __all__ = [
     'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
     'UniformRotationSampler', 'UniformProductSampler', 'GroupSample', 'Permutation',
     'SymmetricGroup', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
+    'LorentzGroup', 'UnitaryGroup', 'build_sampler', 'PCAFrameSampler',
+    'OrthogonalMinimalFrameSampler', 'LaplacianFrameSampler', 'SetMinimalFrameSampler',
+    'GraphMinimalFrameSampler', 'ProductMinimalFrameSampler', 'SortedProductFrameSampler',
+    'LorentzMinimalFrameSampler', 'UnitaryMinimalFrameSampler',
     'validate_graph_batch', 'GraphInputError', 'equivariance_error',
-    'EquivarianceReport', '__version__'
+    'EquivarianceReport', 'layerwise_equivariance_error', 'LayerwiseReport', '__version__'
 ]

@@ -7,13 +7,18 @@ way round.
 - :math:`O(d), SO(d), E(d), SE(d)`: :class:`EuclideanTransform`, :class:`OrthogonalGroup`,
   :class:`EuclideanGroup`, :func:`haar_orthogonal`
 - :math:`S_n \times E(d)`: :class:`ProductElement`, :class:`ProductGroup`
+- :math:`O(1, d-1), SO(1, d-1), U(d), SU(d)`: :class:`LinearTransform`,
+  :class:`LorentzGroup`, :class:`UnitaryGroup`
 """
 from .symmetric import Permutation, SymmetricGroup, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
                         OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal)
+from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
+                     minkowski_inner, minkowski_metric, random_lorentz)
 
 __all__ = [
     'Permutation', 'SymmetricGroup', 'segment_argsort', 'EuclideanTransform',
     'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
-    'haar_orthogonal', 'POSITION_KEYS', 'VECTOR_KEYS'
+    'haar_orthogonal', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform', 'LorentzGroup',
+    'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric', 'random_lorentz'
 ]

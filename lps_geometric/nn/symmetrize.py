@@ -30,7 +30,11 @@ class Symmetrize(nn.Module):
     :math:`SO(3)`, :math:`E(3)`, :math:`SE(3)`;
     :class:`~lps_geometric.samplers.ProductSampler` for :math:`S_n \times E(3)`;
     :class:`~lps_geometric.samplers.UniformRotationSampler` for Haar averaging) and
-    ``output`` says how they act on the backbone's output. If the sampler
+    ``output`` says how they act on the backbone's output. Deterministic frames
+    (:mod:`lps_geometric.frames`: FA, MFA for :math:`S_n`, Euclidean, product, Lorentz
+    and unitary groups) return every graph's whole frame with weights, and the layer
+    averages each graph over exactly its own frame. :meth:`from_method` builds any of
+    these by name. If the sampler
     is equivariant (:math:`p(g \mid h G) = p(h^{-1} g \mid G)`), :math:`\phi` is invariant
     (graph outputs) or equivariant (node outputs) in distribution, and exactly so for
     exhaustive averaging.
@@ -99,6 +103,26 @@ class Symmetrize(nn.Module):
         self.validate = validate
         self.last_sample: Optional[GroupSample] = None
 
+    @classmethod
+    def from_method(cls, backbone: nn.Module, method: str = 'lps', group='S_n',
+                    in_channels: Optional[int] = None,
+                    sampler_kwargs: Optional[dict] = None, **kwargs) -> 'Symmetrize':
+        r"""A symmetrized model by method and group name, so that methods can be swapped
+        with one argument (see :func:`~lps_geometric.samplers.build_sampler`):
+        :obj:`"lps"`, :obj:`"ga"`, :obj:`"fa"`, :obj:`"mfa"`, :obj:`"canonical"`
+        (one noise-free sample in training and evaluation), :obj:`"exhaustive"`.
+
+        Example:
+            >>> model = Symmetrize.from_method(backbone, 'mfa', 'S_n x E(3)',
+            ...                                output='position')
+        """
+        from lps_geometric.samplers.factory import build_sampler
+        sampler = build_sampler(method, group, in_channels, **(sampler_kwargs or {}))
+        if method == 'canonical':
+            kwargs.setdefault('num_samples', 1)
+            kwargs.setdefault('eval_num_samples', 1)
+        return cls(backbone, sampler, **kwargs)
+
     def reset_parameters(self):
         for module in (self.backbone, self.sampler):
             if hasattr(module, 'reset_parameters'):
@@ -165,7 +189,7 @@ class Symmetrize(nn.Module):
             out = element.pull_output(out, 'graph', self.output)
             if sample.weight is None:
                 return out.view(k, B, *out.shape[1:]).mean(dim=0)
-            weight = sample.weight.view(k, B, *([1] * (out.dim() - 1)))
+            weight = sample.weight.to(out.dtype).view(k, B, *([1] * (out.dim() - 1)))
             return (out.view(k, B, *out.shape[1:]) * weight).sum(dim=0)
 
         if out.size(0) != k * N:
@@ -174,7 +198,8 @@ class Symmetrize(nn.Module):
         out = element.pull_output(out, 'node', self.output)
         if sample.weight is None:
             return out.view(k, N, *out.shape[1:]).mean(dim=0)
-        weight = sample.weight[stacked.batch].view(k, N, *([1] * (out.dim() - 1)))
+        weight = sample.weight.to(out.dtype)[stacked.batch].view(
+            k, N, *([1] * (out.dim() - 1)))
         return (out.view(k, N, *out.shape[1:]) * weight).sum(dim=0)
 
     def regularization_loss(self) -> Tensor:

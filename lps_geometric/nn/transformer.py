@@ -8,7 +8,6 @@ one-to-one.
 """
 from typing import Optional
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

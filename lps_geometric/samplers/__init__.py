@@ -1,16 +1,19 @@
 r"""Samplers: ``sampler(data, num_samples) -> GroupSample``, one group element per copy of
 every graph. Learned (LPS), uniform (group averaging) and exhaustive, for S_n, the
-Euclidean groups O(3)/SO(3)/E(3)/SE(3) and S_n x E(3)."""
+Euclidean groups O(3)/SO(3)/E(3)/SE(3) and S_n x E(3); :func:`build_sampler` gives
+every method (also the frames of :mod:`lps_geometric.frames`) by name."""
 from .base import GroupSample
 from .permutation import PermutationSampler, sample_noise
 from .relaxation import band_entropy, banded_soft_rank, straight_through
 from .uniform import ExhaustivePermutationSampler, UniformPermutationSampler
 from .euclidean import (EuclideanFrameSampler, ProductSampler, UniformProductSampler,
                         UniformRotationSampler, canonicalizing_transform)
+from .factory import METHODS, build_sampler
 
 __all__ = [
     'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'banded_soft_rank', 'straight_through',
     'band_entropy', 'sample_noise', 'EuclideanFrameSampler', 'ProductSampler',
-    'UniformRotationSampler', 'UniformProductSampler', 'canonicalizing_transform'
+    'UniformRotationSampler', 'UniformProductSampler', 'canonicalizing_transform',
+    'build_sampler', 'METHODS'
 ]

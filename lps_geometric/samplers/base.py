@@ -28,6 +28,9 @@ class GroupSample:
         stacked (Data, optional): The stacked batch the sampler built
             (:func:`~lps_geometric.utils.replicate_batch`), reused by
             :class:`~lps_geometric.nn.Symmetrize` instead of stacking twice.
+        frame_size (torch.Tensor, optional): For deterministic frames (FA, MFA), the
+            number of elements of every graph's frame, shape :obj:`(B,)`, float64,
+            :obj:`inf` for a continuous frame (sampled).
     """
     element: object
     num_samples: int
@@ -35,3 +38,4 @@ class GroupSample:
     band: Optional[Tensor] = None
     entropy: Optional[Tensor] = None
     stacked: Optional[Any] = None
+    frame_size: Optional[Tensor] = None

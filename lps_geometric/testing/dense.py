@@ -44,7 +44,7 @@ def dense_soft_assignment(score: Tensor, perm: Permutation, n_max: int, tau: flo
     r"""SoftSort over all positions, :math:`P_{vj} = \mathrm{softmax}_j(-|s_v -
     s_{(j)}| / \tau)`, optionally restricted to :math:`|j - \mathrm{rank}_v| \le w` and
     Sinkhorn-normalised, as a dense :obj:`(B, n, n)` matrix (zero outside the graphs)."""
-    batch, ptr = perm.batch, perm.ptr
+    batch = perm.batch
     s, mask = to_dense_batch(score, batch, max_num_nodes=n_max)
     sorted_s, _ = to_dense_batch(perm.permute_nodes(score), batch, max_num_nodes=n_max)
     r, _ = to_dense_batch(perm.rank, batch, max_num_nodes=n_max)

@@ -34,7 +34,12 @@ def test_group_resolution():
     assert isinstance(resolve_group('S_n'), SymmetricGroup)
     assert isinstance(resolve_group(None), SymmetricGroup)
     with pytest.raises(ValueError, match='Unknown group'):
-        resolve_group('SO(7)')
+        resolve_group('GL(3)')
+    so7 = resolve_group('SO(7)')
+    assert so7.dim == 7 and so7.special
+    assert resolve_group('S_n x E(2)').name == 'S_n x E(2)'
+    assert resolve_group('SO(1,3)').name == 'SO(1,3)'
+    assert resolve_group('U(2)').name == 'U(2)'
 
 
 def test_ambiguous_level_is_refused():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.utils import to_dense_adj
 
-from lps_geometric.groups import Permutation, SymmetricGroup, segment_argsort
+from lps_geometric.groups import SymmetricGroup, segment_argsort
 from lps_geometric.testing import dense_assignment
 from lps_geometric.utils.batch import max_graph_size
 

@@ -1,7 +1,7 @@
 import torch
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from lps_geometric import AdjacencyMLP, PermutationSampler, Symmetrize, SymmetricGroup
+from lps_geometric import AdjacencyMLP, PermutationSampler, Symmetrize
 from lps_geometric.groups import Permutation
 from lps_geometric.nn import to_dense_image
 from lps_geometric.samplers import banded_soft_rank, straight_through

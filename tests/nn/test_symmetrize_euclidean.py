@@ -1,7 +1,7 @@
 import pytest
 import torch
 from torch import nn
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from lps_geometric import equivariance_error

@@ -8,7 +8,6 @@ from lps_geometric.samplers import banded_soft_rank, straight_through, band_entr
 from lps_geometric.testing import dense_soft_assignment, random_batch
 from lps_geometric.utils import replicate_batch
 from lps_geometric.utils.batch import max_graph_size
-from torch_geometric.utils import to_dense_batch
 
 
 def make_sampler(**kwargs):

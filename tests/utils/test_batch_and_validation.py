@@ -4,7 +4,6 @@ from torch_geometric.data import Data
 
 from lps_geometric.utils import (GraphInputError, graph_ptr, replicate_batch,
                                  validate_graph_batch)
-from lps_geometric.testing import random_batch
 
 
 def test_replicate_batch_layout(batch):

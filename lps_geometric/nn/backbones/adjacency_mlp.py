@@ -1,7 +1,6 @@
 r"""An MLP on the flattened adjacency image: the simplest non-equivariant backbone."""
 from typing import List
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import MLP

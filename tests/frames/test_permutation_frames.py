@@ -1,0 +1,152 @@
+import math
+
+import networkx as nx
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+from torch_geometric.utils import from_networkx
+
+from lps_geometric.diagnostics import equivariance_error
+from lps_geometric.frames import (GraphMinimalFrameSampler, LaplacianFrameSampler,
+                                  SetMinimalFrameSampler, enumerate_group)
+from lps_geometric.nn import AdjacencyMLP, AdjacencyPatchTransformer, Symmetrize
+from lps_geometric.testing import OrderedMLP, random_batch, symmetric_graph
+
+pytest.importorskip('pynauty')
+
+
+def canonical_edge_sets(sample, num_graphs):
+    r"""The edge set of every stacked copy after applying its element."""
+    canon = sample.element.apply(sample.stacked)
+    local = canon.edge_index - canon.ptr[canon.batch[canon.edge_index[0]]]
+    graph = canon.batch[canon.edge_index[0]]
+    sets = {}
+    for g in range(canon.num_graphs):
+        mask = graph == g
+        sets[g] = frozenset(map(tuple, local[:, mask].t().tolist()))
+    return [[sets[r * num_graphs + b] for r in range(sample.num_samples)]
+            for b in range(num_graphs)]
+
+
+@pytest.mark.parametrize('name,n,size', [('cycle', 6, 12), ('cycle', 9, 18),
+                                          ('path', 5, 2), ('complete', 4, 24),
+                                          ('star', 5, 24), ('petersen', 10, 120)])
+def test_graph_mfa_frame_is_the_automorphism_group(name, n, size):
+    data = Batch.from_data_list([symmetric_graph(name, n)])
+    sample = GraphMinimalFrameSampler(budget=200)(data)
+    assert sample.frame_size.tolist() == [size]
+    assert sample.num_samples == size
+    ranks = sample.element.rank.view(size, -1)
+    assert torch.unique(ranks, dim=0).size(0) == size          # distinct elements
+    edges = canonical_edge_sets(sample, 1)[0]
+    assert len(set(edges)) == 1                                 # one canonical graph
+
+
+def test_graph_mfa_respects_node_and_edge_colours():
+    data = symmetric_graph('cycle', 6)
+    data.x = torch.tensor([[1.0], [0], [0], [0], [0], [0]])
+    assert GraphMinimalFrameSampler()(Batch.from_data_list([data])).frame_size.item() == 2
+    data = symmetric_graph('cycle', 6)
+    src, dst = data.edge_index
+    data.edge_attr = ((src + dst) == 1).float().view(-1, 1)     # colour the edge 0-1
+    assert GraphMinimalFrameSampler()(Batch.from_data_list([data])).frame_size.item() == 2
+
+
+def test_graph_mfa_is_exactly_invariant_and_equivariant():
+    torch.manual_seed(0)
+    graphs = [symmetric_graph('petersen'), symmetric_graph('cycle', 7)]
+    for g in random_batch((6, 5, 1), seed=0, node_channels=0,
+                          edge_channels=0).to_data_list():
+        graphs.append(Data(x=torch.ones(g.num_nodes, 1), edge_index=g.edge_index,
+                           num_nodes=g.num_nodes))
+    batch = Batch.from_data_list(graphs)
+    for level in ('graph', 'node'):
+        backbone = AdjacencyPatchTransformer(1, 3, max_nodes=10, tokens='rows',
+                                             embed_dim=16, depth=1, num_heads=2,
+                                             level=level)
+        net = Symmetrize(backbone, GraphMinimalFrameSampler(budget=200), level=level).eval()
+        report = equivariance_error(net, batch, 'S_n', num_trials=4)
+        assert report.relative < 1e-5, (level, report)
+
+
+def test_graph_mfa_budget_samples_and_keeps_the_size():
+    data = Batch.from_data_list([symmetric_graph('petersen')])
+    sample = GraphMinimalFrameSampler(budget=16)(data,
+                                                 generator=torch.Generator().manual_seed(0))
+    assert sample.num_samples == 16 and sample.frame_size.item() == 120
+    edges = canonical_edge_sets(sample, 1)[0]
+    assert len(set(edges)) == 1
+    # groups too large to enumerate: product replacement
+    big = Batch.from_data_list([symmetric_graph('complete', 9)])
+    sample = GraphMinimalFrameSampler(budget=8, max_enumerate=100)(big)
+    assert sample.num_samples == 8 and sample.frame_size.item() == math.factorial(9)
+
+
+def test_graph_mfa_rejects_directed_graphs():
+    data = Data(x=torch.ones(3, 1), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    with pytest.raises(ValueError, match='undirected'):
+        GraphMinimalFrameSampler()(data)
+
+
+def test_graph_mfa_mixed_batch_weights():
+    batch = Batch.from_data_list([symmetric_graph('cycle', 4), symmetric_graph('path', 3)])
+    sample = GraphMinimalFrameSampler()(batch)
+    weight = sample.weight.view(sample.num_samples, 2)
+    assert torch.allclose(weight.sum(0), torch.ones(2, dtype=weight.dtype))
+    assert (weight[:, 1] > 0).sum() == 2 and (weight[:, 0] > 0).sum() == 8
+
+
+def test_set_mfa():
+    x = torch.tensor([[1.0, 0], [0, 1], [1, 0], [2, 2], [0, 1], [1, 0]])
+    data = Batch.from_data_list([Data(x=x, edge_index=torch.empty(2, 0, dtype=torch.long)),
+                                 Data(x=torch.randn(4, 2),
+                                      edge_index=torch.empty(2, 0, dtype=torch.long))])
+    sample = SetMinimalFrameSampler()(data)
+    assert sample.frame_size.tolist() == [12.0, 1.0]      # 3! * 2!
+    canon = sample.element.apply(sample.stacked).x.view(sample.num_samples, -1, 2)
+    assert torch.unique(canon[:, :6], dim=0).size(0) == 1
+    assert torch.unique(sample.element.rank.view(12, -1)[:, :6], dim=0).size(0) == 12
+    backbone = OrderedMLP(2, 2, max_nodes=6, keys=('x',), level='node')
+    net = Symmetrize(backbone, SetMinimalFrameSampler(), level='node').eval()
+    assert equivariance_error(net, data, 'S_n').relative < 1e-5
+    # over budget: uniform draws (random order inside ties)
+    sampled = SetMinimalFrameSampler(budget=5)(data)
+    assert sampled.num_samples == 5
+    assert torch.unique(sampled.element.apply(sampled.stacked).x.view(5, -1, 2)[:, :6],
+                        dim=0).size(0) == 1
+
+
+def test_laplacian_fa_exact_on_graphs_with_simple_spectrum():
+    torch.manual_seed(0)
+    sampler = LaplacianFrameSampler(num_blocks=3)
+    graphs, seed = [], 0
+    while len(graphs) < 4:       # keep graphs whose spectral keys leave no ties
+        g = from_networkx(nx.gnp_random_graph(8, 0.45, seed=seed))
+        g = Data(x=torch.ones(8, 1), edge_index=g.edge_index, num_nodes=8)
+        if sampler(Batch.from_data_list([g])).frame_size.item() == 8:
+            graphs.append(g)
+        seed += 1
+    batch = Batch.from_data_list(graphs)
+    sample = sampler(batch)
+    assert torch.isfinite(sample.frame_size).all()
+    assert (sample.frame_size == 8).all()           # 2^3 sign choices, no remaining ties
+    backbone = AdjacencyMLP(in_channels=1, out_channels=3, max_nodes=8)
+    net = Symmetrize(backbone, sampler).eval()
+    assert equivariance_error(net, batch, 'S_n', num_trials=4).relative < 1e-5
+
+
+def test_laplacian_fa_ties_on_symmetric_graphs():
+    batch = Batch.from_data_list([symmetric_graph('petersen'), symmetric_graph('cycle', 5)])
+    sample = LaplacianFrameSampler(tie_samples=3)(batch)
+    assert sample.num_samples == 8 * 3
+    assert (sample.frame_size > 8).all()            # ties remain: sampled inside them
+    ranks = sample.element.rank.view(sample.num_samples, -1)
+    assert (ranks[:, :10].sort(dim=1).values == torch.arange(10)).all()
+
+
+def test_enumerate_group_cycle():
+    rotation = [1, 2, 3, 4, 0]
+    reflection = [0, 4, 3, 2, 1]
+    group = enumerate_group([rotation, reflection], 5, limit=100)
+    assert group.shape == (10, 5)
+    assert enumerate_group([rotation, reflection], 5, limit=5) is None
