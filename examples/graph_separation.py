@@ -25,7 +25,10 @@ Tasks
     150 circular skip-link graphs with 41 nodes, 10 classes.
 
 Methods (``--method``): ``lps`` (learned sampler), ``ga`` (uniform permutations),
-``canonical`` (noise-free learned canonicalization, one sample).
+``canonical`` (noise-free learned canonicalization, one sample), ``fa`` (frame averaging
+with Laplacian eigenvector frames) and ``mfa`` (minimal frame averaging: nauty's
+canonical labelling and the automorphism group; needs pynauty). The frames ignore
+``--samples``: every graph is averaged over its own frame.
 
 Usage::
 
@@ -52,6 +55,7 @@ from torch_geometric.nn import GIN, global_add_pool
 from lps_geometric import (AdjacencyMLP, AdjacencyPatchTransformer, PermutationSampler,
                            Symmetrize, SymmetricGroup, UniformPermutationSampler)
 from lps_geometric.datasets import CSL, EXP, GRAPH8c, EXPClassify, stratified_kfold
+from lps_geometric.frames import GraphMinimalFrameSampler, LaplacianFrameSampler  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,6 +114,12 @@ def build_symmetrized(args, in_channels: int, out_channels: int, max_nodes: int
     if args.method == 'ga':
         sampler = UniformPermutationSampler()
         k, eval_k = args.samples, args.eval_samples
+    elif args.method == 'fa':     # Laplacian eigenvector frames (Puny et al.)
+        sampler = LaplacianFrameSampler()
+        k, eval_k = 1, 1
+    elif args.method == 'mfa':    # canonical labelling + automorphisms (nauty)
+        sampler = GraphMinimalFrameSampler(budget=args.frame_budget)
+        k, eval_k = 1, 1
     else:
         canonical = args.method == 'canonical'
         sampler = PermutationSampler(in_channels, hidden_channels=64, num_layers=3,
@@ -345,7 +355,10 @@ def parse_args(argv=None):
     p.add_argument('--tasks', nargs='+', default=['graph8c', 'exp', 'exp-classify',
                                                   'csl'],
                    choices=['graph8c', 'exp', 'exp-classify', 'csl'])
-    p.add_argument('--method', default='lps', choices=['lps', 'ga', 'canonical'])
+    p.add_argument('--method', default='lps',
+                   choices=['lps', 'ga', 'canonical', 'fa', 'mfa'])
+    p.add_argument('--frame-budget', type=int, default=64,
+                   help='mfa: largest frame averaged exactly (larger ones are sampled)')
     p.add_argument('--backbone', default='transformer', choices=['transformer', 'mlp'])
     p.add_argument('--tokens', default='rows', choices=['rows', 'patches'],
                    help='transformer tokens: one per node (rows) or square patches')

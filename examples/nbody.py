@@ -46,8 +46,12 @@ from lps_geometric.datasets import NBodyCharged  # noqa: E402
 from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import ProductSampler, UniformProductSampler  # noqa: E402
+from lps_geometric.frames import (PCAFrameSampler, ProductMinimalFrameSampler,  # noqa: E402
+                                  SortedProductFrameSampler)
 
-METHODS = ('lps', 'ga', 'canonical', 'egnn')
+METHODS = ('lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn')
+#: Methods whose frame is deterministic (no sampling, nothing to sweep over k).
+DETERMINISTIC = ('egnn', 'canonical', 'fa', 'mfa')
 
 
 def progress(iterable, **kwargs):
@@ -107,6 +111,12 @@ def build_model(method: str, args) -> nn.Module:
     if method == 'ga':
         sampler = UniformProductSampler(special=False, center=True)
         k, eval_k = args.samples, args.eval_samples
+    elif method == 'fa':      # PCA frame (8 elements), nodes sorted in each frame
+        sampler = SortedProductFrameSampler(PCAFrameSampler(3, special=False))
+        k, eval_k = 1, 1
+    elif method == 'mfa':     # canonical form under S_n x E(3) and its stabiliser
+        sampler = ProductMinimalFrameSampler(3, special=False)
+        k, eval_k = 1, 1
     else:
         canonical = method == 'canonical'
         sampler = ProductSampler(1, hidden_channels=args.sampler_hidden,
@@ -198,7 +208,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
                        ckpt_path)
     if best['state'] is not None:
         model.load_state_dict(best['state'])
-    test_k = None if method in ('egnn', 'canonical') else args.test_samples
+    test_k = None if method in DETERMINISTIC else args.test_samples
     test = evaluate(model, splits['test'], args, num_samples=test_k)
     sweep = {}
     if test_k is not None:

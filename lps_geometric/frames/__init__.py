@@ -18,7 +18,7 @@ Group                                       Frame
 :math:`U(d)`, :math:`SU(d)`                 :class:`UnitaryMinimalFrameSampler` (MFA)
 ==========================================  =========================================
 """
-from .base import INFINITE, enumerate_group, frame_weights, random_group_elements
+from .base import INFINITE, enumerate_group, random_group_elements
 from .pca import PCAFrameSampler
 from .orthogonal import (OrthogonalMinimalFrameSampler, apply_stabilizer,
                          pivoted_gram_schmidt, stabilizer_size)
@@ -37,6 +37,6 @@ __all__ = [
     'SortedProductFrameSampler', 'LorentzMinimalFrameSampler',
     'UnitaryMinimalFrameSampler', 'lorentz_gram_schmidt', 'pivoted_gram_schmidt',
     'apply_stabilizer', 'stabilizer_size', 'laplacian_eigenkeys', 'canonical_form',
-    'CanonicalForm', 'enumerate_group', 'random_group_elements', 'frame_weights',
+    'CanonicalForm', 'enumerate_group', 'random_group_elements',
     'INFINITE'
 ]

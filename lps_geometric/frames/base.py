@@ -9,16 +9,16 @@ backbone over it,
     \phi(x) = \frac{1}{|F(x)|} \sum_{g \in F(x)} g \cdot f(g^{-1} \cdot x),
 
 is exactly equivariant (Puny et al., 2022). A batch of graphs with frames of different
-sizes :math:`m_b` is stacked :math:`k = \max_b m_b` times; copy :math:`r` of graph
-:math:`b` carries weight :math:`1/m_b` for :math:`r < m_b` and :math:`0` otherwise, so
-:class:`~lps_geometric.nn.Symmetrize` averages every graph over exactly its own frame.
+sizes :math:`m_b` is stacked *ragged* (:func:`~lps_geometric.utils.replicate_graphs`):
+graph :math:`b` is copied :math:`m_b` times with weight :math:`1/m_b`, so the backbone
+sees :math:`\sum_b m_b` graphs, not :math:`B \max_b m_b`, and
+:class:`~lps_geometric.nn.Symmetrize` scatters every copy back to its own graph.
 
 When a frame is larger than the user's budget (or continuous, as the stabiliser
 :math:`O(d - r)` of a rank-:math:`r` point cloud), ``budget`` elements are drawn uniformly
 from it and averaged: an unbiased Monte Carlo estimate of the frame average, equivariant
 in distribution.
 """
-import math
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -27,22 +27,12 @@ from torch import Tensor
 
 from lps_geometric.groups.symmetric import segment_argsort
 
-__all__ = ['frame_weights', 'lexicographic_keys', 'lexicographic_rank',
-           'enumerate_group', 'random_group_elements', 'INFINITE']
+__all__ = ['lexicographic_keys', 'lexicographic_rank', 'enumerate_group',
+           'random_group_elements', 'choose_elements', 'ragged_stack', 'uniform_weights',
+           'ragged_ranks', 'INFINITE']
 
 #: ``frame_size`` of a continuous frame (a positive-dimensional stabiliser).
 INFINITE = float('inf')
-
-
-def frame_weights(frame_size: Tensor, num_copies: int) -> Tensor:
-    r"""Averaging weights of shape :obj:`(k B,)` (copy-major) for frames of
-    ``frame_size`` :math:`m_b` elements stacked ``num_copies`` :math:`= k` times: copy
-    :math:`r` of graph :math:`b` gets :math:`1/\min(m_b, k)` if :math:`r < m_b`, else 0.
-    """
-    used = frame_size.clamp(max=num_copies).to(torch.float64)
-    copy = torch.arange(num_copies, device=frame_size.device).view(-1, 1)
-    weight = (copy < used.view(1, -1)).to(torch.float64) / used.view(1, -1)
-    return weight.reshape(-1)
 
 
 def lexicographic_keys(keys: Tensor, decimals: int = 6) -> Tensor:
@@ -133,11 +123,6 @@ def random_group_elements(generators: Sequence[Sequence[int]], num_points: int,
     return np.stack(out)
 
 
-def log_factorial_sum(counts: Tensor) -> Tensor:
-    r""":math:`\log \prod_i m_i!` elementwise helper: ``lgamma(m + 1)``."""
-    return torch.lgamma(counts.to(torch.float64) + 1)
-
-
 def numpy_generator(generator: Optional[torch.Generator]) -> np.random.Generator:
     r"""A NumPy generator seeded from ``generator`` (or torch's global RNG), so that
     frames that sample on the host are reproducible with torch seeds."""
@@ -149,15 +134,6 @@ def check_budget(budget: int) -> int:
     if not isinstance(budget, int) or budget < 1:
         raise ValueError(f"'budget' must be a positive integer (got {budget!r})")
     return budget
-
-
-def finite_or_budget(size: float, budget: int) -> int:
-    r"""How many copies a frame of ``size`` elements uses under ``budget``."""
-    return budget if (math.isinf(size) or size > budget) else int(size)
-
-
-def as_list(value: Tensor) -> List[int]:
-    return [int(v) for v in value.tolist()]
 
 
 def choose_elements(generators: Sequence[Sequence[int]], num_points: int, size: float,
@@ -181,16 +157,26 @@ def choose_elements(generators: Sequence[Sequence[int]], num_points: int, size: 
     return random_group_elements(generators, num_points, budget, rng)
 
 
-def rank_table(ranks: List[np.ndarray], ptr: Tensor, num_copies: int) -> Tensor:
-    r"""Stacks per-graph tables of local ranks, graph :math:`b` holding
-    :math:`(m_b, n_b)`, into one :math:`(k, |V|)` tensor; rows beyond :math:`m_b` repeat
-    the graph's first row (they get weight zero)."""
-    num_nodes = int(ptr[-1])
-    out = np.empty((num_copies, num_nodes), dtype=np.int64)
-    offsets = ptr.tolist()
-    for b, table in enumerate(ranks):
-        m = table.shape[0]
-        rows = np.concatenate([table, np.repeat(table[:1], num_copies - m, axis=0)]) \
-            if m < num_copies else table[:num_copies]
-        out[:, offsets[b]:offsets[b + 1]] = rows
-    return torch.from_numpy(out).to(ptr.device)
+def ragged_stack(data, counts: Tensor):
+    r"""``(stacked, graph_index, node_index, copy)``: :func:`replicate_graphs` with
+    ``counts[b]`` copies of graph :math:`b`, plus the copy number of every stacked graph
+    inside its graph (:math:`0 \dots m_b - 1`)."""
+    from lps_geometric.utils.batch import replicate_graphs
+    stacked, graph_index, node_index = replicate_graphs(data, counts)
+    start = torch.cumsum(counts, 0) - counts
+    copy = torch.arange(graph_index.numel(), device=graph_index.device) \
+        - start.to(graph_index.device)[graph_index]
+    return stacked, graph_index, node_index, copy
+
+
+def uniform_weights(counts: Tensor, graph_index: Tensor) -> Tensor:
+    r""":math:`1 / m_b` for every stacked copy of graph :math:`b`, float64."""
+    return 1.0 / counts.to(torch.float64)[graph_index]
+
+
+def ragged_ranks(tables: List[np.ndarray], device) -> Tensor:
+    r"""The local ranks of a ragged stack from per-graph :math:`(m_b, n_b)` tables
+    (graph-major, copies of a graph next to each other)."""
+    flat = np.concatenate([t.reshape(-1) for t in tables]) if tables else \
+        np.zeros(0, dtype=np.int64)
+    return torch.from_numpy(flat.astype(np.int64)).to(device)

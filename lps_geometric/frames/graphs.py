@@ -8,12 +8,13 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from lps_geometric.frames.base import (check_budget, choose_elements, frame_weights,
-                                       lexicographic_keys, numpy_generator, rank_table)
+from lps_geometric.frames.base import (check_budget, choose_elements, lexicographic_keys,
+                                       numpy_generator, ragged_ranks, ragged_stack,
+                                       uniform_weights)
 from lps_geometric.frames.nauty import CanonicalForm, canonical_form, require_pynauty
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.utils.batch import replicate_batch, to_ptr_batch
+from lps_geometric.utils.batch import to_ptr_batch
 
 __all__ = ['GraphMinimalFrameSampler', 'graph_colors']
 
@@ -157,16 +158,16 @@ class GraphMinimalFrameSampler(nn.Module):
             elements = choose_elements(form.generators, n, form.group_size, self.budget,
                                        rng, self.max_enumerate)
             tables.append(form.rank[elements])          # rank_a[v] = c[a[v]]
-        k = max(t.shape[0] for t in tables)
+        counts = torch.tensor([t.shape[0] for t in tables], device=batch.device)
         size = torch.tensor([f.group_size for f in forms], dtype=torch.float64,
                             device=batch.device)
-        ranks = rank_table(tables, ptr, k)
-        stacked = replicate_batch(data, k)
-        element = Permutation(ranks.reshape(-1), stacked.batch, stacked.ptr)
-        used = torch.tensor([t.shape[0] for t in tables], dtype=torch.float64,
-                            device=batch.device)
-        return GroupSample(element, k, weight=frame_weights(used, k), stacked=stacked,
-                           frame_size=size)
+        stacked, graph_index, node_index, _ = ragged_stack(data, counts)
+        element = Permutation(ragged_ranks(tables, batch.device), stacked.batch,
+                              stacked.ptr)
+        return GroupSample(element, int(counts.max()),
+                           weight=uniform_weights(counts, graph_index), stacked=stacked,
+                           frame_size=size, graph_index=graph_index,
+                           node_index=node_index)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(budget={self.budget})'

@@ -8,15 +8,15 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import INFINITE, check_budget, frame_weights
-from lps_geometric.frames.orthogonal import (apply_stabilizer, pivoted_gram_schmidt,
-                                             stabilizer_size)
+from lps_geometric.frames.base import (INFINITE, check_budget, ragged_stack,
+                                       uniform_weights)
+from lps_geometric.frames.orthogonal import pivoted_gram_schmidt, stabilizer_frames
 from lps_geometric.frames.pca import block_haar
 from lps_geometric.frames.points import points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.groups.linear import LinearTransform, minkowski_inner, minkowski_metric
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.utils.batch import local_index, replicate_batch
+from lps_geometric.utils.batch import local_index
 
 __all__ = ['lorentz_gram_schmidt', 'LorentzMinimalFrameSampler',
            'UnitaryMinimalFrameSampler']
@@ -143,22 +143,16 @@ class LorentzMinimalFrameSampler(nn.Module):
         pos, batch, ptr, B = points_of(data, self.dim, self.key)
         frame, rank = lorentz_gram_schmidt(pos, batch, B, local_index(batch, ptr),
                                            self.pivot_tol, self.rank_tol)
-        size = stabilizer_size(rank, self.dim, self.special)
-        k = 1
-        if bool((size > 1).any()):
-            k = self.budget if bool(torch.isinf(size).any()) else 2
-        copy = torch.arange(k, device=frame.device).view(-1, 1).expand(k, B)
-        flip = torch.where(copy % 2 == 1, -1.0, 1.0)
-        frames = apply_stabilizer(frame.unsqueeze(0).expand(k, -1, -1, -1), rank,
-                                  self.special, flip, generator)
+        frames, size, stacked, graph_index, node_index, counts = stabilizer_frames(
+            frame, rank, self.special, self.budget, data, generator)
         eta = minkowski_metric(self.dim, device=frame.device)
         inverse = eta @ frames.transpose(-1, -2) @ eta
-        stacked = replicate_batch(data, k)
-        element = LinearTransform(inverse.reshape(k * B, self.dim, self.dim).to(pos.dtype),
-                                  stacked.batch, 'lorentz', self.position_keys,
-                                  self.vector_keys)
-        return GroupSample(element, k, weight=frame_weights(size, k).to(pos.dtype),
-                           stacked=stacked, frame_size=size)
+        element = LinearTransform(inverse.to(pos.dtype), stacked.batch, 'lorentz',
+                                  self.position_keys, self.vector_keys)
+        return GroupSample(element, int(counts.max()),
+                           weight=uniform_weights(counts, graph_index), stacked=stacked,
+                           frame_size=size, graph_index=graph_index,
+                           node_index=node_index)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({'S' if self.special else ''}"
@@ -213,23 +207,26 @@ class UnitaryMinimalFrameSampler(nn.Module):
         one = torch.ones(B, dtype=torch.float64, device=frame.device)
         trivial = (free <= 1) if self.special else (free == 0)
         size = torch.where(trivial, one, one * INFINITE)
-        k = self.budget if bool(torch.isinf(size).any()) else 1
-        frames = frame.unsqueeze(0).expand(k, -1, -1, -1)
-        if k > 1:
+        counts = torch.where(trivial, 1, self.budget).long()
+        stacked, graph_index, node_index, _ = ragged_stack(data, counts)
+        frames = frame[graph_index]
+        continuous = torch.isinf(size)[graph_index]
+        if bool(continuous.any()):
             column = torch.arange(self.dim, device=frame.device).view(1, -1)
-            block = torch.where(column >= rank.view(-1, 1), -1, column)
-            block = torch.where(torch.isinf(size).view(-1, 1), block, column)
-            frames = torch.matmul(frames, block_haar(block, k, generator, complex=True))
+            block = torch.where(column >= rank[graph_index].view(-1, 1), -1, column)
+            block = torch.where(continuous.view(-1, 1), block, column)
+            frames = torch.matmul(frames, block_haar(block, 1, generator, complex=True)[0])
         if self.special:
             det = torch.linalg.det(frames)
             frames = frames.clone()
             frames[..., -1] = frames[..., -1] * det.conj().unsqueeze(-1)
-        stacked = replicate_batch(data, k)
-        inverse = frames.transpose(-1, -2).conj().reshape(k * B, self.dim, self.dim)
+        inverse = frames.transpose(-1, -2).conj()
         element = LinearTransform(inverse.to(pos.dtype), stacked.batch, 'unitary',
                                   self.position_keys, self.vector_keys)
-        weight = frame_weights(size, k).to(pos.real.dtype)
-        return GroupSample(element, k, weight=weight, stacked=stacked, frame_size=size)
+        return GroupSample(element, int(counts.max()),
+                           weight=uniform_weights(counts, graph_index), stacked=stacked,
+                           frame_size=size, graph_index=graph_index,
+                           node_index=node_index)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({'S' if self.special else ''}U({self.dim}), "

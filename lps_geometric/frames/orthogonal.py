@@ -13,13 +13,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import INFINITE, check_budget, frame_weights
+from lps_geometric.frames.base import INFINITE, check_budget, ragged_stack, uniform_weights
 from lps_geometric.frames.pca import block_haar
 from lps_geometric.frames.points import centroid, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
-from lps_geometric.utils.batch import local_index, replicate_batch
+from lps_geometric.utils.batch import local_index
 
 __all__ = ['pivoted_gram_schmidt', 'stabilizer_size', 'apply_stabilizer', 'stabilizer_frames',
            'OrthogonalMinimalFrameSampler']
@@ -139,24 +139,25 @@ def apply_stabilizer(frames: Tensor, rank: Tensor, special: bool,
 
 
 def stabilizer_frames(frame: Tensor, rank: Tensor, special: bool, budget: int,
-                      generator: Optional[torch.Generator] = None
-                      ) -> Tuple[Tensor, Tensor]:
+                      data: Data, generator: Optional[torch.Generator] = None):
     r"""The minimal frames of labelled points from their canonical frames
-    :math:`(B, d, d)`: the two signs enumerated for a stabiliser :math:`\{\pm 1\}`,
-    ``budget`` Haar draws for a continuous one (:func:`apply_stabilizer`).
+    :math:`(B, d, d)`, as a ragged stack: graph :math:`b` is copied once for a trivial
+    stabiliser, twice for :math:`\{\pm 1\}` (both signs of the last column,
+    enumerated) and ``budget`` times for a continuous one (Haar draws), see
+    :func:`apply_stabilizer`.
 
     Returns:
-        ``(frames, frame_size)`` of shapes :math:`(k, B, d, d)` and :math:`(B,)`.
+        ``(frames, size, stacked, graph_index, node_index, counts)``: frames
+        :math:`(\sum_b m_b, d, d)`, stabiliser sizes :math:`(B,)` and the ragged stack
+        (:func:`~lps_geometric.utils.replicate_graphs`).
     """
-    B, d, _ = frame.shape
-    size = stabilizer_size(rank, d, special)
-    k = 1
-    if bool((size > 1).any()):
-        k = budget if bool(torch.isinf(size).any()) else 2
-    copy = torch.arange(k, device=frame.device).view(-1, 1).expand(k, B)
-    flip = torch.where(copy % 2 == 1, -1.0, 1.0)
-    frames = frame.unsqueeze(0).expand(k, -1, -1, -1)
-    return apply_stabilizer(frames, rank, special, flip, generator), size
+    size = stabilizer_size(rank, frame.size(-1), special)
+    counts = torch.where(torch.isinf(size), torch.full_like(size, budget), size).long()
+    stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+    flip = torch.where(copy % 2 == 1, -1.0, 1.0).to(frame.dtype)
+    frames = apply_stabilizer(frame[graph_index].unsqueeze(0), rank[graph_index],
+                              special, flip.unsqueeze(0), generator)[0]
+    return frames, size, stacked, graph_index, node_index, counts
 
 
 class OrthogonalMinimalFrameSampler(nn.Module):
@@ -201,34 +202,29 @@ class OrthogonalMinimalFrameSampler(nn.Module):
     def reset_parameters(self):
         pass
 
-    def frames(self, data: Data, generator: Optional[torch.Generator] = None):
-        r"""``(frames, center, frame_size, rank)``: frames :math:`(k, B, d, d)`,
-        centres :math:`(B, d)` or :obj:`None`, sizes and ranks :math:`(B,)`."""
+    def forward(self, data: Data, num_samples: Optional[int] = None,
+                noise: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> GroupSample:
+        r"""The minimal frame of every graph (``num_samples``, ``noise`` ignored), as a
+        ragged stack: one copy of a graph with a trivial stabiliser, two or ``budget``
+        otherwise."""
         pos, batch, ptr, B = points_of(data, self.dim, self.key)
         x = pos.to(torch.float64)
         center = centroid(x, batch, B, self.translation)
         xc = x if center is None else x - center[batch]
         frame, rank = pivoted_gram_schmidt(xc, batch, B, local_index(batch, ptr),
                                            self.pivot_tol, self.rank_tol)
-        frames, size = stabilizer_frames(frame, rank, self.special, self.budget,
-                                         generator)
-        return frames, center, size, rank
-
-    def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> GroupSample:
-        r"""The minimal frame of every graph (``num_samples``, ``noise`` ignored)."""
-        frames, center, size, _ = self.frames(data, generator)
-        k, B = frames.shape[:2]
-        stacked = replicate_batch(data, k)
-        dtype = data[self.key].dtype
+        frames, size, stacked, graph_index, node_index, counts = stabilizer_frames(
+            frame, rank, self.special, self.budget, data, generator)
+        dtype = pos.dtype
         if center is not None:
-            center = center.repeat(k, 1).to(dtype)
-        element = canonicalizing_transform(
-            frames.reshape(k * B, self.dim, self.dim).to(dtype), center, stacked.batch,
-            self.position_keys, self.vector_keys)
-        weight = frame_weights(size, k).to(dtype)
-        return GroupSample(element, k, weight=weight, stacked=stacked, frame_size=size)
+            center = center[graph_index].to(dtype)
+        element = canonicalizing_transform(frames.to(dtype), center, stacked.batch,
+                                           self.position_keys, self.vector_keys)
+        return GroupSample(element, int(counts.max()),
+                           weight=uniform_weights(counts, graph_index), stacked=stacked,
+                           frame_size=size, graph_index=graph_index,
+                           node_index=node_index)
 
     def __repr__(self) -> str:
         group = ('S' if self.special else '') + ('E' if self.translation else 'O')

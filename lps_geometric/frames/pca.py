@@ -10,11 +10,10 @@ from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
-from lps_geometric.frames.base import INFINITE
+from lps_geometric.frames.base import INFINITE, ragged_stack, uniform_weights
 from lps_geometric.frames.points import centroid, points_of
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
-from lps_geometric.utils.batch import replicate_batch
 
 __all__ = ['PCAFrameSampler', 'sign_table', 'block_haar']
 
@@ -117,10 +116,12 @@ class PCAFrameSampler(nn.Module):
     def reset_parameters(self):
         pass
 
-    def frames(self, data: Data, generator: Optional[torch.Generator] = None):
-        r"""The frames: ``(frame, center, frame_size)`` with ``frame`` of shape
-        :obj:`(k, B, d, d)` (orthonormal columns), ``center`` :obj:`(B, d)` or
-        :obj:`None`, and ``frame_size`` :obj:`(B,)`."""
+    def forward(self, data: Data, num_samples: Optional[int] = None,
+                noise: Optional[Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> GroupSample:
+        r"""The whole frame of every graph as a ragged stack: :math:`2^d` (or
+        :math:`2^{d-1}`) copies, times ``tie_samples`` for graphs with tied eigenvalues
+        (``num_samples`` and ``noise`` are ignored)."""
         pos, batch, _, B = points_of(data, self.dim, self.key)
         x = pos.to(torch.float64)
         center = centroid(x, batch, B, self.translation)
@@ -131,47 +132,30 @@ class PCAFrameSampler(nn.Module):
         scale = evals[:, -1:].abs().clamp_min(torch.finfo(torch.float64).tiny)
         tied = (evals[:, 1:] - evals[:, :-1]) <= self.tie_tol * scale
         has_tie = tied.any(dim=-1)
-        draws = self.tie_samples if bool(has_tie.any()) else 1
-        if draws > 1:
+        signs = sign_table(self.dim, x.device)                       # (2^d, d)
+        S = signs.size(0) // 2 if self.special else signs.size(0)
+        counts = torch.where(has_tie, S * self.tie_samples, S).long()
+        stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+        bases = evecs[graph_index]
+        if bool(has_tie.any()):   # Haar-random bases of tied eigenspaces, per copy
             block = torch.cat([torch.zeros_like(tied[:, :1], dtype=torch.long),
                                torch.cumsum((~tied).long(), dim=-1)], dim=-1)
-            mix = block_haar(block, draws, generator)
-            eye = torch.eye(self.dim, dtype=torch.float64, device=x.device)
-            mix = torch.where(has_tie.view(1, B, 1, 1), mix, eye)
-            bases = torch.matmul(evecs.unsqueeze(0), mix)          # (draws, B, d, d)
-        else:
-            bases = evecs.unsqueeze(0)
-        signs = sign_table(self.dim, x.device)                       # (2^d, d)
-        if self.special:
-            half = signs.size(0) // 2
-            det = torch.linalg.det(bases)                            # (draws, B)
-            even, odd = signs[:half], signs[half:]
-            signs = torch.where((det > 0).view(draws, 1, B, 1), even.view(1, half, 1, -1),
-                                odd.view(1, half, 1, -1))            # (draws, S, B, d)
-        else:
-            signs = signs.view(1, -1, 1, self.dim).expand(draws, -1, B, -1)
-        frame = bases.unsqueeze(1) * signs.unsqueeze(-2)             # (draws, S, B, d, d)
-        frame = frame.reshape(-1, B, self.dim, self.dim)
-        size = torch.full((B,), float(signs.size(1)), dtype=torch.float64,
-                          device=x.device)
-        size = torch.where(has_tie, torch.full_like(size, INFINITE), size)
-        return frame, center, size
-
-    def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> GroupSample:
-        r"""Returns the whole frame of every graph (``num_samples`` and ``noise`` are
-        ignored: FA is deterministic up to tie draws)."""
-        frame, center, size = self.frames(data, generator)
-        k, B = frame.shape[:2]
-        stacked = replicate_batch(data, k)
-        dtype = data[self.key].dtype
+            bases = torch.matmul(bases, block_haar(block[graph_index], 1, generator)[0])
+        choice = copy % S
+        if self.special:   # the sign choices with det(V S) = +1
+            odd = torch.linalg.det(bases) < 0
+            choice = choice + S * odd.long()
+        frame = bases * signs[choice].unsqueeze(-2)
+        size = torch.where(has_tie, INFINITE, float(S)).to(torch.float64)
+        dtype = pos.dtype
         if center is not None:
-            center = center.repeat(k, 1).to(dtype)
-        element = canonicalizing_transform(
-            frame.reshape(k * B, self.dim, self.dim).to(dtype), center, stacked.batch,
-            self.position_keys, self.vector_keys)
-        return GroupSample(element, k, stacked=stacked, frame_size=size)
+            center = center[graph_index].to(dtype)
+        element = canonicalizing_transform(frame.to(dtype), center, stacked.batch,
+                                           self.position_keys, self.vector_keys)
+        return GroupSample(element, int(counts.max()),
+                           weight=uniform_weights(counts, graph_index), stacked=stacked,
+                           frame_size=size, graph_index=graph_index,
+                           node_index=node_index)
 
     def __repr__(self) -> str:
         group = ('S' if self.special else '') + ('E' if self.translation else 'O')

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.utils import scatter
 
 from lps_geometric.frames.base import (check_budget, choose_elements, lexicographic_keys,
-                                       numpy_generator, rank_table)
+                                       numpy_generator, ragged_ranks, ragged_stack)
 from lps_geometric.frames.nauty import canonical_form, require_pynauty
 from lps_geometric.frames.orthogonal import (apply_stabilizer, pivoted_gram_schmidt,
                                              stabilizer_size)
@@ -19,7 +20,7 @@ from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS, ProductEl
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
-from lps_geometric.utils.batch import local_index, replicate_batch
+from lps_geometric.utils.batch import local_index
 
 __all__ = ['ProductMinimalFrameSampler', 'cluster_values']
 
@@ -149,43 +150,41 @@ class ProductMinimalFrameSampler(nn.Module):
             tables.append(table)
             flips.append(flip)
             sizes.append(form.group_size * s)
-        k = max(t.shape[0] for t in tables)
-        used = torch.tensor([t.shape[0] for t in tables], device=batch.device)
-        ranks = rank_table(tables, ptr, k)
-        flip = torch.ones(k, B, dtype=torch.float64, device=batch.device)
-        for b, f in enumerate(flips):
-            flip[:len(f), b] = torch.from_numpy(f).to(flip.device)
-
-        stacked = replicate_batch(data, k)
-        x_stacked = xc.repeat(k, 1)
-        frames, _ = pivoted_gram_schmidt(x_stacked, stacked.batch, k * B,
-                                         ranks.reshape(-1))
-        frames = frames.view(k, B, self.dim, self.dim)
-        valid = torch.arange(k, device=batch.device).view(-1, 1) < used.view(1, -1)
+        counts = torch.tensor([t.shape[0] for t in tables], device=batch.device)
+        stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+        ranks = ragged_ranks(tables, batch.device)
+        flip = torch.from_numpy(np.concatenate(flips)).to(batch.device)
+        frames, _ = pivoted_gram_schmidt(xc[node_index], stacked.batch,
+                                         stacked.num_graphs, ranks)
+        rank_g = rank[graph_index]
         size = torch.tensor(sizes, dtype=torch.float64, device=batch.device)
+        valid = torch.ones(graph_index.numel(), dtype=torch.bool, device=batch.device)
         if self.special:
-            # Full rank: keep the automorphisms realised by rotations (same orientation
-            # of the frame as the canonical labelling's own, copy 0).
+            # Full rank: keep the automorphisms realised by rotations (frames with the
+            # orientation of the canonical labelling's own frame, copy 0).
             det = torch.linalg.det(frames)
-            same = (det * det[:1]) > 0
-            full = (rank == self.dim).view(1, -1)
-            keep = torch.where(full, same, torch.ones_like(same))
-            fraction = (keep & valid).sum(0).to(torch.float64) / used.to(torch.float64)
-            size = torch.where(rank == self.dim, (size * fraction).round(), size)
-            valid = valid & keep
-        frames = apply_stabilizer(frames, rank, self.special, flip, generator)
+            first = torch.cumsum(counts, 0) - counts
+            same = (det * det[first][graph_index]) > 0
+            valid = torch.where(rank_g == self.dim, same, valid)
+            kept = scatter(valid.to(torch.float64), graph_index, dim=0, dim_size=B,
+                           reduce='sum')
+            size = torch.where(rank == self.dim,
+                               (size * kept / counts.to(torch.float64)).round(), size)
+        frames = apply_stabilizer(frames.unsqueeze(0), rank_g, self.special,
+                                  flip.unsqueeze(0), generator)[0]
         weight = valid.to(torch.float64)
-        weight = (weight / weight.sum(0, keepdim=True)).reshape(-1)
+        weight = weight / scatter(weight, graph_index, dim=0, dim_size=B,
+                                  reduce='sum')[graph_index]
 
         dtype = pos.dtype
         if center is not None:
-            center = center.repeat(k, 1).to(dtype)
-        transform = canonicalizing_transform(
-            frames.reshape(k * B, self.dim, self.dim).to(dtype), center, stacked.batch,
-            self.position_keys, self.vector_keys)
-        perm = Permutation(ranks.reshape(-1), stacked.batch, stacked.ptr)
-        return GroupSample(ProductElement(perm, transform), k, weight=weight,
-                           stacked=stacked, frame_size=size)
+            center = center[graph_index].to(dtype)
+        transform = canonicalizing_transform(frames.to(dtype), center, stacked.batch,
+                                             self.position_keys, self.vector_keys)
+        perm = Permutation(ranks, stacked.batch, stacked.ptr)
+        return GroupSample(ProductElement(perm, transform), int(counts.max()),
+                           weight=weight, stacked=stacked, frame_size=size,
+                           graph_index=graph_index, node_index=node_index)
 
     def _canonical(self, points: np.ndarray, node_key: np.ndarray, edge_key, lo: int,
                    hi: int):

@@ -1,7 +1,7 @@
 r"""Minimal frames for :math:`S_n` acting on sets (point sets without edges): sorting
 (Lin et al., 2024)."""
 import itertools
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -9,11 +9,11 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import (check_budget, frame_weights, lexicographic_keys,
-                                       lexicographic_rank, rank_table)
+from lps_geometric.frames.base import (check_budget, lexicographic_keys,
+                                       lexicographic_rank, ragged_stack, uniform_weights)
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.utils.batch import replicate_batch, to_ptr_batch
+from lps_geometric.utils.batch import to_ptr_batch
 
 __all__ = ['SetMinimalFrameSampler', 'tie_stabilizer_size']
 
@@ -80,60 +80,58 @@ class SetMinimalFrameSampler(nn.Module):
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
-        r"""The sorting frame of every graph (``num_samples``, ``noise`` ignored)."""
+        r"""The sorting frame of every graph (``num_samples``, ``noise`` ignored): graph
+        :math:`b` is copied :math:`\min(|F_b|, \text{budget})` times."""
         batch, ptr, B = to_ptr_batch(data)
         key = lexicographic_keys(self._rows(data), self.decimals)
         size = tie_stabilizer_size(key, batch, B)
-        largest = float(size.max())
-        if largest == 1:
-            k, weight = 1, None
-            rank = segment_argsort(key.to(torch.float64), batch, ptr).view(1, -1)
-        elif largest > self.budget:
-            k, weight = self.budget, None
-            rank = torch.stack([lexicographic_rank(key, batch, ptr, generator)
-                                for _ in range(k)])
-        else:
-            tables = self._enumerate(key, batch, ptr, size)
-            k = int(largest)
-            rank = rank_table(tables, ptr, k)
-            weight = frame_weights(size, k)
-        stacked = replicate_batch(data, k)
-        element = Permutation(rank.reshape(-1), stacked.batch, stacked.ptr)
-        return GroupSample(element, k, weight=weight, stacked=stacked, frame_size=size)
+        exact = size <= self.budget
+        counts = torch.where(exact, size, torch.full_like(size, self.budget)).long()
+        stacked, graph_index, node_index, _ = ragged_stack(data, counts)
+        # Uniform draws from every frame (random order inside ties); exactly the frame
+        # for graphs without ties.
+        rank = lexicographic_rank(key[node_index], stacked.batch, stacked.ptr, generator)
+        enumerate_graphs = (exact & (size > 1)).nonzero().view(-1).tolist()
+        if enumerate_graphs:
+            tables = self._enumerate(key, batch, ptr, enumerate_graphs)
+            first_copy = torch.cumsum(counts, 0) - counts
+            for b, table in zip(enumerate_graphs, tables):
+                lo = int(stacked.ptr[first_copy[b]])
+                rank[lo:lo + table.size] = torch.from_numpy(table.reshape(-1)).to(
+                    rank.device)
+        element = Permutation(rank, stacked.batch, stacked.ptr)
+        return GroupSample(element, int(counts.max()),
+                           weight=uniform_weights(counts, graph_index), stacked=stacked,
+                           frame_size=size, graph_index=graph_index,
+                           node_index=node_index)
 
     @staticmethod
-    def _enumerate(key: Tensor, batch: Tensor, ptr: Tensor, size: Tensor):
-        r"""All sorting permutations of every graph: the stable sort, then every
+    def _enumerate(key: Tensor, batch: Tensor, ptr: Tensor, graphs: List[int]):
+        r"""All sorting permutations of the listed graphs: the stable sort, then every
         permutation inside each block of tied positions (a product of symmetric
         groups), as :math:`(m_b, n_b)` rank tables."""
         base = segment_argsort(key.to(torch.float64), batch, ptr).cpu().numpy()
         keys = key.cpu().numpy()
         offsets = ptr.cpu().numpy()
         tables = []
-        for b in range(len(offsets) - 1):
+        for b in graphs:
             lo, hi = offsets[b], offsets[b + 1]
             rank = base[lo:hi]
-            if size[b] == 1:
-                tables.append(rank.reshape(1, -1))
-                continue
             sorted_keys = np.empty_like(rank)
             sorted_keys[rank] = keys[lo:hi]
-            # blocks of equal keys in sorted order -> product of their permutations
             blocks = np.split(np.arange(hi - lo), np.nonzero(np.diff(sorted_keys))[0] + 1)
-            tables_b = [np.arange(hi - lo)]
+            positions = [np.arange(hi - lo)]
             for block in blocks:
                 if block.size < 2:
                     continue
-                perms = np.array(list(itertools.permutations(block)))
                 grown = []
-                for t in tables_b:
-                    for p in perms:
-                        u = t.copy()
-                        u[block] = t[p]
-                        grown.append(u)
-                tables_b = grown
-            positions = np.stack(tables_b)            # permutations of sorted positions
-            tables.append(positions[:, rank])         # rank'[v] = pi(rank[v])
+                for table in positions:
+                    for perm in itertools.permutations(block):
+                        moved = table.copy()
+                        moved[block] = table[list(perm)]
+                        grown.append(moved)
+                positions = grown
+            tables.append(np.stack(positions)[:, rank])     # rank'[v] = pi(rank[v])
         return tables
 
     def __repr__(self) -> str:

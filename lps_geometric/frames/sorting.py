@@ -7,12 +7,13 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from lps_geometric.frames.base import lexicographic_keys
+from lps_geometric.frames.base import (lexicographic_keys, lexicographic_rank,
+                                       ragged_stack)
 from lps_geometric.frames.sets import tie_stabilizer_size
 from lps_geometric.groups.euclidean import ProductElement
-from lps_geometric.groups.symmetric import Permutation, segment_argsort
+from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.utils.batch import replicate_batch
+from lps_geometric.utils.batch import num_graphs_of
 
 __all__ = ['SortedProductFrameSampler']
 
@@ -57,7 +58,18 @@ class SortedProductFrameSampler(nn.Module):
                 noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         sample = self.euclidean(data, num_samples, noise=noise, generator=generator)
-        k, stacked, transform = sample.num_samples, sample.stacked, sample.element
+        stacked, transform = sample.stacked, sample.element
+        B, N = num_graphs_of(data), data.num_nodes
+        if sample.graph_index is None:     # regular k-copy layout -> ragged indices
+            k = sample.num_samples
+            graph_index = torch.arange(k * B, device=stacked.batch.device) % B
+            node_index = torch.arange(k * N, device=stacked.batch.device) % N
+            weight = sample.weight if sample.weight is not None else \
+                torch.full((k * B,), 1.0 / k, dtype=torch.float64,
+                           device=graph_index.device)
+        else:
+            graph_index, node_index = sample.graph_index, sample.node_index
+            weight = sample.weight
         coords = transform.act_positions(stacked[self.euclidean.key])
         parts = []
         for key in self.node_keys:
@@ -65,29 +77,38 @@ class SortedProductFrameSampler(nn.Module):
             if isinstance(value, Tensor) and value.size(0) == stacked.num_nodes:
                 parts.append(value.reshape(value.size(0), -1).to(torch.float64))
         rows = torch.cat(parts + [coords.to(torch.float64)], dim=-1)
-        key = lexicographic_keys(rows, self.decimals).to(torch.float64)
-        ties = tie_stabilizer_size(key.long(), stacked.batch, stacked.num_graphs)
-        draws = self.tie_samples if bool((ties > 1).any()) else 1
-        if draws > 1:
-            stacked_all = replicate_batch(stacked, draws)
+        key = lexicographic_keys(rows, self.decimals)
+        ties = tie_stabilizer_size(key, stacked.batch, stacked.num_graphs)
+        counts = torch.where(ties > 1, self.tie_samples, 1).long()
+        if bool((counts > 1).any()):       # extra copies where rows tie
+            stacked, inner_graph, inner_node, _ = ragged_stack(stacked, counts)
             transform = transform.__class__(
-                transform.rotation.repeat(draws, 1, 1),
+                transform.rotation[inner_graph],
                 None if transform.translation is None
-                else transform.translation.repeat(draws, 1),
-                stacked_all.batch, transform.position_keys, transform.vector_keys)
-            key = key.repeat(draws)
-            stacked = stacked_all
-        tie_break = torch.rand(key.numel(), generator=generator, dtype=torch.float64,
-                               device=key.device)
-        rank = segment_argsort(key + 0.5 * tie_break, stacked.batch, stacked.ptr)
+                else transform.translation[inner_graph],
+                stacked.batch, transform.position_keys, transform.vector_keys)
+            key = key[inner_node]
+            weight = weight[inner_graph] / counts[inner_graph].to(weight.dtype)
+            graph_index, node_index = graph_index[inner_graph], node_index[inner_node]
+        rank = lexicographic_rank(key, stacked.batch, stacked.ptr, generator)
         perm = Permutation(rank, stacked.batch, stacked.ptr)
-        weight = None if sample.weight is None else sample.weight.repeat(draws) / draws
-        B = stacked.num_graphs // (k * draws)
-        size = sample.frame_size
+        size = sample.frame_size      # times the largest tie group over the frame
         if size is not None:
-            size = size * ties.view(-1, B)[0]
-        return GroupSample(ProductElement(perm, transform), k * draws, weight=weight,
-                           stacked=stacked, frame_size=size)
+            largest = torch.zeros(B, dtype=torch.float64, device=size.device)
+            largest = largest.scatter_reduce(0, sample_graph(sample, B), ties,
+                                             reduce='amax')
+            size = size * largest
+        return GroupSample(ProductElement(perm, transform), sample.num_samples,
+                           weight=weight, stacked=stacked, frame_size=size,
+                           graph_index=graph_index, node_index=node_index)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.euclidean})'
+
+
+def sample_graph(sample: GroupSample, num_graphs: int) -> Tensor:
+    r"""The original graph of every stacked graph of a (regular or ragged) sample."""
+    if sample.graph_index is not None:
+        return sample.graph_index
+    total = sample.stacked.num_graphs
+    return torch.arange(total, device=sample.stacked.batch.device) % num_graphs

@@ -4,6 +4,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.utils import scatter
 
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
@@ -182,6 +183,8 @@ class Symmetrize(nn.Module):
             canonical.perm_band = element.permute_nodes(sample.band)
         out = self.backbone(canonical)
 
+        if sample.graph_index is not None:
+            return self._ragged_average(out, sample, stacked, B, N)
         if self.level == 'graph':
             if out.size(0) != k * B:
                 raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
@@ -201,6 +204,25 @@ class Symmetrize(nn.Module):
         weight = sample.weight.to(out.dtype)[stacked.batch].view(
             k, N, *([1] * (out.dim() - 1)))
         return (out.view(k, N, *out.shape[1:]) * weight).sum(dim=0)
+
+    def _ragged_average(self, out: Tensor, sample: GroupSample, stacked: Data, B: int,
+                        N: int) -> Tensor:
+        r"""Weighted average over a ragged stack: graph :math:`b`'s copies carry weights
+        summing to one and are scattered back to graph :math:`b` (or to its nodes)."""
+        element, weight = sample.element, sample.weight.to(out.dtype)
+        if self.level == 'graph':
+            if out.size(0) != stacked.num_graphs:
+                raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
+                                   f'{stacked.num_graphs} graphs (level="graph")')
+            out = element.pull_output(out, 'graph', self.output)
+            out = out * weight.view(-1, *([1] * (out.dim() - 1)))
+            return scatter(out, sample.graph_index, dim=0, dim_size=B, reduce='sum')
+        if out.size(0) != stacked.num_nodes:
+            raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
+                               f'{stacked.num_nodes} nodes (level="node")')
+        out = element.pull_output(out, 'node', self.output)
+        out = out * weight[stacked.batch].view(-1, *([1] * (out.dim() - 1)))
+        return scatter(out, sample.node_index, dim=0, dim_size=N, reduce='sum')
 
     def regularization_loss(self) -> Tensor:
         r"""``entropy_weight`` times the entropy of the sampler's relaxed assignment in

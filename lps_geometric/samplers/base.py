@@ -31,6 +31,13 @@ class GroupSample:
         frame_size (torch.Tensor, optional): For deterministic frames (FA, MFA), the
             number of elements of every graph's frame, shape :obj:`(B,)`, float64,
             :obj:`inf` for a continuous frame (sampled).
+        graph_index (torch.Tensor, optional): For a *ragged* stack
+            (:func:`~lps_geometric.utils.replicate_graphs`: graph :math:`b` copied
+            :math:`m_b` times), the original graph of every stacked graph; ``weight``
+            then has one entry per stacked graph and ``num_samples`` is
+            :math:`\max_b m_b`. :obj:`None` for the regular :math:`k`-copy layout.
+        node_index (torch.Tensor, optional): For a ragged stack, the original node of
+            every stacked node.
     """
     element: object
     num_samples: int
@@ -39,3 +46,12 @@ class GroupSample:
     entropy: Optional[Tensor] = None
     stacked: Optional[Any] = None
     frame_size: Optional[Tensor] = None
+    graph_index: Optional[Tensor] = None
+    node_index: Optional[Tensor] = None
+
+    @property
+    def num_copies(self) -> float:
+        r"""Graphs the backbone sees per input graph, on average."""
+        if self.graph_index is None:
+            return float(self.num_samples)
+        return self.graph_index.numel() / max(int(self.graph_index.max()) + 1, 1)

@@ -8,7 +8,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-__all__ = ['graph_ptr', 'num_graphs_of', 'batch_vector', 'local_index', 'replicate_batch']
+__all__ = ['graph_ptr', 'num_graphs_of', 'batch_vector', 'local_index', 'replicate_batch',
+           'replicate_graphs']
 
 
 def graph_ptr(batch: Tensor, num_graphs: int) -> Tensor:
@@ -101,3 +102,78 @@ def to_ptr_batch(data: Data) -> Tuple[Tensor, Tensor, int]:
     if ptr is None or ptr.numel() != B + 1:
         ptr = graph_ptr(batch, B)
     return batch, ptr, B
+
+
+def replicate_graphs(data: Data, counts: Tensor) -> Tuple[Data, Tensor, Tensor]:
+    r"""Stacks ``counts[b]`` copies of every graph :math:`b` of a batch into one batch
+    (copies of a graph next to each other), for frames whose size differs between
+    graphs: the backbone then sees :math:`\sum_b m_b` graphs instead of
+    :math:`B \max_b m_b`.
+
+    Node-level attributes are gathered, edge-level attributes follow their edges,
+    graph-level attributes (one row per graph) are repeated; ``edge_index`` is
+    renumbered. No Python loop over graphs.
+
+    Args:
+        data (Data): A batch of :math:`B` graphs.
+        counts (torch.Tensor): Copies per graph, shape :obj:`(B,)`, each :math:`\ge 1`.
+
+    Returns:
+        ``(stacked, graph_index, node_index)``: the stacked batch, the original graph of
+        every stacked graph :obj:`(\sum_b m_b,)` and the original node of every stacked
+        node.
+    """
+    batch, ptr, B = to_ptr_batch(data)
+    device = batch.device
+    counts = counts.to(device=device, dtype=torch.long)
+    if counts.numel() != B or bool((counts < 1).any()):
+        raise ValueError(f"'counts' must hold one positive count per graph ({B})")
+    sizes = ptr[1:] - ptr[:-1]
+    graph_index = torch.repeat_interleave(torch.arange(B, device=device), counts)
+    new_sizes = sizes[graph_index]
+    new_batch = torch.repeat_interleave(torch.arange(graph_index.numel(), device=device),
+                                        new_sizes)
+    new_ptr = graph_ptr(new_batch, graph_index.numel())
+    local = torch.arange(new_batch.numel(), device=device) - new_ptr[new_batch]
+    node_index = ptr[graph_index][new_batch] + local
+
+    edge_index = getattr(data, 'edge_index', None)
+    edge_perm = None
+    if edge_index is not None:
+        edge_graph = batch[edge_index[0]] if edge_index.numel() else \
+            edge_index.new_zeros(0)
+        order = torch.sort(edge_graph, stable=True).indices
+        edge_counts = torch.bincount(edge_graph, minlength=B)
+        eptr = graph_ptr(edge_graph[order], B)
+        new_edge_counts = edge_counts[graph_index]
+        new_edge_graph = torch.repeat_interleave(
+            torch.arange(graph_index.numel(), device=device), new_edge_counts)
+        new_eptr = graph_ptr(new_edge_graph, graph_index.numel())
+        e_local = torch.arange(new_edge_graph.numel(), device=device) \
+            - new_eptr[new_edge_graph]
+        edge_perm = order[eptr[graph_index][new_edge_graph] + e_local]
+    num_edges = edge_index.size(1) if edge_index is not None else 0
+
+    out = Data()
+    for key, value in data.items():
+        if key in ('batch', 'ptr', 'num_graphs', 'num_nodes'):
+            continue
+        if key == 'edge_index':
+            old = value[:, edge_perm]
+            shift = (new_ptr[:-1] - ptr[graph_index])[new_edge_graph]
+            out.edge_index = old + shift.unsqueeze(0)
+        elif isinstance(value, Tensor) and value.dim() > 0 and data.is_node_attr(key) \
+                and value.size(0) == data.num_nodes:
+            out[key] = value[node_index]
+        elif isinstance(value, Tensor) and value.dim() > 0 and data.is_edge_attr(key) \
+                and value.size(0) == num_edges and edge_perm is not None:
+            out[key] = value[edge_perm]
+        elif isinstance(value, Tensor) and value.dim() > 0 and value.size(0) == B:
+            out[key] = value[graph_index]
+        else:
+            out[key] = value
+    out.batch = new_batch
+    out.ptr = new_ptr
+    out.num_graphs = int(graph_index.numel())
+    out.num_nodes = int(new_batch.numel())
+    return out, graph_index, node_index

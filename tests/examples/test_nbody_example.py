@@ -28,7 +28,7 @@ def test_every_method_trains_and_reports(tmp_path):
                   str(tmp_path / 'data')] + SMALL + ['--sample-sweep', '1', '3'])
     result = json.loads((tmp_path / 'results_all.json').read_text())
     methods = [r['method'] for r in result['results']]
-    assert methods == ['lps', 'ga', 'canonical', 'egnn']
+    assert methods == ['lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn']
     for r in result['results']:
         assert math.isfinite(r['test_mse']) and r['test_mse'] > 0
         if r['method'] in ('lps', 'ga'):
@@ -45,10 +45,10 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
     data = random_point_cloud_batch([5, 5], dtype=torch.float64)
     group = ProductGroup()
     g = group.random_element(data, torch.Generator().manual_seed(0))
-    for method in ('lps', 'canonical', 'egnn'):
+    for method in ('lps', 'canonical', 'fa', 'mfa', 'egnn'):
         torch.manual_seed(0)
         model = example.build_model(method, args).double().eval()
-        if method == 'egnn':
+        if method in ('egnn', 'fa', 'mfa'):     # deterministic: nothing to transport
             out, out_g = model(data), model(group.act(g, data))
         else:
             k = model.model.eval_num_samples

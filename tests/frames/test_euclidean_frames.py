@@ -100,12 +100,14 @@ def test_mfa_frame_size_is_the_stabilizer():
     assert o3.frame_size.tolist() == [1.0, 2.0, math.inf]
     so3 = OrthogonalMinimalFrameSampler(3, special=True, translation=False)(data)
     assert so3.frame_size.tolist() == [1.0, 1.0, math.inf]
+    # ragged: one copy, two copies, `budget` copies
+    assert torch.bincount(o3.graph_index).tolist() == [1, 2, 8]
     # every frame element maps the cloud to the same canonical cloud
-    canon = o3.element.apply(o3.stacked).pos.view(o3.num_samples, -1, 3)
-    weight = o3.weight.view(o3.num_samples, -1)
-    for graph, (lo, hi) in enumerate(zip(data.ptr[:-1].tolist(), data.ptr[1:].tolist())):
-        used = [r for r in range(o3.num_samples) if weight[r, graph] > 0]
-        assert torch.allclose(canon[used, lo:hi], canon[used[0], lo:hi], atol=1e-12)
+    canon = o3.element.apply(o3.stacked).pos
+    for graph in range(3):
+        copies = (o3.graph_index == graph).nonzero().view(-1).tolist()
+        clouds = [canon[o3.stacked.ptr[c]:o3.stacked.ptr[c + 1]] for c in copies]
+        assert all(torch.allclose(c, clouds[0], atol=1e-12) for c in clouds)
     # frames are orthogonal, determinants +1 for SO(3)
     rot = so3.element.rotation
     eye = torch.eye(3, dtype=rot.dtype).expand_as(rot)

@@ -88,12 +88,16 @@ def test_graph_mfa_rejects_directed_graphs():
         GraphMinimalFrameSampler()(data)
 
 
-def test_graph_mfa_mixed_batch_weights():
+def test_graph_mfa_mixed_batch_is_ragged():
     batch = Batch.from_data_list([symmetric_graph('cycle', 4), symmetric_graph('path', 3)])
     sample = GraphMinimalFrameSampler()(batch)
-    weight = sample.weight.view(sample.num_samples, 2)
-    assert torch.allclose(weight.sum(0), torch.ones(2, dtype=weight.dtype))
-    assert (weight[:, 1] > 0).sum() == 2 and (weight[:, 0] > 0).sum() == 8
+    # each graph is copied exactly |Aut| times (8 and 2), not max |Aut| = 8 times
+    assert torch.bincount(sample.graph_index).tolist() == [8, 2]
+    assert sample.stacked.num_nodes == 8 * 4 + 2 * 3
+    total = torch.zeros(2, dtype=sample.weight.dtype).index_add_(0, sample.graph_index,
+                                                                 sample.weight)
+    assert torch.allclose(total, torch.ones(2, dtype=total.dtype))
+    assert torch.equal(sample.stacked.x, batch.x[sample.node_index])
 
 
 def test_set_mfa():
@@ -103,17 +107,20 @@ def test_set_mfa():
                                       edge_index=torch.empty(2, 0, dtype=torch.long))])
     sample = SetMinimalFrameSampler()(data)
     assert sample.frame_size.tolist() == [12.0, 1.0]      # 3! * 2!
-    canon = sample.element.apply(sample.stacked).x.view(sample.num_samples, -1, 2)
-    assert torch.unique(canon[:, :6], dim=0).size(0) == 1
-    assert torch.unique(sample.element.rank.view(12, -1)[:, :6], dim=0).size(0) == 12
+    assert torch.bincount(sample.graph_index).tolist() == [12, 1]
+    first = sample.stacked.ptr[:12]                     # the 12 copies of graph 0
+    canon = sample.element.apply(sample.stacked).x[:72].view(12, 6, 2)
+    assert torch.unique(canon, dim=0).size(0) == 1
+    assert torch.unique(sample.element.rank[:72].view(12, 6), dim=0).size(0) == 12
+    assert first.tolist() == list(range(0, 72, 6))
     backbone = OrderedMLP(2, 2, max_nodes=6, keys=('x',), level='node')
     net = Symmetrize(backbone, SetMinimalFrameSampler(), level='node').eval()
     assert equivariance_error(net, data, 'S_n').relative < 1e-5
     # over budget: uniform draws (random order inside ties)
     sampled = SetMinimalFrameSampler(budget=5)(data)
-    assert sampled.num_samples == 5
-    assert torch.unique(sampled.element.apply(sampled.stacked).x.view(5, -1, 2)[:, :6],
-                        dim=0).size(0) == 1
+    assert torch.bincount(sampled.graph_index).tolist() == [5, 1]
+    canon = sampled.element.apply(sampled.stacked).x[:30].view(5, 6, 2)
+    assert torch.unique(canon, dim=0).size(0) == 1
 
 
 def test_laplacian_fa_exact_on_graphs_with_simple_spectrum():
@@ -138,10 +145,10 @@ def test_laplacian_fa_exact_on_graphs_with_simple_spectrum():
 def test_laplacian_fa_ties_on_symmetric_graphs():
     batch = Batch.from_data_list([symmetric_graph('petersen'), symmetric_graph('cycle', 5)])
     sample = LaplacianFrameSampler(tie_samples=3)(batch)
-    assert sample.num_samples == 8 * 3
+    assert torch.bincount(sample.graph_index).tolist() == [8 * 3, 8 * 3]
     assert (sample.frame_size > 8).all()            # ties remain: sampled inside them
-    ranks = sample.element.rank.view(sample.num_samples, -1)
-    assert (ranks[:, :10].sort(dim=1).values == torch.arange(10)).all()
+    ranks = sample.element.rank[:sample.stacked.ptr[24]].view(24, 10)
+    assert (ranks.sort(dim=1).values == torch.arange(10)).all()
 
 
 def test_enumerate_group_cycle():
@@ -150,3 +157,21 @@ def test_enumerate_group_cycle():
     group = enumerate_group([rotation, reflection], 5, limit=100)
     assert group.shape == (10, 5)
     assert enumerate_group([rotation, reflection], 5, limit=5) is None
+
+
+def test_ragged_frames_equal_explicit_frame_averages():
+    r"""Symmetrize over a ragged MFA stack equals the average of the backbone over each
+    graph's frame elements, computed graph by graph."""
+    torch.manual_seed(0)
+    batch = Batch.from_data_list([symmetric_graph('cycle', 5), symmetric_graph('path', 4),
+                                  symmetric_graph('star', 4)])
+    backbone = AdjacencyMLP(in_channels=1, out_channels=2, max_nodes=5)
+    sampler = GraphMinimalFrameSampler()
+    out = Symmetrize(backbone, sampler).eval()(batch)
+    sample = sampler(batch)
+    canon = sample.element.apply(sample.stacked)
+    per_copy = backbone(canon)
+    for b in range(3):
+        rows = per_copy[sample.graph_index == b]
+        assert torch.allclose(out[b], rows.mean(0), atol=1e-6)
+    assert torch.bincount(sample.graph_index).tolist() == [10, 2, 6]

@@ -41,3 +41,30 @@ def test_validation_missing_edge_index():
 
 def test_graph_input_error_is_a_value_error():
     assert issubclass(GraphInputError, ValueError)
+
+
+def test_replicate_graphs_is_ragged_and_keeps_attributes():
+    from lps_geometric.utils import replicate_graphs
+    from lps_geometric.testing import random_batch
+    data = random_batch((3, 1, 4), seed=0)
+    data.y = torch.tensor([10.0, 11.0, 12.0])
+    counts = torch.tensor([2, 1, 3])
+    out, graph_index, node_index = replicate_graphs(data, counts)
+    assert graph_index.tolist() == [0, 0, 1, 2, 2, 2]
+    assert out.num_graphs == 6 and out.num_nodes == 2 * 3 + 1 + 3 * 4
+    assert torch.equal(out.x, data.x[node_index])
+    assert torch.equal(out.y, data.y[graph_index])
+    # every copy holds its graph's edges with their attributes, renumbered
+    for g in range(6):
+        b = int(graph_index[g])
+        lo, hi = int(out.ptr[g]), int(out.ptr[g + 1])
+        mask = (out.edge_index[0] >= lo) & (out.edge_index[0] < hi)
+        assert bool(((out.edge_index[1][mask] >= lo) & (out.edge_index[1][mask] < hi)).all())
+        orig = (data.batch[data.edge_index[0]] == b)
+        got = sorted(zip((out.edge_index[:, mask] - lo).t().tolist(),
+                         out.edge_attr[mask].tolist()))
+        want = sorted(zip((data.edge_index[:, orig] - int(data.ptr[b])).t().tolist(),
+                          data.edge_attr[orig].tolist()))
+        assert got == want
+    with pytest.raises(ValueError, match='positive'):
+        replicate_graphs(data, torch.tensor([1, 0, 1]))
