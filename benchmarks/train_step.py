@@ -290,7 +290,6 @@ def build_model(args, N: int, k: int, path: str):
 def dense_sampler_forward(model, data, k: int):
     r"""The sampler part of :class:`DenseSymmetrize` (scores, argsort, dense SoftSort,
     straight-through): what the dense path pays for sampling."""
-    import torch
     from lps_geometric.groups.symmetric import Permutation
     from lps_geometric.samplers.permutation import sample_noise
     from lps_geometric.testing.dense import dense_assignment, dense_soft_assignment
@@ -444,7 +443,7 @@ def profile_sparse(model, data, opt, step) -> dict:
 
     # Inside the backbone forward: patch embedding vs transformer encoder.
     from torch_geometric.utils import to_dense_batch
-    from lps_geometric.utils.batch import max_graph_size, to_ptr_batch
+    from lps_geometric.utils.batch import to_ptr_batch
     with torch.no_grad():
         batch, ptr, B = to_ptr_batch(canonical)
         t = time.perf_counter()

@@ -38,7 +38,6 @@ Usage::
 """
 import argparse
 import json
-import math
 import os
 import shutil
 import sys

@@ -28,7 +28,6 @@ Examples::
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path

@@ -44,8 +44,14 @@ def test_exact_equivariance_float64(frame, special, translation, output):
     cls = PCAFrameSampler if frame == 'fa' else OrthogonalMinimalFrameSampler
     if output == 'position' and not translation:
         output = 'vector'
-    net = model(cls(3, special, translation), 3, output)
+    net = model(cls(3, special, translation), 3, output, max_nodes=8)
     data = cloud_batch()
+    if frame == 'mfa':   # inputs with symmetries: a hexagon (rank 2) and a cube
+        shapes = data.to_data_list() + [
+            Data(pos=p, x=torch.randn(p.size(0), 2, dtype=torch.float64),
+                 edge_index=torch.empty(2, 0, dtype=torch.long))
+            for p in (regular_polygon(6), cube())]
+        data = Batch.from_data_list(shapes)
     group = group_of(3, special, translation)
     report = equivariance_error(net, data, group, num_trials=3, output=output)
     assert report.relative < 1e-10, report

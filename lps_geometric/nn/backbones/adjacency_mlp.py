@@ -58,7 +58,8 @@ class AdjacencyMLP(nn.Module):
 
     def forward(self, data: Data) -> Tensor:
         check_graph_size(to_ptr_batch(data)[1], self.max_nodes)
-        image = to_dense_image(data, self.max_nodes, self.edge_dim, self.in_channels)
+        image = to_dense_image(data, self.max_nodes, self.edge_dim, self.in_channels,
+                               dtype=self.mlp.lins[0].weight.dtype)
         return self.mlp(image.flatten(1))
 
     def __repr__(self) -> str:
