@@ -205,7 +205,7 @@ def main(argv=None):
     for r in rows:
         print(f"| {r['workload']} | {r['method']} | {fmt(r['k_mean'])} / {r['k_max']} | "
               f"{fmt(r['frame_size_mean'], '.2f')} / {fmt(r['frame_size_max'], '.0f')} | "
-              f"{fmt(r['nontrivial'], '.2f')} | {fmt(r['continuous'], '.2f')} | "
+              f"{fmt(r['nontrivial'], '.2f')} | {fmt(r['continuous'], '.3f')} | "
               f"{r['sampler_ms']:.1f} | {r['forward_ms']:.1f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(batch_size=args.batch_size, batches=args.batches, samples=args.samples,

@@ -12,6 +12,11 @@ Methods (``--method``):
 - ``ga``: the same backbone averaged over uniform permutations and Haar-random O(3)
   rotations (group averaging, centred).
 - ``canonical``: the same sampler without noise and k = 1 (learned canonicalization).
+- ``fa``: frame averaging: the 8 sign choices of the PCA frame (E(3)), nodes sorted by
+  their coordinates in each (``SortedProductFrameSampler``).
+- ``mfa``: minimal frame averaging under S_n x E(3): the canonical form of the cloud
+  (nauty on the Gram matrix) times its stabiliser (``ProductMinimalFrameSampler``; needs
+  pynauty). One element for a generic system.
 - ``egnn``: the EGNN baseline (velocity variant, 4 layers, width 64).
 - ``all``: every method with the same budget, then one table.
 
@@ -219,7 +224,8 @@ def train_method(method: str, splits: Dict, args) -> Dict:
     median_step = steps[len(steps) // 2] if steps else None  # None: nothing trained
     out = dict(method=method, test_mse=test, best_val_mse=best['val'],
                best_epoch=best['epoch'], epochs=args.epochs,
-               train_samples=None if method == 'egnn' else model.model.num_samples,
+               train_samples=None if method == 'egnn' else (
+                   'frame' if method in ('fa', 'mfa') else model.model.num_samples),
                test_samples=test_k, test_mse_by_samples=sweep,
                median_step_s=median_step,
                parameters=sum(p.numel() for p in model.parameters()),
@@ -334,7 +340,12 @@ def main(argv=None):
     print('\n| method | test MSE | best val MSE | k train / test | ms per step | params |')
     print('|---|---|---|---|---|---|')
     for r in results:
-        k = '—' if r['train_samples'] is None else f'{r["train_samples"]} / {r["test_samples"] or 1}'
+        if r['train_samples'] is None:
+            k = '—'
+        elif r['train_samples'] == 'frame':
+            k = 'whole frame'
+        else:
+            k = f'{r["train_samples"]} / {r["test_samples"] or 1}'
         print(f'| {r["method"]} | {r["test_mse"]:.5f} | {r["best_val_mse"]:.5f} | {k} | '
               f'{_ms(r["median_step_s"])} | {r["parameters"]:,} |')
     tag = args.method
