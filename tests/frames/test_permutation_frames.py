@@ -203,3 +203,28 @@ def test_graph_frames_agree_with_an_equivariant_backbone_and_float64():
     net = Symmetrize(backbone, GraphMinimalFrameSampler(budget=200)).eval()
     batch.x = torch.ones(batch.num_nodes, 1, dtype=torch.float64)
     assert equivariance_error(net, batch, 'S_n', num_trials=4).relative < 1e-10
+
+
+@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_set_mfa_and_laplacian_fa_precision(dtype, tol):
+    torch.manual_seed(0)
+    x = torch.tensor([[1.0, 0], [0, 1], [1, 0], [2, 2], [0, 1]], dtype=dtype)
+    sets = Batch.from_data_list([
+        Data(x=x, edge_index=torch.empty(2, 0, dtype=torch.long)),
+        Data(x=torch.randn(4, 2, dtype=dtype), edge_index=torch.empty(2, 0,
+                                                                    dtype=torch.long))])
+    backbone = OrderedMLP(2, 2, max_nodes=5, keys=('x',), level='node').to(dtype)
+    net = Symmetrize(backbone, SetMinimalFrameSampler(), level='node').eval()
+    assert equivariance_error(net, sets, 'S_n', num_trials=4).relative < tol
+    sampler = LaplacianFrameSampler()
+    graphs, seed = [], 0
+    while len(graphs) < 3:
+        g = from_networkx(nx.gnp_random_graph(7, 0.5, seed=seed))
+        g = Data(x=torch.ones(7, 1, dtype=dtype), edge_index=g.edge_index, num_nodes=7)
+        if sampler(Batch.from_data_list([g])).frame_size.item() == 8:
+            graphs.append(g)
+        seed += 1
+    backbone = AdjacencyMLP(in_channels=1, out_channels=3, max_nodes=7).to(dtype)
+    net = Symmetrize(backbone, sampler).eval()
+    assert equivariance_error(net, Batch.from_data_list(graphs), 'S_n',
+                              num_trials=4).relative < tol
