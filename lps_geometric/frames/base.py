@@ -19,16 +19,18 @@ When a frame is larger than the user's budget (or continuous, as the stabiliser
 from it and averaged: an unbiased Monte Carlo estimate of the frame average, equivariant
 in distribution.
 """
-from typing import List, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch_geometric.data import Data
 
 from lps_geometric.groups.symmetric import segment_argsort
+from lps_geometric.samplers.base import GroupSample
 
 __all__ = ['lexicographic_keys', 'lexicographic_rank', 'enumerate_group',
-           'random_group_elements', 'choose_elements', 'ragged_stack', 'uniform_weights',
+           'random_group_elements', 'choose_elements', 'ragged_stack', 'RaggedStack', 'uniform_weights',
            'ragged_ranks', 'INFINITE']
 
 #: ``frame_size`` of a continuous frame (a positive-dimensional stabiliser).
@@ -157,16 +159,37 @@ def choose_elements(generators: Sequence[Sequence[int]], num_points: int, size: 
     return random_group_elements(generators, num_points, budget, rng)
 
 
-def ragged_stack(data, counts: Tensor):
-    r"""``(stacked, graph_index, node_index, copy)``: :func:`replicate_graphs` with
-    ``counts[b]`` copies of graph :math:`b`, plus the copy number of every stacked graph
-    inside its graph (:math:`0 \dots m_b - 1`)."""
+class RaggedStack(NamedTuple):
+    r"""A batch with ``counts[b]`` copies of graph :math:`b`
+    (:func:`~lps_geometric.utils.replicate_graphs`): the stacked batch, the original
+    graph of every stacked graph and node, the copy number of every stacked graph inside
+    its graph (:math:`0 \dots m_b - 1`) and the counts."""
+    stacked: Data
+    graph_index: Tensor
+    node_index: Tensor
+    copy: Tensor
+    counts: Tensor
+
+    def sample(self, element, frame_size: Tensor,
+               weight: Optional[Tensor] = None) -> GroupSample:
+        r"""The :class:`~lps_geometric.samplers.GroupSample` of a frame on this stack,
+        with weights :math:`1/m_b` unless given."""
+        if weight is None:
+            weight = uniform_weights(self.counts, self.graph_index)
+        return GroupSample(element, int(self.counts.max()), weight=weight,
+                           stacked=self.stacked, frame_size=frame_size,
+                           graph_index=self.graph_index, node_index=self.node_index)
+
+
+def ragged_stack(data: Data, counts: Tensor) -> RaggedStack:
+    r"""Stacks ``counts[b]`` copies of every graph :math:`b` (:class:`RaggedStack`)."""
     from lps_geometric.utils.batch import replicate_graphs
     stacked, graph_index, node_index = replicate_graphs(data, counts)
+    counts = counts.to(graph_index.device)
     start = torch.cumsum(counts, 0) - counts
     copy = torch.arange(graph_index.numel(), device=graph_index.device) \
-        - start.to(graph_index.device)[graph_index]
-    return stacked, graph_index, node_index, copy
+        - start[graph_index]
+    return RaggedStack(stacked, graph_index, node_index, copy, counts)
 
 
 def uniform_weights(counts: Tensor, graph_index: Tensor) -> Tensor:

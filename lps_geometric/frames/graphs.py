@@ -9,8 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from lps_geometric.frames.base import (check_budget, choose_elements, lexicographic_keys,
-                                       numpy_generator, ragged_ranks, ragged_stack,
-                                       uniform_weights)
+                                       numpy_generator, ragged_ranks, ragged_stack)
 from lps_geometric.frames.nauty import CanonicalForm, canonical_form, require_pynauty
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
@@ -161,13 +160,11 @@ class GraphMinimalFrameSampler(nn.Module):
         counts = torch.tensor([t.shape[0] for t in tables], device=batch.device)
         size = torch.tensor([f.group_size for f in forms], dtype=torch.float64,
                             device=batch.device)
-        stacked, graph_index, node_index, _ = ragged_stack(data, counts)
+        stack = ragged_stack(data, counts)
+        stacked, graph_index, node_index, _, _ = stack
         element = Permutation(ragged_ranks(tables, batch.device), stacked.batch,
                               stacked.ptr)
-        return GroupSample(element, int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(element, size)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(budget={self.budget})'

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_adj
 
-from lps_geometric.frames.base import lexicographic_keys, ragged_stack, uniform_weights
+from lps_geometric.frames.base import lexicographic_keys, ragged_stack
 from lps_geometric.frames.pca import sign_table
 from lps_geometric.frames.sets import tie_stabilizer_size
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
@@ -126,17 +126,15 @@ class LaplacianFrameSampler(nn.Module):
         key = lexicographic_keys(signed.reshape(S * N, -1), self.decimals).view(S, N)
         ties = tie_stabilizer_size(key[0], batch, B)
         counts = torch.where(ties > 1, S * self.tie_samples, S).long()
-        stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+        stack = ragged_stack(data, counts)
+        stacked, graph_index, node_index, copy, _ = stack
         choice = (copy % S)[stacked.batch]
         node_key = key[choice, node_index].to(torch.float64)
         tie_break = torch.rand(node_key.numel(), generator=generator,
                                dtype=torch.float64, device=node_key.device)
         rank = segment_argsort(node_key + 0.5 * tie_break, stacked.batch, stacked.ptr)
         size = torch.pow(2.0, simple.sum(-1).to(torch.float64)) * ties
-        return GroupSample(Permutation(rank, stacked.batch, stacked.ptr), int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(Permutation(rank, stacked.batch, stacked.ptr), size)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_blocks={self.num_blocks}, '

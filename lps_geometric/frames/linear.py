@@ -4,15 +4,14 @@ in the group's own inner product."""
 from typing import Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import (INFINITE, check_budget, ragged_stack,
-                                       uniform_weights)
+from lps_geometric.frames.base import (INFINITE, check_budget, ragged_stack)
 from lps_geometric.frames.orthogonal import pivoted_gram_schmidt, stabilizer_frames
 from lps_geometric.frames.pca import block_haar
-from lps_geometric.frames.points import points_of
+from lps_geometric.frames.points import PointFrameSampler, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.groups.linear import LinearTransform, minkowski_inner, minkowski_metric
 from lps_geometric.samplers.base import GroupSample
@@ -97,7 +96,7 @@ def lorentz_gram_schmidt(points: Tensor, batch: Tensor, num_graphs: int,
     return frame, rank
 
 
-class LorentzMinimalFrameSampler(nn.Module):
+class LorentzMinimalFrameSampler(PointFrameSampler):
     r"""Minimal frame averaging over the Lorentz group :math:`O(1, d-1)` or
     :math:`SO(1, d-1)` (MFA; Lin et al., 2024) for labelled :math:`d`-vectors (time
     component first), e.g. particle four-momenta.
@@ -116,26 +115,16 @@ class LorentzMinimalFrameSampler(nn.Module):
         key (str, optional): Node attribute holding the vectors. (default:
             :obj:`"pos"`)
     """
-    requires_pos = True
-
     def __init__(self, dim: int = 4, special: bool = False, budget: int = 8,
                  pivot_tol: float = 1e-4, rank_tol: float = 1e-6, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__()
+        super().__init__(dim, special, key, position_keys, vector_keys)
         if dim < 2:
             raise ValueError(f'Lorentz frames need d >= 2 (got {dim})')
-        self.dim = dim
-        self.special = special
         self.budget = check_budget(budget)
         self.pivot_tol = pivot_tol
         self.rank_tol = rank_tol
-        self.key = key
-        self.position_keys = tuple(position_keys)
-        self.vector_keys = tuple(vector_keys)
-
-    def reset_parameters(self):
-        pass
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
@@ -143,23 +132,20 @@ class LorentzMinimalFrameSampler(nn.Module):
         pos, batch, ptr, B = points_of(data, self.dim, self.key)
         frame, rank = lorentz_gram_schmidt(pos, batch, B, local_index(batch, ptr),
                                            self.pivot_tol, self.rank_tol)
-        frames, size, stacked, graph_index, node_index, counts = stabilizer_frames(
-            frame, rank, self.special, self.budget, data, generator)
+        frames, size, stack = stabilizer_frames(frame, rank, self.special, self.budget,
+                                                data, generator)
         eta = minkowski_metric(self.dim, device=frame.device)
         inverse = eta @ frames.transpose(-1, -2) @ eta
-        element = LinearTransform(inverse.to(pos.dtype), stacked.batch, 'lorentz',
+        element = LinearTransform(inverse.to(pos.dtype), stack.stacked.batch, 'lorentz',
                                   self.position_keys, self.vector_keys)
-        return GroupSample(element, int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(element, size)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({'S' if self.special else ''}"
                 f"O(1,{self.dim - 1}), budget={self.budget})")
 
 
-class UnitaryMinimalFrameSampler(nn.Module):
+class UnitaryMinimalFrameSampler(PointFrameSampler):
     r"""Minimal frame averaging over :math:`U(d)` or :math:`SU(d)` (MFA; Lin et al.,
     2024) for labelled complex vectors.
 
@@ -176,24 +162,14 @@ class UnitaryMinimalFrameSampler(nn.Module):
         key (str, optional): Node attribute holding the complex vectors. (default:
             :obj:`"pos"`)
     """
-    requires_pos = True
-
     def __init__(self, dim: int = 2, special: bool = False, budget: int = 8,
                  pivot_tol: float = 1e-4, rank_tol: float = 1e-6, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__()
-        self.dim = dim
-        self.special = special
+        super().__init__(dim, special, key, position_keys, vector_keys)
         self.budget = check_budget(budget)
         self.pivot_tol = pivot_tol
         self.rank_tol = rank_tol
-        self.key = key
-        self.position_keys = tuple(position_keys)
-        self.vector_keys = tuple(vector_keys)
-
-    def reset_parameters(self):
-        pass
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
@@ -208,7 +184,8 @@ class UnitaryMinimalFrameSampler(nn.Module):
         trivial = (free <= 1) if self.special else (free == 0)
         size = torch.where(trivial, one, one * INFINITE)
         counts = torch.where(trivial, 1, self.budget).long()
-        stacked, graph_index, node_index, _ = ragged_stack(data, counts)
+        stack = ragged_stack(data, counts)
+        stacked, graph_index, node_index, _, _ = stack
         frames = frame[graph_index]
         continuous = torch.isinf(size)[graph_index]
         if bool(continuous.any()):
@@ -223,10 +200,7 @@ class UnitaryMinimalFrameSampler(nn.Module):
         inverse = frames.transpose(-1, -2).conj()
         element = LinearTransform(inverse.to(pos.dtype), stacked.batch, 'unitary',
                                   self.position_keys, self.vector_keys)
-        return GroupSample(element, int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(element, size)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({'S' if self.special else ''}U({self.dim}), "

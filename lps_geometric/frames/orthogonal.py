@@ -9,13 +9,13 @@ minimal frame is one canonicalizing rotation times that stabiliser.
 from typing import Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import INFINITE, check_budget, ragged_stack, uniform_weights
+from lps_geometric.frames.base import INFINITE, check_budget, ragged_stack
 from lps_geometric.frames.pca import block_haar
-from lps_geometric.frames.points import centroid, points_of
+from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
@@ -147,20 +147,20 @@ def stabilizer_frames(frame: Tensor, rank: Tensor, special: bool, budget: int,
     :func:`apply_stabilizer`.
 
     Returns:
-        ``(frames, size, stacked, graph_index, node_index, counts)``: frames
-        :math:`(\sum_b m_b, d, d)`, stabiliser sizes :math:`(B,)` and the ragged stack
-        (:func:`~lps_geometric.utils.replicate_graphs`).
+        ``(frames, size, stack)``: frames :math:`(\sum_b m_b, d, d)`, stabiliser sizes
+        :math:`(B,)` and the :class:`~lps_geometric.frames.base.RaggedStack`.
     """
     size = stabilizer_size(rank, frame.size(-1), special)
     counts = torch.where(torch.isinf(size), torch.full_like(size, budget), size).long()
-    stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+    stack = ragged_stack(data, counts)
+    graph_index, copy = stack.graph_index, stack.copy
     flip = torch.where(copy % 2 == 1, -1.0, 1.0).to(frame.dtype)
     frames = apply_stabilizer(frame[graph_index].unsqueeze(0), rank[graph_index],
                               special, flip.unsqueeze(0), generator)[0]
-    return frames, size, stacked, graph_index, node_index, counts
+    return frames, size, stack
 
 
-class OrthogonalMinimalFrameSampler(nn.Module):
+class OrthogonalMinimalFrameSampler(PointFrameSampler):
     r"""Minimal frame averaging (MFA; Lin et al., 2024) for :math:`O(d)`,
     :math:`SO(d)`, :math:`E(d)` and :math:`SE(d)` acting on labelled points (node
     ``i`` stays node ``i``), for any :math:`d`.
@@ -182,25 +182,15 @@ class OrthogonalMinimalFrameSampler(nn.Module):
         key (str, optional): Node attribute holding the points. (default: :obj:`"pos"`)
         position_keys, vector_keys: Attributes transformed as points and as vectors.
     """
-    requires_pos = True
-
     def __init__(self, dim: int = 3, special: bool = False, translation: bool = True,
                  budget: int = 8, pivot_tol: float = 1e-4, rank_tol: float = 1e-6,
                  key: str = 'pos', position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__()
-        self.dim = dim
-        self.special = special
+        super().__init__(dim, special, key, position_keys, vector_keys)
         self.translation = translation
         self.budget = check_budget(budget)
         self.pivot_tol = pivot_tol
         self.rank_tol = rank_tol
-        self.key = key
-        self.position_keys = tuple(position_keys)
-        self.vector_keys = tuple(vector_keys)
-
-    def reset_parameters(self):
-        pass
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
@@ -214,17 +204,14 @@ class OrthogonalMinimalFrameSampler(nn.Module):
         xc = x if center is None else x - center[batch]
         frame, rank = pivoted_gram_schmidt(xc, batch, B, local_index(batch, ptr),
                                            self.pivot_tol, self.rank_tol)
-        frames, size, stacked, graph_index, node_index, counts = stabilizer_frames(
-            frame, rank, self.special, self.budget, data, generator)
+        frames, size, stack = stabilizer_frames(frame, rank, self.special, self.budget,
+                                                data, generator)
         dtype = pos.dtype
         if center is not None:
-            center = center[graph_index].to(dtype)
-        element = canonicalizing_transform(frames.to(dtype), center, stacked.batch,
+            center = center[stack.graph_index].to(dtype)
+        element = canonicalizing_transform(frames.to(dtype), center, stack.stacked.batch,
                                            self.position_keys, self.vector_keys)
-        return GroupSample(element, int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(element, size)
 
     def __repr__(self) -> str:
         group = ('S' if self.special else '') + ('E' if self.translation else 'O')

@@ -5,13 +5,13 @@ import itertools
 from typing import Optional, Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
-from lps_geometric.frames.base import INFINITE, ragged_stack, uniform_weights
-from lps_geometric.frames.points import centroid, points_of
+from lps_geometric.frames.base import INFINITE, ragged_stack
+from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
 
@@ -60,7 +60,7 @@ def block_haar(block: Tensor, num: int, generator: Optional[torch.Generator] = N
     return q * phase.unsqueeze(-2)
 
 
-class PCAFrameSampler(nn.Module):
+class PCAFrameSampler(PointFrameSampler):
     r"""Frame averaging over PCA frames (FA; Puny et al., 2022) for :math:`O(d)`,
     :math:`SO(d)`, :math:`E(d)` and :math:`SE(d)`.
 
@@ -95,26 +95,16 @@ class PCAFrameSampler(nn.Module):
             :obj:`"pos"`)
         position_keys, vector_keys: Attributes transformed as points and as vectors.
     """
-    requires_pos = True
-
     def __init__(self, dim: int = 3, special: bool = False, translation: bool = True,
                  tie_tol: float = 1e-4, tie_samples: int = 4, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__()
+        super().__init__(dim, special, key, position_keys, vector_keys)
         if tie_samples < 1:
             raise ValueError(f"'tie_samples' must be positive (got {tie_samples})")
-        self.dim = dim
-        self.special = special
         self.translation = translation
         self.tie_tol = tie_tol
         self.tie_samples = tie_samples
-        self.key = key
-        self.position_keys = tuple(position_keys)
-        self.vector_keys = tuple(vector_keys)
-
-    def reset_parameters(self):
-        pass
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
@@ -135,7 +125,8 @@ class PCAFrameSampler(nn.Module):
         signs = sign_table(self.dim, x.device)                       # (2^d, d)
         S = signs.size(0) // 2 if self.special else signs.size(0)
         counts = torch.where(has_tie, S * self.tie_samples, S).long()
-        stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+        stack = ragged_stack(data, counts)
+        stacked, graph_index, node_index, copy, _ = stack
         bases = evecs[graph_index]
         if bool(has_tie.any()):   # Haar-random bases of tied eigenspaces, per copy
             block = torch.cat([torch.zeros_like(tied[:, :1], dtype=torch.long),
@@ -152,10 +143,7 @@ class PCAFrameSampler(nn.Module):
             center = center[graph_index].to(dtype)
         element = canonicalizing_transform(frame.to(dtype), center, stacked.batch,
                                            self.position_keys, self.vector_keys)
-        return GroupSample(element, int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(element, size)
 
     def __repr__(self) -> str:
         group = ('S' if self.special else '') + ('E' if self.translation else 'O')

@@ -1,14 +1,15 @@
 r"""Input checks and centring shared by the point-cloud frames."""
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
+from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.utils.batch import to_ptr_batch
 
-__all__ = ['points_of', 'centroid']
+__all__ = ['points_of', 'centroid', 'PointFrameSampler']
 
 
 def points_of(data: Data, dim: int, key: str = 'pos') -> Tuple[Tensor, Tensor, Tensor, int]:
@@ -36,3 +37,26 @@ def centroid(points: Tensor, batch: Tensor, num_graphs: int,
     if not enabled:
         return None
     return scatter(points, batch, dim=0, dim_size=num_graphs, reduce='mean')
+
+
+class PointFrameSampler(nn.Module):
+    r"""Shared constructor of the frames on point coordinates: the dimension :math:`d`,
+    whether the group is special (determinant one), the node attribute holding the
+    points and the attributes transformed as points and as vectors. Frames have no
+    parameters."""
+    requires_pos = True
+
+    def __init__(self, dim: int, special: bool, key: str = 'pos',
+                 position_keys: Sequence[str] = POSITION_KEYS,
+                 vector_keys: Sequence[str] = VECTOR_KEYS):
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"'dim' must be positive (got {dim})")
+        self.dim = dim
+        self.special = special
+        self.key = key
+        self.position_keys = tuple(position_keys)
+        self.vector_keys = tuple(vector_keys)
+
+    def reset_parameters(self):
+        pass

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
@@ -15,7 +15,7 @@ from lps_geometric.frames.base import (check_budget, choose_elements, lexicograp
 from lps_geometric.frames.nauty import canonical_form, require_pynauty
 from lps_geometric.frames.orthogonal import (apply_stabilizer, pivoted_gram_schmidt,
                                              stabilizer_size)
-from lps_geometric.frames.points import centroid, points_of
+from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS, ProductElement
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
@@ -38,7 +38,7 @@ def cluster_values(values: np.ndarray, tol: float) -> np.ndarray:
     return labels.reshape(values.shape)
 
 
-class ProductMinimalFrameSampler(nn.Module):
+class ProductMinimalFrameSampler(PointFrameSampler):
     r"""Minimal frame averaging over :math:`S_n \times O(d)` (and :math:`SO(d)`,
     :math:`E(d)`, :math:`SE(d)`) for unlabelled point clouds (MFA; Lin et al., 2024).
 
@@ -75,28 +75,18 @@ class ProductMinimalFrameSampler(nn.Module):
         key (str, optional): Node attribute holding the points. (default: :obj:`"pos"`)
         position_keys, vector_keys: Attributes transformed as points and as vectors.
     """
-    requires_pos = True
-
     def __init__(self, dim: int = 3, special: bool = False, translation: bool = True,
                  budget: int = 64, tol: float = 1e-5, node_keys=('x',),
                  use_edge_attr: bool = True, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__()
+        super().__init__(dim, special, key, position_keys, vector_keys)
         require_pynauty()
-        self.dim = dim
-        self.special = special
         self.translation = translation
         self.budget = check_budget(budget)
         self.tol = tol
         self.node_keys = tuple(node_keys)
         self.use_edge_attr = use_edge_attr
-        self.key = key
-        self.position_keys = tuple(position_keys)
-        self.vector_keys = tuple(vector_keys)
-
-    def reset_parameters(self):
-        pass
 
     def _colors(self, data: Data, xc: Tensor):
         N = data.num_nodes
@@ -151,7 +141,8 @@ class ProductMinimalFrameSampler(nn.Module):
             flips.append(flip)
             sizes.append(form.group_size * s)
         counts = torch.tensor([t.shape[0] for t in tables], device=batch.device)
-        stacked, graph_index, node_index, copy = ragged_stack(data, counts)
+        stack = ragged_stack(data, counts)
+        stacked, graph_index, node_index, copy, _ = stack
         ranks = ragged_ranks(tables, batch.device)
         flip = torch.from_numpy(np.concatenate(flips)).to(batch.device)
         frames, _ = pivoted_gram_schmidt(xc[node_index], stacked.batch,
@@ -182,9 +173,7 @@ class ProductMinimalFrameSampler(nn.Module):
         transform = canonicalizing_transform(frames.to(dtype), center, stacked.batch,
                                              self.position_keys, self.vector_keys)
         perm = Permutation(ranks, stacked.batch, stacked.ptr)
-        return GroupSample(ProductElement(perm, transform), int(counts.max()),
-                           weight=weight, stacked=stacked, frame_size=size,
-                           graph_index=graph_index, node_index=node_index)
+        return stack.sample(ProductElement(perm, transform), size, weight)
 
     def _canonical(self, points: np.ndarray, node_key: np.ndarray, edge_key, lo: int,
                    hi: int):

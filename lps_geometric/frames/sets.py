@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from lps_geometric.frames.base import (check_budget, lexicographic_keys,
-                                       lexicographic_rank, ragged_stack, uniform_weights)
+                                       lexicographic_rank, ragged_stack)
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import to_ptr_batch
@@ -87,7 +87,8 @@ class SetMinimalFrameSampler(nn.Module):
         size = tie_stabilizer_size(key, batch, B)
         exact = size <= self.budget
         counts = torch.where(exact, size, torch.full_like(size, self.budget)).long()
-        stacked, graph_index, node_index, _ = ragged_stack(data, counts)
+        stack = ragged_stack(data, counts)
+        stacked, graph_index, node_index, _, _ = stack
         # Uniform draws from every frame (random order inside ties); exactly the frame
         # for graphs without ties.
         rank = lexicographic_rank(key[node_index], stacked.batch, stacked.ptr, generator)
@@ -100,10 +101,7 @@ class SetMinimalFrameSampler(nn.Module):
                 rank[lo:lo + table.size] = torch.from_numpy(table.reshape(-1)).to(
                     rank.device)
         element = Permutation(rank, stacked.batch, stacked.ptr)
-        return GroupSample(element, int(counts.max()),
-                           weight=uniform_weights(counts, graph_index), stacked=stacked,
-                           frame_size=size, graph_index=graph_index,
-                           node_index=node_index)
+        return stack.sample(element, size)
 
     @staticmethod
     def _enumerate(key: Tensor, batch: Tensor, ptr: Tensor, graphs: List[int]):

@@ -81,7 +81,7 @@ class SortedProductFrameSampler(nn.Module):
         ties = tie_stabilizer_size(key, stacked.batch, stacked.num_graphs)
         counts = torch.where(ties > 1, self.tie_samples, 1).long()
         if bool((counts > 1).any()):       # extra copies where rows tie
-            stacked, inner_graph, inner_node, _ = ragged_stack(stacked, counts)
+            stacked, inner_graph, inner_node, _, _ = ragged_stack(stacked, counts)
             transform = transform.__class__(
                 transform.rotation[inner_graph],
                 None if transform.translation is None
