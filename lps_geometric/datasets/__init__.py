@@ -1,9 +1,14 @@
-r"""Benchmark datasets for symmetrized models: expressivity tests (GRAPH8c, EXP, CSL)."""
+r"""Benchmark datasets for symmetrized models: expressivity tests (GRAPH8c, EXP, CSL),
+n-body, QM9 with 3D coordinates (qm9pack), and OGB-format molecules (FreeSolv, B3DB,
+and the OGB datasets when online)."""
 from .graph8c import GRAPH8c
 from .exp import EXP, EXPClassify
 from .csl import CSL
 from .splits import stratified_kfold
 from .nbody import NBodyCharged, simulate_charged_particles, integrate_charged_particles
+from .qm9 import QM9Pack, TARGETS
+from .molecules import (B3DB, FreeSolv, MoleculeCSV, evaluator_for, ogb_dataset,
+                        scaffold_split, smiles_to_data)
 
 __all__ = [
     'GRAPH8c',
@@ -14,4 +19,13 @@ __all__ = [
     'NBodyCharged',
     'simulate_charged_particles',
     'integrate_charged_particles',
+    'QM9Pack',
+    'TARGETS',
+    'FreeSolv',
+    'B3DB',
+    'MoleculeCSV',
+    'ogb_dataset',
+    'evaluator_for',
+    'scaffold_split',
+    'smiles_to_data',
 ]

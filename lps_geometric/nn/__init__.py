@@ -3,11 +3,13 @@ from .backbones import AdjacencyMLP, AdjacencyPatchTransformer, ConcatNodeFeatur
 from .conv import EGNNConv
 from .models import EGNN
 from .patch_embedding import AdjacencyPatchEmbedding
+from .pretrained import LoadReport, init_from_vit, load_vit_state_dict
 from .relaxed_graph import to_dense_image
 from .symmetrize import Symmetrize
 from .transformer import TransformerEncoder
 
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
-    'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures'
+    'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
+    'init_from_vit', 'load_vit_state_dict', 'LoadReport'
 ]

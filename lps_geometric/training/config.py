@@ -1,0 +1,72 @@
+r"""The configuration of a training run (JSON round trip, so a run can be resumed and
+evaluated from its folder)."""
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+__all__ = ['TrainConfig']
+
+
+@dataclass
+class TrainConfig:
+    r"""Everything that defines a training run besides the model and the data.
+
+    Attributes:
+        epochs (int): Passes over the training split.
+        batch_size (int): *Global* batch size: with :math:`P` processes each takes
+            ``batch_size / P`` graphs of the same global batch, so a DDP step equals a
+            single-process step on that batch.
+        eval_batch_size (int): Batch size for evaluation.
+        lr (float): Peak learning rate (AdamW).
+        weight_decay (float): AdamW weight decay.
+        warmup (float): Fraction of the steps with linear warm-up; cosine decay after.
+        clip (float): Gradient norm clipping (0: off).
+        seed (int): Seed of parameters, shuffling and sampling.
+        accelerator, devices, strategy, num_nodes: Passed to Lightning Fabric
+            (``"cpu"``/``"gpu"``/``"auto"``; ``devices=2, strategy="ddp"`` for two
+            processes; multi-node with ``num_nodes``).
+        precision (str): ``"32-true"``, ``"16-mixed"``, ``"bf16-mixed"`` or ``"auto"``
+            (bf16 mixed precision on a GPU that supports it, else 32-bit).
+        eval_every (int): Evaluate every this many epochs.
+        checkpoint_every (int): Also checkpoint every this many steps (0: at epoch ends
+            only). A run resumes exactly from any checkpoint, mid-epoch included.
+        out_dir (str): Run folder (config, checkpoints, CSV log, curves).
+        progress (bool): Progress bars on rank 0.
+        tensorboard (bool): Also log to TensorBoard (needs ``tensorboard``).
+        stop_after_steps (int, optional): Stop (as if killed) after this many steps of
+            this invocation, right after saving a checkpoint; for tests and preemption.
+        extra (dict): Free-form settings of the model and data (recorded in the run).
+    """
+    epochs: int = 100
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup: float = 0.05
+    clip: float = 1.0
+    seed: int = 0
+    accelerator: str = 'auto'
+    devices: Union[int, str] = 1
+    strategy: str = 'auto'
+    num_nodes: int = 1
+    precision: str = 'auto'
+    eval_every: int = 1
+    checkpoint_every: int = 0
+    out_dir: str = 'runs/run'
+    progress: bool = True
+    tensorboard: bool = False
+    stop_after_steps: Optional[int] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: Union[str, Path]):
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> 'TrainConfig':
+        raw = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f'Unknown settings in {path}: {sorted(unknown)}')
+        return cls(**raw)

@@ -1,0 +1,259 @@
+r"""The training engine: Lightning Fabric for devices, DDP and mixed precision; an
+explicit loop for exact resumption.
+
+The same code runs on the CPU, one GPU, several GPUs and several nodes
+(``TrainConfig.devices``/``strategy``/``num_nodes``). Shuffling is a function of
+``(seed, epoch)`` and the global batch of a step is split across processes, so a DDP step
+equals a single-process step on the same global batch; a checkpoint stores the epoch,
+the step inside it and every random state, so a run killed mid-epoch and resumed ends
+with exactly the parameters and metrics of an uninterrupted run.
+"""
+import copy
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from torch_geometric.loader import DataLoader
+
+from lps_geometric.training.config import TrainConfig
+from lps_geometric.training.tasks import Task
+
+__all__ = ['train', 'evaluate', 'make_fabric', 'epoch_batches']
+
+
+def _progress(iterable, enabled: bool, **kwargs):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is optional
+        return iterable
+    return tqdm(iterable, **kwargs)
+
+
+def make_fabric(config: TrainConfig):
+    r"""A :class:`lightning.fabric.Fabric` for the config (``precision="auto"``: bf16
+    mixed precision on a GPU that supports it, 32-bit otherwise) with a CSV logger (and
+    TensorBoard if asked) in ``out_dir/logs``."""
+    from lightning.fabric import Fabric
+    from lightning.fabric.loggers import CSVLogger
+    precision = config.precision
+    if precision == 'auto':
+        gpu = config.accelerator in ('gpu', 'cuda') or (
+            config.accelerator == 'auto' and torch.cuda.is_available())
+        precision = 'bf16-mixed' if gpu and torch.cuda.is_available() and \
+            torch.cuda.is_bf16_supported() else '32-true'
+    loggers = [CSVLogger(str(Path(config.out_dir)), name='logs', version='')]
+    if config.tensorboard:
+        from lightning.fabric.loggers import TensorBoardLogger
+        loggers.append(TensorBoardLogger(str(Path(config.out_dir)), name='tensorboard',
+                                         version=''))
+    return Fabric(accelerator=config.accelerator, devices=config.devices,
+                  strategy=config.strategy, num_nodes=config.num_nodes,
+                  precision=precision, loggers=loggers)
+
+
+def epoch_batches(num_train: int, batch_size: int, seed: int, epoch: int) -> List[Tensor]:
+    r"""The global batches of one epoch: a permutation of the training positions that
+    depends only on ``(seed, epoch)``, cut into ``batch_size`` pieces."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(num_train, generator=gen)
+    return list(perm.split(batch_size))
+
+
+def _schedule(optimizer, total_steps: int, warmup: float):
+    warm = max(1, int(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset, index: Tensor, task: Task, batch_size: int,
+             device) -> Dict[str, float]:
+    r"""The task's metrics of ``model`` on ``dataset[index]`` (eval mode)."""
+    model.eval()
+    preds, ys = [], []
+    for data in DataLoader([dataset[int(i)] for i in index], batch_size=batch_size):
+        data = data.to(device)
+        preds.append(model(data).float().cpu())
+        ys.append(data.y.cpu())
+    return task.score(torch.cat(preds), torch.cat(ys))
+
+
+def _rng_state() -> Dict[str, Tensor]:
+    state = {'torch': torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Tensor]):
+    torch.set_rng_state(state['torch'].cpu())
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state['cuda'].cpu())
+
+
+def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
+         split: Dict[str, Tensor], task: Task) -> Dict:
+    out_dir = Path(config.out_dir)
+    ckpt_dir = out_dir / 'checkpoints'
+    if fabric.global_rank == 0:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        config.save(out_dir / 'config.json')
+    fabric.seed_everything(config.seed)
+    model = make_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    train_idx = split['train']
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    scheduler = _schedule(optimizer, config.epochs * steps_per_epoch, config.warmup)
+    model, optimizer = fabric.setup(model, optimizer)
+    state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=0, step=0,
+                 global_step=0, history=dict(train=[], val=[], test=[]), best=None,
+                 best_epoch=None, rng=_rng_state())
+    last = ckpt_dir / 'last.ckpt'
+    if last.exists():
+        fabric.load(str(last), state)
+        _set_rng_state(state['rng'])
+        fabric.print(f"resumed from {last} at epoch {state['epoch']}, "
+                     f"step {state['step']}")
+
+    def save(path: Path):
+        state['rng'] = _rng_state()
+        fabric.save(str(path), state)
+
+    world, rank = fabric.world_size, fabric.global_rank
+    unwrapped = model.module if hasattr(model, 'module') else model
+    steps_done = 0
+    t0 = time.time()
+    epochs = _progress(range(state['epoch'], config.epochs),
+                       config.progress and rank == 0, desc='train', initial=state['epoch'],
+                       total=config.epochs)
+    for epoch in epochs:
+        batches = epoch_batches(len(train_idx), config.batch_size, config.seed, epoch)
+        local = [train_idx[b.tensor_split(world)[rank]] for b in batches]
+        start = state['step'] if epoch == state['epoch'] else 0
+        total_loss = torch.zeros((), device=fabric.device, dtype=torch.float64)
+        model.train()
+        for step in range(start, steps_per_epoch):
+            data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
+                                        ).to(fabric.device)
+            pred = model(data)
+            loss = task.loss(pred, data.y)
+            reg = getattr(unwrapped, 'regularization_loss', None)
+            if reg is not None:
+                loss = loss + reg()
+            fabric.backward(loss)
+            if config.clip > 0:
+                fabric.clip_gradients(model, optimizer, max_norm=config.clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            total_loss += loss.detach().double()
+            state['step'] = step + 1
+            state['global_step'] += 1
+            steps_done += 1
+            if config.checkpoint_every and state['global_step'] % config.checkpoint_every == 0:
+                save(last)
+            if config.stop_after_steps is not None and steps_done >= config.stop_after_steps:
+                save(last)
+                return dict(stopped=True, epoch=epoch, step=state['step'])
+        state['epoch'] = epoch + 1
+        state['step'] = 0
+        train_loss = float(total_loss) / max(1, steps_per_epoch - start)
+        state['history']['train'].append((epoch + 1, train_loss))
+        metrics = {'train_loss': train_loss, 'lr': scheduler.get_last_lr()[0]}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
+                           fabric.device)
+            state['history']['val'].append((epoch + 1, val))
+            metrics.update({f'val_{k}': v for k, v in val.items()})
+            score = val[task.metric]
+            best = state['best']
+            better = best is None or (score > best if task.higher_is_better
+                                      else score < best)
+            if better and not math.isnan(score):
+                state['best'], state['best_epoch'] = score, epoch + 1
+                if rank == 0:
+                    torch.save(copy.deepcopy(unwrapped.state_dict()), ckpt_dir / 'best.pt')
+            if hasattr(epochs, 'set_postfix'):
+                epochs.set_postfix(loss=f'{train_loss:.4f}',
+                                   **{task.metric: f'{score:.4f}'})
+        fabric.log_dict(metrics, step=epoch + 1)
+        save(last)
+    fabric.barrier()
+    best_path = ckpt_dir / 'best.pt'
+    if best_path.exists():
+        unwrapped.load_state_dict(torch.load(best_path, map_location=fabric.device,
+                                             weights_only=True))
+    test = evaluate(model, dataset, split['test'], task, config.eval_batch_size,
+                    fabric.device)
+    val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
+                   fabric.device)
+    result = dict(metric=task.metric, test=test, valid=val, best_epoch=state['best_epoch'],
+                  epochs=config.epochs, seconds=round(time.time() - t0, 1),
+                  parameters=sum(p.numel() for p in unwrapped.parameters()),
+                  history=state['history'], world_size=world)
+    if rank == 0:
+        (out_dir / 'results.json').write_text(json.dumps(result, indent=2))
+        plot_curves(state['history'], task.metric, out_dir / 'curves.png')
+    for logger in fabric.loggers:
+        logger.finalize('success')
+    return result
+
+
+def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
+          split: Dict[str, Tensor], task: Task) -> Dict:
+    r"""Trains ``make_model()`` on ``dataset[split['train']]``, selects the epoch with
+    the best validation metric, and returns (and writes to ``out_dir/results.json``)
+    the test and validation metrics.
+
+    If ``out_dir/checkpoints/last.ckpt`` exists the run resumes from it, exactly.
+    ``make_model`` must be picklable for spawned processes (a top-level function or a
+    :func:`functools.partial`).
+
+    Returns:
+        ``dict(metric, test, valid, best_epoch, history, ...)``, or
+        ``dict(stopped=True, ...)`` when ``stop_after_steps`` ended the invocation.
+    """
+    for key in ('train', 'valid', 'test'):
+        if key not in split or len(split[key]) == 0:
+            raise ValueError(f"The split '{key}' is missing or empty")
+    fabric = make_fabric(config)
+    return fabric.launch(_fit, config, make_model, dataset, split, task)
+
+
+def plot_curves(history: Dict, metric: str, path: Path) -> Optional[Path]:
+    r"""Training loss and validation metric against the epoch (PNG); nothing if
+    matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return None
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    if history['train']:
+        e, v = zip(*history['train'])
+        ax1.plot(e, v)
+    ax1.set_xlabel('epoch')
+    ax1.set_ylabel('training loss')
+    if history['val']:
+        e, v = zip(*[(e, m[metric]) for e, m in history['val']])
+        ax2.plot(e, v, marker='.')
+    ax2.set_xlabel('epoch')
+    ax2.set_ylabel(f'validation {metric}')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

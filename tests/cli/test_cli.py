@@ -1,0 +1,31 @@
+import json
+
+import pytest
+
+pytest.importorskip('rdkit')
+pytest.importorskip('lightning')
+
+from lps_geometric.cli import build_parser, main  # noqa: E402
+from tests.datasets.test_molecules import write_freesolv  # noqa: E402
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(['--help'])
+    assert 'train' in capsys.readouterr().out
+
+
+def test_train_resume_and_evaluate(tmp_path, capsys):
+    write_freesolv(tmp_path / 'data', copies=3)
+    common = ['train', '--dataset', 'freesolv', '--root', str(tmp_path / 'data'),
+              '--epochs', '2', '--batch-size', '8', '--embed-dim', '16', '--depth', '1',
+              '--heads', '2', '--eval-samples', '2', '--accelerator', 'cpu',
+              '--precision', '32-true', '--out', str(tmp_path / 'runs'), '--no-progress']
+    results = main(common + ['--model', 'lps', '--seeds', '0', '1'])
+    assert len(results) == 2 and all('rmse' in r['test'] for r in results)
+    summary = json.loads((tmp_path / 'runs' / 'freesolv-lps-summary.json').read_text())
+    assert summary['metric'] == 'rmse' and len(summary['test']) == 2
+    gin = main(common + ['--model', 'gin', '--hidden', '16', '--layers', '2'])
+    assert 'rmse' in gin[0]['test']
+    metrics = main(['evaluate', '--run', str(tmp_path / 'runs' / 'freesolv-gin-seed0')])
+    assert abs(metrics['rmse'] - gin[0]['test']['rmse']) < 1e-5

@@ -1,0 +1,126 @@
+import functools
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+pytest.importorskip('lightning')
+
+from lps_geometric.training import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS,  # noqa: E402
+                                    OGBGIN, SymmetrizedMolecule, Task, TrainConfig,
+                                    epoch_batches, roc_auc, train)
+
+
+def fake_molecules(num: int, seed: int = 0, classification: bool = False):
+    r"""Random graphs with OGB-style categorical features and a label that depends on
+    the graph (number of atoms of type 0 and bonds of type 1)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(num):
+        n = int(torch.randint(3, 9, (1,), generator=gen))
+        x = torch.stack([torch.randint(0, min(d, 3), (n,), generator=gen)
+                         for d in ATOM_FEATURE_DIMS], dim=1)
+        src = torch.arange(n - 1)
+        ei = torch.stack([torch.cat([src, src + 1]), torch.cat([src + 1, src])])
+        bond = torch.stack([torch.randint(0, min(d, 2), (n - 1,), generator=gen)
+                            for d in BOND_FEATURE_DIMS], dim=1).repeat(2, 1)
+        y = float((x[:, 0] == 0).sum()) + 0.5 * float((bond[:, 0] == 1).sum())
+        if classification:
+            y = float(y > 3)
+        out.append(Data(x=x, edge_index=ei, edge_attr=bond, y=torch.tensor([[y]])))
+    return out
+
+
+def split_of(n_train, n_val, n_test):
+    idx = torch.arange(n_train + n_val + n_test)
+    return dict(train=idx[:n_train], valid=idx[n_train:n_train + n_val],
+                test=idx[n_train + n_val:])
+
+
+def small_lps():
+    return SymmetrizedMolecule(1, 'lps', max_nodes=8, embed_dim=16, depth=1, num_heads=2,
+                               dropout=0.1, feature_dim=8, num_samples=2,
+                               eval_num_samples=2)
+
+
+def small_mfa():
+    return SymmetrizedMolecule(1, 'mfa', max_nodes=8, embed_dim=16, depth=1, num_heads=2,
+                               dropout=0.0, feature_dim=8)
+
+
+def config(tmp_path, name, **kwargs):
+    base = dict(epochs=2, batch_size=8, eval_batch_size=16, lr=1e-3, accelerator='cpu',
+                devices=1, precision='32-true', out_dir=str(tmp_path / name),
+                progress=False, seed=3)
+    base.update(kwargs)
+    return TrainConfig(**base)
+
+
+def test_resume_mid_epoch_is_exact(tmp_path):
+    data = fake_molecules(60)
+    split = split_of(40, 10, 10)
+    task = Task('regression').standardize(torch.cat([data[i].y for i in split['train']]))
+    full = train(config(tmp_path, 'full'), small_lps, data, split, task)
+    # "kill" after 7 steps (mid epoch 2 of 5 steps each), then resume from the folder
+    stopped = train(config(tmp_path, 'resumed', stop_after_steps=7), small_lps, data,
+                    split, task)
+    assert stopped['stopped'] and stopped['step'] == 2
+    resumed = train(config(tmp_path, 'resumed'), small_lps, data, split, task)
+    assert resumed['test'] == full['test']
+    assert resumed['valid'] == full['valid']
+    a = torch.load(tmp_path / 'full' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    b = torch.load(tmp_path / 'resumed' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    for key, value in a['model'].items():
+        assert torch.equal(value, b['model'][key]), key
+    assert (tmp_path / 'full' / 'results.json').exists()
+    assert (tmp_path / 'full' / 'logs' / 'metrics.csv').exists()
+    assert (tmp_path / 'full' / 'curves.png').exists()
+
+
+def test_ddp_two_processes_equal_one(tmp_path):
+    data = fake_molecules(24, seed=1)
+    split = split_of(8, 8, 8)               # one global batch of 8: one step
+    task = Task('regression')
+    single = config(tmp_path, 'single', epochs=1, batch_size=8, warmup=0.0)
+    train(single, small_mfa, data, split, task)
+    ddp = config(tmp_path, 'ddp', epochs=1, batch_size=8, warmup=0.0, devices=2,
+                 strategy='ddp_spawn')
+    train(ddp, small_mfa, data, split, task)
+    a = torch.load(tmp_path / 'single' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    b = torch.load(tmp_path / 'ddp' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    changed = 0
+    for key, value in a['model'].items():
+        assert torch.allclose(value, b['model'][key], atol=1e-6), key
+        changed += 1
+    assert changed > 0
+
+
+def test_classification_task_and_metrics(tmp_path):
+    data = fake_molecules(48, seed=2, classification=True)
+    split = split_of(32, 8, 8)
+    result = train(config(tmp_path, 'gin', epochs=2),
+                   functools.partial(OGBGIN, 1, 16, 2, 0.0), data, split,
+                   Task('classification'))
+    assert result['metric'] == 'rocauc'
+    assert 0.0 <= result['test']['rocauc'] <= 1.0 or result['test']['rocauc'] != \
+        result['test']['rocauc']
+
+
+def test_roc_auc_and_batches():
+    assert roc_auc(torch.tensor([0, 0, 1, 1]), torch.tensor([0.1, 0.4, 0.35, 0.8])) == 0.75
+    assert roc_auc(torch.tensor([0, 1, 1]), torch.tensor([0.5, 0.5, 0.9])) == 0.75
+    first = epoch_batches(10, 4, seed=0, epoch=0)
+    assert [len(b) for b in first] == [4, 4, 2]
+    assert torch.equal(torch.cat(first).sort().values, torch.arange(10))
+    assert torch.equal(torch.cat(first), torch.cat(epoch_batches(10, 4, 0, 0)))
+    assert not torch.equal(torch.cat(first), torch.cat(epoch_batches(10, 4, 0, 1)))
+    with pytest.raises(ValueError):
+        Task('ranking')
+
+
+def test_empty_split_is_refused(tmp_path):
+    data = fake_molecules(10)
+    split = dict(train=torch.arange(8), valid=torch.arange(8, 10),
+                 test=torch.empty(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="'test'"):
+        train(config(tmp_path, 'empty'), small_mfa, data, split, Task('regression'))
