@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-__all__ = ['main', 'build_parser']
+__all__ = ['main', 'build_parser', 'entry_point']
 
 SYMMETRIZED = ('lps', 'ga', 'fa', 'mfa', 'canonical', 'none')
 BASELINES = ('gin', 'schnet')
@@ -206,11 +206,19 @@ def run_evaluate(args) -> Dict:
 
 
 def main(argv: Optional[List[str]] = None):
+    r"""Runs a command; returns its results (the per-seed result dicts of ``train``,
+    the metrics of ``evaluate``)."""
     args = build_parser().parse_args(argv)
     if args.command == 'train':
         return run_train(args)
     return run_evaluate(args)
 
 
+def entry_point() -> int:
+    r"""The ``lps-geometric`` console script (exit status 0 on success)."""
+    main()
+    return 0
+
+
 if __name__ == '__main__':  # pragma: no cover
-    sys.exit(main() and 0)
+    sys.exit(entry_point())

@@ -35,7 +35,9 @@ class CategoricalEncoder(nn.Module):
             nn.init.xavier_uniform_(emb.weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.long().view(x.size(0), -1)
+        x = x.long()
+        if x.dim() == 1:
+            x = x.unsqueeze(-1)
         if x.size(1) != len(self.dims):
             raise ValueError(f'Expected {len(self.dims)} categorical columns '
                              f'(got {x.size(1)})')

@@ -124,3 +124,14 @@ def test_empty_split_is_refused(tmp_path):
                  test=torch.empty(0, dtype=torch.long))
     with pytest.raises(ValueError, match="'test'"):
         train(config(tmp_path, 'empty'), small_mfa, data, split, Task('regression'))
+
+
+def test_models_accept_molecules_without_bonds():
+    from torch_geometric.data import Batch
+    single = Data(x=torch.zeros(1, 9, dtype=torch.long),
+                  edge_index=torch.empty(2, 0, dtype=torch.long),
+                  edge_attr=torch.empty(0, 3, dtype=torch.long), y=torch.zeros(1, 1))
+    batch = Batch.from_data_list([single, fake_molecules(1)[0]])
+    for model in (OGBGIN(1, 8, 2, 0.0).eval(), small_lps().eval(), small_mfa().eval()):
+        out = model(batch)
+        assert out.shape == (2, 1) and torch.isfinite(out).all()
