@@ -10,10 +10,6 @@ simulator here follows the same physics but is written from scratch in PyTorch a
 advances all simulations of a batch at once: the only Python loop is the one over time
 steps.
 """
-import os
-import os.path as osp
-import re
-import warnings
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -39,12 +35,6 @@ __all__ = [
 # A run is "large" (and gets a progress bar when :obj:`progress=None`) from this many
 # particle-system steps (simulations times time steps) on.
 _PROGRESS_MIN_WORK = 10_000_000
-
-
-def _repr(obj: object) -> str:
-    r"""A description of :obj:`obj` without memory addresses (for the
-    :obj:`pre_transform.pt` marker)."""
-    return 'None' if obj is None else re.sub(r' at 0x[0-9a-fA-F]+', '', str(obj))
 
 
 def complete_edge_index(num_nodes: int) -> Tensor:
@@ -496,33 +486,6 @@ class NBodyCharged(NamedInMemoryDataset):
         r"""The simulator seed of :obj:`split`: :obj:`3 * seed + i` for the :obj:`i`-th
         of :obj:`("train", "val", "test")`."""
         return 3 * self.seed + self.splits.index(split)
-
-    def load(self, path: str, data_cls: type = Data) -> None:
-        r"""Loads a processed file with :obj:`torch.load(weights_only=True)`, without
-        PyG's fallback to unrestricted unpickling."""
-        out = torch.load(path, map_location='cpu', weights_only=True)
-        if not (isinstance(out, tuple) and len(out) in (2, 3) and isinstance(out[0], dict)):
-            raise ValueError(f'Unexpected content in processed file {path}')
-        self.data = data_cls.from_dict(out[0])
-        self.slices = out[1]
-
-    def _process(self) -> None:
-        r"""PyG's :meth:`Dataset._process`, except that the :obj:`pre_transform.pt` marker
-        (a string) is read with :obj:`weights_only=True` (PyG reads it with
-        :obj:`weights_only=False`, which could run code from a planted file)."""
-        marker = osp.join(self.processed_dir, 'pre_transform.pt')
-        if not self.force_reload and osp.exists(marker):
-            stored = torch.load(marker, weights_only=True)
-            if stored != _repr(self.pre_transform):
-                warnings.warn(
-                    f'The `pre_transform` argument differs from the one used in the '
-                    f'pre-processed version of this dataset ({stored}). Pass '
-                    f'`force_reload=True` to process the dataset again.', stacklevel=2)
-        if not self.force_reload and all(osp.exists(p) for p in self.processed_paths):
-            return
-        os.makedirs(self.processed_dir, exist_ok=True)
-        self.process()
-        torch.save(_repr(self.pre_transform), marker)
 
     def _simulate(self, split: str) -> Dict[str, Tensor]:
         return simulate_charged_particles(

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import os.path as osp
-import re
 import shutil
 import sys
 import warnings
@@ -132,12 +131,6 @@ def _package_data_dir() -> Optional[str]:
     if spec is None or not spec.submodule_search_locations:
         return None
     return osp.join(list(spec.submodule_search_locations)[0], 'data')
-
-
-def _repr(obj: object) -> str:
-    r"""A description of :obj:`obj` without memory addresses (for the
-    :obj:`pre_transform.pt` and :obj:`pre_filter.pt` markers)."""
-    return 'None' if obj is None else re.sub(r' at 0x[0-9a-fA-F]+', '', str(obj))
 
 
 def _parse_row(row: Dict[str, str]) -> Data:
@@ -351,39 +344,6 @@ class QM9Pack(NamedInMemoryDataset):
         for filename, path in zip(self.parts, self.raw_paths):
             if not osp.exists(path):
                 shutil.copyfile(osp.join(source, filename), path)
-
-    def load(self, path: str, data_cls: type = Data) -> None:
-        r"""Loads a processed file with :obj:`torch.load(weights_only=True)`, without
-        PyG's fallback to unrestricted unpickling."""
-        out = torch.load(path, map_location='cpu', weights_only=True)
-        if not (isinstance(out, tuple) and len(out) in (2, 3) and isinstance(out[0], dict)):
-            raise ValueError(f'Unexpected content in processed file {path}')
-        self.data = data_cls.from_dict(out[0])
-        self.slices = out[1]
-
-    def _process(self) -> None:
-        r"""PyG's :meth:`Dataset._process`, except that the :obj:`pre_transform.pt` and
-        :obj:`pre_filter.pt` markers (strings) are read with :obj:`weights_only=True`
-        (PyG reads them with :obj:`weights_only=False`, which could run code from a
-        planted file)."""
-        markers = {'pre_transform': self.pre_transform, 'pre_filter': self.pre_filter}
-        for key, value in markers.items():
-            marker = osp.join(self.processed_dir, f'{key}.pt')
-            if not self.force_reload and osp.exists(marker):
-                stored = torch.load(marker, weights_only=True)
-                if stored != _repr(value):
-                    warnings.warn(
-                        f'The `{key}` argument differs from the one used in the '
-                        f'pre-processed version of this dataset ({stored}). Pass '
-                        f'`force_reload=True` to process the dataset again.', stacklevel=2)
-        if not self.force_reload and all(osp.exists(p) for p in self.processed_paths):
-            return
-        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
-            print('Processing...', file=sys.stderr)
-        os.makedirs(self.processed_dir, exist_ok=True)
-        self.process()
-        for key, value in markers.items():
-            torch.save(_repr(value), osp.join(self.processed_dir, f'{key}.pt'))
 
     def _read(self, paths: Sequence[str]) -> Tuple[List[Data], List[Tuple[int, str]], int]:
         r"""Reads the first :obj:`max_molecules` valid molecules of the tables. Returns
