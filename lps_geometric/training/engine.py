@@ -60,10 +60,14 @@ def make_fabric(config: TrainConfig):
 
 def epoch_batches(num_train: int, batch_size: int, seed: int, epoch: int) -> List[Tensor]:
     r"""The global batches of one epoch: a permutation of the training positions that
-    depends only on ``(seed, epoch)``, cut into ``batch_size`` pieces."""
+    depends only on ``(seed, epoch)``, cut into ``batch_size`` pieces. A last piece of a
+    single graph joins the one before (batch norm cannot train on one value)."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     perm = torch.randperm(num_train, generator=gen)
-    return list(perm.split(batch_size))
+    batches = list(perm.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 def _schedule(optimizer, total_steps: int, warmup: float):
@@ -115,7 +119,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     train_idx = split['train']
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    steps_per_epoch = len(epoch_batches(len(train_idx), config.batch_size, 0, 0))
     scheduler = _schedule(optimizer, config.epochs * steps_per_epoch, config.warmup)
     model, optimizer = fabric.setup(model, optimizer)
     state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=0, step=0,

@@ -111,6 +111,7 @@ def test_roc_auc_and_batches():
     assert roc_auc(torch.tensor([0, 1, 1]), torch.tensor([0.5, 0.5, 0.9])) == 0.75
     first = epoch_batches(10, 4, seed=0, epoch=0)
     assert [len(b) for b in first] == [4, 4, 2]
+    assert [len(b) for b in epoch_batches(9, 4, 0, 0)] == [4, 5]   # no batch of one
     assert torch.equal(torch.cat(first).sort().values, torch.arange(10))
     assert torch.equal(torch.cat(first), torch.cat(epoch_batches(10, 4, 0, 0)))
     assert not torch.equal(torch.cat(first), torch.cat(epoch_batches(10, 4, 0, 1)))
