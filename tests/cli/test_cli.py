@@ -29,3 +29,18 @@ def test_train_resume_and_evaluate(tmp_path, capsys):
     assert 'rmse' in gin[0]['test']
     metrics = main(['evaluate', '--run', str(tmp_path / 'runs' / 'freesolv-gin-seed0')])
     assert abs(metrics['rmse'] - gin[0]['test']['rmse']) < 1e-5
+
+
+def test_train_from_a_vit_checkpoint(tmp_path, capsys):
+    import torch
+    from tests.nn.test_pretrained import vit_state_dict
+    write_freesolv(tmp_path / 'data', copies=3)
+    ckpt = tmp_path / 'vit.pth'
+    torch.save(vit_state_dict(dim=16, depth=2), ckpt)
+    main(['train', '--dataset', 'freesolv', '--root', str(tmp_path / 'data'), '--epochs',
+          '1', '--batch-size', '8', '--embed-dim', '16', '--depth', '1', '--heads', '2',
+          '--eval-samples', '2', '--accelerator', 'cpu', '--precision', '32-true',
+          '--out', str(tmp_path / 'runs'), '--no-progress', '--model', 'mfa',
+          '--vit-checkpoint', str(ckpt)])
+    out = capsys.readouterr().out
+    assert 'encoder.blocks.0' in out or 'blocks.0' in out
