@@ -29,7 +29,8 @@ def graph_colors(data: Data, node_keys=('x',), use_edge_attr: bool = True):
     edge_key = torch.zeros(edge_index.size(1), 0, dtype=torch.float64, device=device)
     edge_attr = getattr(data, 'edge_attr', None)
     if use_edge_attr and edge_attr is not None:
-        edge_key = edge_attr.reshape(edge_attr.size(0), -1).to(torch.float64)
+        edge_key = (edge_attr.unsqueeze(-1) if edge_attr.dim() == 1
+                    else edge_attr.flatten(1)).to(torch.float64)
     edge_color = lexicographic_keys(torch.cat(
         [edge_key, edge_key.new_zeros(edge_key.size(0), 1)], dim=-1)) + 1
     parts = []

@@ -226,7 +226,8 @@ class AdjacencyPatchEmbedding(nn.Module):
             if edge_attr is None:
                 raise ValueError(f"{self.__class__.__name__} expects edge features "
                                  f"with {self.edge_channels} channels, got none")
-            feat = torch.cat([feat, edge_attr.to(dtype).view(feat.size(0), -1)], dim=1)
+            feat = torch.cat([feat, edge_attr.to(dtype).reshape(feat.size(0),
+                                                                self.edge_channels)], dim=1)
         cell_of = lambda row, col: (row % ph) * pw + col % pw  # noqa: E731
         hard = edge_pixels(edge_index, batch, ptr, None, dtype)
         token = grid.token(hard.graph, hard.row, hard.col)

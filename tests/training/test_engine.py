@@ -132,7 +132,9 @@ def test_models_accept_molecules_without_bonds():
     single = Data(x=torch.zeros(1, 9, dtype=torch.long),
                   edge_index=torch.empty(2, 0, dtype=torch.long),
                   edge_attr=torch.empty(0, 3, dtype=torch.long), y=torch.zeros(1, 1))
-    batch = Batch.from_data_list([single, fake_molecules(1)[0]])
-    for model in (OGBGIN(1, 8, 2, 0.0).eval(), small_lps().eval(), small_mfa().eval()):
-        out = model(batch)
-        assert out.shape == (2, 1) and torch.isfinite(out).all()
+    for batch in (Batch.from_data_list([single, fake_molecules(1)[0]]),
+                  Batch.from_data_list([single, single])):     # no bond in the batch
+        for model in (OGBGIN(1, 8, 2, 0.0), small_lps(), small_mfa()):
+            for train_mode in (True, False):
+                out = model.train(train_mode)(batch)
+                assert out.shape == (2, 1) and torch.isfinite(out).all()
