@@ -48,7 +48,8 @@ def make_fabric(config: TrainConfig):
             config.accelerator == 'auto' and torch.cuda.is_available())
         precision = 'bf16-mixed' if gpu and torch.cuda.is_available() and \
             torch.cuda.is_bf16_supported() else '32-true'
-    loggers = [CSVLogger(str(Path(config.out_dir)), name='logs', version='')]
+    loggers = [CSVLogger(str(Path(config.out_dir)), name='logs', version='',
+                         flush_logs_every_n_steps=1)]   # one row per epoch
     if config.tensorboard:
         from lightning.fabric.loggers import TensorBoardLogger
         loggers.append(TensorBoardLogger(str(Path(config.out_dir)), name='tensorboard',
