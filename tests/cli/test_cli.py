@@ -44,3 +44,16 @@ def test_train_from_a_vit_checkpoint(tmp_path, capsys):
           '--vit-checkpoint', str(ckpt)])
     out = capsys.readouterr().out
     assert 'encoder.blocks.0' in out or 'blocks.0' in out
+
+
+@pytest.mark.parametrize('model', ['lps', 'mfa', 'schnet'])
+def test_train_qm9_from_raw_files(tmp_path, model):
+    from tests.datasets.test_qm9 import METHANE, WATER, write_raw
+    write_raw(tmp_path / 'data', [METHANE, WATER] * 10)   # 20 molecules: 16 / 2 / 2
+    results = main(['train', '--dataset', 'qm9', '--root', str(tmp_path / 'data'),
+                    '--target', 'gap', '--model', model, '--epochs', '1', '--batch-size',
+                    '8', '--embed-dim', '16', '--depth', '1', '--heads', '2',
+                    '--eval-samples', '2', '--hidden', '16', '--layers', '1',
+                    '--accelerator', 'cpu', '--precision', '32-true', '--out',
+                    str(tmp_path / 'runs'), '--no-progress'])
+    assert results[0]['metric'] == 'mae' and results[0]['test']['mae'] >= 0
