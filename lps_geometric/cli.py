@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser('evaluate', help='evaluate the best checkpoint of a run folder')
     e.add_argument('--run', type=Path, required=True)
     e.add_argument('--split', default='test', choices=['train', 'valid', 'test'])
+    e.add_argument('--seed', type=int, default=0,
+                   help='seed of the samples of stochastic methods (LPS, GA): their '
+                        'metrics are Monte Carlo estimates and vary with it')
     return parser
 
 
@@ -199,6 +202,7 @@ def run_evaluate(args) -> Dict:
     state = torch.load(args.run / 'checkpoints' / 'best.pt', map_location='cpu',
                        weights_only=True)
     model.load_state_dict(state)
+    torch.manual_seed(args.seed)
     metrics = evaluate(model, dataset, split[args.split], task, config.eval_batch_size,
                        'cpu')
     print(json.dumps({args.split: metrics}, indent=2))
