@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--lr', type=float, default=1e-3)
     t.add_argument('--weight-decay', type=float, default=0.0)
     t.add_argument('--warmup', type=float, default=0.05)
+    t.add_argument('--schedule', default='cosine', choices=['cosine', 'linear', 'constant'],
+                   help='learning rate after the linear warm-up')
     t.add_argument('--clip', type=float, default=1.0)
     t.add_argument('--embed-dim', type=int, default=64, help='transformer width')
     t.add_argument('--depth', type=int, default=4, help='transformer layers')
@@ -164,7 +166,8 @@ def run_train(args) -> List[Dict]:
         config = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size,
             eval_batch_size=args.eval_batch_size, lr=args.lr,
-            weight_decay=args.weight_decay, warmup=args.warmup, clip=args.clip, seed=seed,
+            weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+            clip=args.clip, seed=seed,
             accelerator=args.accelerator,
             devices=int(args.devices) if str(args.devices).isdigit() else args.devices,
             strategy=args.strategy, num_nodes=args.num_nodes, precision=args.precision,

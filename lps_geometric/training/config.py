@@ -20,7 +20,9 @@ class TrainConfig:
         eval_batch_size (int): Batch size for evaluation.
         lr (float): Peak learning rate (AdamW).
         weight_decay (float): AdamW weight decay.
-        warmup (float): Fraction of the steps with linear warm-up; cosine decay after.
+        warmup (float): Fraction of the steps with linear warm-up.
+        schedule (str): After the warm-up: ``"cosine"`` decay, ``"linear"`` decay to
+            zero, or ``"constant"``.
         clip (float): Gradient norm clipping (0: off).
         seed (int): Seed of parameters, shuffling and sampling.
         accelerator, devices, strategy, num_nodes: Passed to Lightning Fabric
@@ -44,6 +46,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup: float = 0.05
+    schedule: str = 'cosine'
     clip: float = 1.0
     seed: int = 0
     accelerator: str = 'auto'

@@ -71,14 +71,18 @@ def epoch_batches(num_train: int, batch_size: int, seed: int, epoch: int) -> Lis
     return batches
 
 
-def _schedule(optimizer, total_steps: int, warmup: float):
+def _schedule(optimizer, total_steps: int, warmup: float, kind: str = 'cosine'):
+    if kind not in ('cosine', 'linear', 'constant'):
+        raise ValueError(f"Unknown schedule '{kind}' (cosine, linear or constant)")
     warm = max(1, int(warmup * total_steps))
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
-        progress = (step - warm) / max(1, total_steps - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        progress = min((step - warm) / max(1, total_steps - warm), 1.0)
+        if kind == 'cosine':
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0 - progress if kind == 'linear' else 1.0
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
@@ -121,7 +125,8 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                                   weight_decay=config.weight_decay)
     train_idx = split['train']
     steps_per_epoch = len(epoch_batches(len(train_idx), config.batch_size, 0, 0))
-    scheduler = _schedule(optimizer, config.epochs * steps_per_epoch, config.warmup)
+    scheduler = _schedule(optimizer, config.epochs * steps_per_epoch, config.warmup,
+                          config.schedule)
     model, optimizer = fabric.setup(model, optimizer)
     state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=0, step=0,
                  global_step=0, history=dict(train=[], val=[], test=[]), best=None,

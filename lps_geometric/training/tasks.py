@@ -32,8 +32,9 @@ class Task:
     r"""What is learned and how it is scored.
 
     Args:
-        kind (str): :obj:`"regression"` or :obj:`"classification"` (binary, one logit
-            per task).
+        kind (str): :obj:`"regression"`, :obj:`"classification"` (binary, one logit
+            per task) or :obj:`"multiclass"` (one logit per class, ``y`` the class
+            index; cross-entropy, accuracy).
         metric (str, optional): :obj:`"rmse"`, :obj:`"mae"`, :obj:`"rocauc"` or
             :obj:`"acc"`. (default: RMSE for regression, ROC-AUC for classification)
         evaluator (optional): An :class:`ogb.graphproppred.Evaluator`; when given it
@@ -49,10 +50,12 @@ class Task:
     def __init__(self, kind: str, metric: Optional[str] = None, evaluator=None,
                  target: Optional[int] = None, loss: str = 'mse',
                  mean: float = 0.0, std: float = 1.0):
-        if kind not in ('regression', 'classification'):
-            raise ValueError(f"'kind' must be 'regression' or 'classification' (got {kind})")
+        if kind not in ('regression', 'classification', 'multiclass'):
+            raise ValueError(f"'kind' must be 'regression', 'classification' or "
+                             f"'multiclass' (got {kind})")
         self.kind = kind
-        self.metric = metric or ('rmse' if kind == 'regression' else 'rocauc')
+        self.metric = metric or {'regression': 'rmse', 'classification': 'rocauc',
+                                 'multiclass': 'acc'}[kind]
         self.evaluator = evaluator
         self.target = target
         self.loss_name = loss
@@ -72,6 +75,8 @@ class Task:
         return y[:, self.target:self.target + 1] if self.target is not None else y
 
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
+        if self.kind == 'multiclass':
+            return F.cross_entropy(pred, y.view(-1).long())
         y = self.labels(y)
         mask = ~torch.isnan(y)                 # OGB marks missing labels with NaN
         pred, y = pred.view_as(y)[mask], y[mask]
@@ -82,6 +87,8 @@ class Task:
 
     def score(self, pred: Tensor, y: Tensor) -> Dict[str, float]:
         r"""The metric (and, for regression, also MAE) over a whole split."""
+        if self.kind == 'multiclass':
+            return {'acc': float((pred.argmax(-1).cpu() == y.view(-1).cpu()).float().mean())}
         y = self.labels(y).cpu()
         pred = pred.view_as(y).float().cpu()
         if self.kind == 'regression':

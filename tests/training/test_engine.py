@@ -138,3 +138,31 @@ def test_models_accept_molecules_without_bonds():
             for train_mode in (True, False):
                 out = model.train(train_mode)(batch)
                 assert out.shape == (2, 1) and torch.isfinite(out).all()
+
+
+def test_multiclass_task_and_schedules(tmp_path):
+    from lps_geometric.training.engine import _schedule
+    task = Task('multiclass')
+    pred = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0]])
+    y = torch.tensor([0, 1, 0])
+    assert task.metric == 'acc' and abs(task.score(pred, y)['acc'] - 2 / 3) < 1e-6
+    assert task.loss(pred, y) > 0
+    for kind, last in (('cosine', 0.0), ('linear', 0.0), ('constant', 1.0)):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = _schedule(opt, 10, 0.2, kind)
+        lrs = []
+        for _ in range(10):
+            lrs.append(opt.param_groups[0]['lr'])
+            opt.step()
+            sched.step()
+        assert lrs[0] == 0.5 and lrs[1] == 1.0             # warm-up of 2 steps
+        assert abs(sched.lr_lambdas[0](10) - last) < 1e-9
+    with pytest.raises(ValueError, match='schedule'):
+        _schedule(opt, 10, 0.1, 'step')
+    data = fake_molecules(24, seed=3)
+    for d in data:
+        d.y = torch.tensor([int(d.y.item()) % 3])
+    result = train(config(tmp_path, 'multi', epochs=1, schedule='linear'),
+                   functools.partial(OGBGIN, 3, 16, 2, 0.0), data, split_of(16, 4, 4),
+                   task)
+    assert 0.0 <= result['test']['acc'] <= 1.0
