@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Dict, List
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import GIN, global_add_pool
@@ -55,6 +54,8 @@ from lps_geometric import (AdjacencyMLP, AdjacencyPatchTransformer, PermutationS
                            Symmetrize, SymmetricGroup, UniformPermutationSampler)
 from lps_geometric.datasets import CSL, EXP, GRAPH8c, EXPClassify, stratified_kfold
 from lps_geometric.frames import GraphMinimalFrameSampler, LaplacianFrameSampler  # noqa: E402
+from lps_geometric.training import Task, TrainConfig  # noqa: E402
+from lps_geometric.training import train as train_with_engine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -205,66 +206,41 @@ def separation(name: str, dataset, pairs, args) -> List[Dict]:
 # ---------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------
-@torch.no_grad()
-def accuracy(model, dataset, batch_size: int) -> float:
-    model.eval()
-    device = next(model.parameters()).device
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    for data in DataLoader(dataset, batch_size=batch_size):
-        data = data.to(device)
-        correct += (model(data).argmax(-1) == data.y.view(-1)).sum()
-    return int(correct) / len(dataset)
-
-
 def train(model, train_set, val_set, test_set, args, desc: str) -> Dict:
-    r"""Adam with linear warm-up (and optional linear decay to zero), gradient
-    clipping; returns the test accuracy at the best validation accuracy (the last epoch
-    without a validation set) and the curves."""
-    model = model.to(args.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
-    total = args.epochs * len(loader)
-    warmup = int(args.warmup * total)
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if args.lr_decay:
-            return max(0.0, (total - step) / max(1, total - warmup))
-        return 1.0
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    history = dict(loss=[], train=[], val=[], test=[])
-    best = (-1.0, 0.0, 0)
-    bar = progress(range(args.epochs), desc=desc, leave=False)
-    for epoch in bar:
-        model.train()
-        loss_sum = torch.zeros((), device=args.device)
-        for data in loader:
-            data = data.to(args.device)
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(data), data.y.view(-1))
-            if isinstance(model, Symmetrize):
-                loss = loss + model.regularization_loss()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.detach()  # no host sync inside the epoch
-        history['loss'].append(float(loss_sum) / len(loader))
-        if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            val = accuracy(model, val_set, args.eval_batch_size) if val_set else None
-            test = accuracy(model, test_set, args.eval_batch_size)
-            history['val'].append((epoch + 1, val))
-            history['test'].append((epoch + 1, test))
-            key = val if val is not None else epoch
-            if key >= best[0]:
-                best = (key, test, epoch + 1)
-            if hasattr(bar, 'set_postfix'):
-                bar.set_postfix(loss=f'{history["loss"][-1]:.3f}', val=val, test=test)
-            if args.verbose:
-                print(f'    {desc} epoch {epoch + 1}: loss {history["loss"][-1]:.4f} '
-                      f'val {val} test {test:.3f}', flush=True)
-    return dict(test_accuracy=best[1], best_epoch=best[2], history=history)
+    r"""Trains with the library's engine (:func:`lps_geometric.training.train`: Adam with
+    linear warm-up and optional linear decay to zero, gradient clipping, progress bar,
+    CSV log and checkpoints in ``--out/runs/``); returns the test accuracy at the best
+    validation accuracy (at the last epoch without a validation set, CSL's protocol)
+    and the curves."""
+    data = list(train_set) + list(val_set or []) + list(test_set)
+    n_train, n_val = len(train_set), len(val_set or [])
+    index = torch.arange(len(data))
+    test_idx = index[n_train + n_val:]
+    split = dict(train=index[:n_train],
+                 valid=index[n_train:n_train + n_val] if val_set else test_idx,
+                 test=test_idx)
+    run_dir = args.out / 'runs' / desc.replace(' ', '_')
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size, lr=args.lr, weight_decay=0.0,
+        warmup=args.warmup, schedule='linear' if args.lr_decay else 'constant',
+        clip=args.clip, seed=args.seed,
+        accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu', devices=1,
+        precision='32-true', eval_every=args.eval_every,
+        select='valid' if val_set else 'last', eval_test=True, out_dir=str(run_dir),
+        progress=True)
+    result = train_with_engine(config, lambda: model, data, split, Task('multiclass'))
+    val_curve = {e: m['acc'] for e, m in result['history']['val']} if val_set else {}
+    history = dict(loss=[loss for _, loss in result['history']['train']],
+                   val=[(e, val_curve.get(e)) for e, _ in result['history']['test']],
+                   test=[(e, m['acc']) for e, m in result['history']['test']])
+    if args.verbose:
+        for (epoch, test), (_, val) in zip(history['test'], history['val']):
+            print(f'    {desc} epoch {epoch}: loss {history["loss"][epoch - 1]:.4f} '
+                  f'val {val} test {test:.3f}', flush=True)
+    return dict(test_accuracy=result['test']['acc'], best_epoch=result['best_epoch'],
+                history=history)
 
 
 def skip(label: str, args) -> bool:

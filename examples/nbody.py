@@ -31,8 +31,10 @@ Examples::
     python examples/nbody.py --quick
 """
 import argparse
+import functools
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
+from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
 from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import ProductSampler, UniformProductSampler  # noqa: E402
@@ -148,71 +151,38 @@ def evaluate(model, dataset, args, num_samples=None) -> float:
 
 
 def train_method(method: str, splits: Dict, args) -> Dict:
-    torch.manual_seed(args.seed)
+    r"""Trains one method with the library's engine (:func:`lps_geometric.training.train`:
+    checkpoints that resume exactly, progress bar, CSV log, best-validation model) and
+    reports the test MSE of the best model with ``--test-samples`` samples."""
+    data = list(splits['train']) + list(splits['val']) + list(splits['test'])
+    n_train, n_val = len(splits['train']), len(splits['val'])
+    index = torch.arange(len(data))
+    split = dict(train=index[:n_train], valid=index[n_train:n_train + n_val],
+                 test=index[n_train + n_val:])
+    run_dir = args.out / f'run_{method}'
+    if not args.resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size,
+        lr=args.egnn_lr if method == 'egnn' else args.lr, weight_decay=args.weight_decay,
+        warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=0.0,
+        seed=args.seed, accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu',
+        devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
+        progress=True)
+    result = train(config, functools.partial(build_model, method, args), data, split,
+                   Task('regression', metric='mse'))
     model = build_model(method, args).to(args.device)
-    lr = args.egnn_lr if method == 'egnn' else args.lr
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay)
-    schedule = None
-    if args.cosine:  # per epoch, to zero at the last epoch
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
-    shuffle = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(splits['train'], batch_size=args.batch_size, shuffle=True,
-                        generator=shuffle)
-    ckpt_path = args.out / f'checkpoint_{method}.pt'
-    history = dict(train=[], val=[])
-    best = dict(val=math.inf, epoch=0, state=None)
-    start = 0
-    if args.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=args.device, weights_only=True)
-        model.load_state_dict(ckpt['model'])
-        optimizer.load_state_dict(ckpt['optimizer'])
-        if schedule is not None:
-            schedule.load_state_dict(ckpt['schedule'])
-        history, start = ckpt['history'], ckpt['epoch']
-        best = dict(val=ckpt['best_val'], epoch=ckpt['best_epoch'], state=ckpt['best_state'])
-        torch.set_rng_state(ckpt['rng'])
-        shuffle.set_state(ckpt['shuffle_rng'])
-        print(f'  resumed {method} from epoch {start}', flush=True)
-    step_times = []
-    t0 = time.time()
-    bar = progress(range(start, args.epochs), desc=method, leave=False, initial=start,
-                   total=args.epochs)
-    for epoch in bar:
-        model.train()
-        loss_sum = torch.zeros((), device=args.device)
-        for data in loader:
-            data = data.to(args.device)
-            t_step = time.perf_counter()
-            optimizer.zero_grad()
-            loss = F.mse_loss(model(data), data.y)
-            (loss + model.regularization_loss()).backward()
-            optimizer.step()
-            step_times.append(time.perf_counter() - t_step)
-            loss_sum += loss.detach()
-        history['train'].append(float(loss_sum) / len(loader))
-        if schedule is not None:
-            schedule.step()
-        if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            val = evaluate(model, splits['val'], args)
-            history['val'].append((epoch + 1, val))
-            if val < best['val']:
-                best = dict(val=val, epoch=epoch + 1,
-                            state={k: v.detach().clone()
-                                   for k, v in model.state_dict().items()})
-            if hasattr(bar, 'set_postfix'):
-                bar.set_postfix(train=f'{history["train"][-1]:.5f}', val=f'{val:.5f}')
-            if args.verbose:
-                print(f'    {method} epoch {epoch + 1}: train {history["train"][-1]:.5f} '
-                      f'val {val:.5f}', flush=True)
-            torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                            history=history, epoch=epoch + 1, best_val=best['val'],
-                            best_epoch=best['epoch'], best_state=best['state'],
-                            rng=torch.get_rng_state(), shuffle_rng=shuffle.get_state(),
-                            schedule=None if schedule is None else schedule.state_dict()),
-                       ckpt_path)
-    if best['state'] is not None:
-        model.load_state_dict(best['state'])
+    model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
+                                     map_location=args.device, weights_only=True))
+    history = dict(train=[loss for _, loss in result['history']['train']],
+                   val=[(epoch, m['mse']) for epoch, m in result['history']['val']])
+    if args.verbose:
+        for epoch, val in history['val']:
+            print(f'    {method} epoch {epoch}: train {history["train"][epoch - 1]:.5f} '
+                  f'val {val:.5f}', flush=True)
     test_k = None if method in DETERMINISTIC else args.test_samples
+    torch.manual_seed(args.seed)
     test = evaluate(model, splits['test'], args, num_samples=test_k)
     sweep = {}
     if test_k is not None:
@@ -220,19 +190,17 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             torch.manual_seed(args.seed)
             sweep[k] = evaluate(model, splits['test'], args, num_samples=k)
             print(f'    {method} test MSE with k = {k}: {sweep[k]:.5f}', flush=True)
-    steps = sorted(step_times[3:] or step_times)
-    median_step = steps[len(steps) // 2] if steps else None  # None: nothing trained
-    out = dict(method=method, test_mse=test, best_val_mse=best['val'],
-               best_epoch=best['epoch'], epochs=args.epochs,
+    best_val = min((v for _, v in history['val']), default=math.inf)
+    out = dict(method=method, test_mse=test, best_val_mse=best_val,
+               best_epoch=result['best_epoch'], epochs=args.epochs,
                train_samples=None if method == 'egnn' else (
                    'frame' if method in ('fa', 'mfa') else model.model.num_samples),
                test_samples=test_k, test_mse_by_samples=sweep,
-               median_step_s=median_step,
-               parameters=sum(p.numel() for p in model.parameters()),
-               seconds=round(time.time() - t0, 1), history=history)
-    print(f'  {method:10s} test MSE {test:.5f} (best val {best["val"]:.5f} at epoch '
-          f'{best["epoch"]}, {_ms(median_step)} ms/step, {out["seconds"]:.0f}s)',
-          flush=True)
+               median_step_s=result['median_step_s'], parameters=result['parameters'],
+               seconds=result['seconds'], history=history, run_dir=str(run_dir))
+    print(f'  {method:10s} test MSE {test:.5f} (best val {best_val:.5f} at epoch '
+          f'{result["best_epoch"]}, {_ms(result["median_step_s"])} ms/step, '
+          f'{out["seconds"]:.0f}s)', flush=True)
     return out
 
 

@@ -31,6 +31,11 @@ class TrainConfig:
         precision (str): ``"32-true"``, ``"16-mixed"``, ``"bf16-mixed"`` or ``"auto"``
             (bf16 mixed precision on a GPU that supports it, else 32-bit).
         eval_every (int): Evaluate every this many epochs.
+        select (str): ``"valid"``: keep the epoch with the best validation metric;
+            ``"last"``: keep the last epoch (for protocols without a validation set,
+            where the ``valid`` split only monitors).
+        eval_test (bool): Also evaluate the test split at every evaluation (for
+            learning curves; never used for selection).
         checkpoint_every (int): Also checkpoint every this many steps (0: at epoch ends
             only). A run resumes exactly from any checkpoint, mid-epoch included.
         out_dir (str): Run folder (config, checkpoints, CSV log, curves).
@@ -55,6 +60,8 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str = 'auto'
     eval_every: int = 1
+    select: str = 'valid'
+    eval_test: bool = False
     checkpoint_every: int = 0
     out_dir: str = 'runs/run'
     progress: bool = True

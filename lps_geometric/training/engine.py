@@ -39,7 +39,8 @@ def _progress(iterable, enabled: bool, **kwargs):
 def make_fabric(config: TrainConfig):
     r"""A :class:`lightning.fabric.Fabric` for the config (``precision="auto"``: bf16
     mixed precision on a GPU that supports it, 32-bit otherwise) with a CSV logger (and
-    TensorBoard if asked) in ``out_dir/logs``."""
+    TensorBoard if asked) in ``out_dir/logs``; a resumed run logs to
+    ``out_dir/logs/resumed_N`` so that earlier logs are kept."""
     from lightning.fabric import Fabric
     from lightning.fabric.loggers import CSVLogger
     precision = config.precision
@@ -48,12 +49,16 @@ def make_fabric(config: TrainConfig):
             config.accelerator == 'auto' and torch.cuda.is_available())
         precision = 'bf16-mixed' if gpu and torch.cuda.is_available() and \
             torch.cuda.is_bf16_supported() else '32-true'
-    loggers = [CSVLogger(str(Path(config.out_dir)), name='logs', version='',
+    version = ''
+    if (Path(config.out_dir) / 'checkpoints' / 'last.ckpt').exists():
+        earlier = len(list((Path(config.out_dir) / 'logs').glob('resumed_*')))
+        version = f'resumed_{earlier + 1}'
+    loggers = [CSVLogger(str(Path(config.out_dir)), name='logs', version=version,
                          flush_logs_every_n_steps=1)]   # one row per epoch
     if config.tensorboard:
         from lightning.fabric.loggers import TensorBoardLogger
         loggers.append(TensorBoardLogger(str(Path(config.out_dir)), name='tensorboard',
-                                         version=''))
+                                         version=version))
     return Fabric(accelerator=config.accelerator, devices=config.devices,
                   strategy=config.strategy, num_nodes=config.num_nodes,
                   precision=precision, loggers=loggers)
@@ -145,6 +150,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
     world, rank = fabric.world_size, fabric.global_rank
     unwrapped = model.module if hasattr(model, 'module') else model
     steps_done = 0
+    step_times: List[float] = []
     t0 = time.time()
     epochs = _progress(range(state['epoch'], config.epochs),
                        config.progress and rank == 0, desc='train', initial=state['epoch'],
@@ -158,6 +164,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         for step in range(start, steps_per_epoch):
             data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
                                         ).to(fabric.device)
+            t_step = time.perf_counter()
             pred = model(data)
             loss = task.loss(pred, data.y)
             reg = getattr(unwrapped, 'regularization_loss', None)
@@ -169,6 +176,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
+            step_times.append(time.perf_counter() - t_step)
             total_loss += loss.detach().double()
             state['step'] = step + 1
             state['global_step'] += 1
@@ -188,10 +196,17 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                            fabric.device)
             state['history']['val'].append((epoch + 1, val))
             metrics.update({f'val_{k}': v for k, v in val.items()})
+            if config.eval_test:
+                monitored = evaluate(model, dataset, split['test'], task,
+                                     config.eval_batch_size, fabric.device)
+                state['history']['test'].append((epoch + 1, monitored))
+                metrics.update({f'test_{k}': v for k, v in monitored.items()})
             score = val[task.metric]
             best = state['best']
             better = best is None or (score > best if task.higher_is_better
                                       else score < best)
+            if config.select == 'last':
+                better = epoch + 1 == config.epochs
             if better and not math.isnan(score):
                 state['best'], state['best_epoch'] = score, epoch + 1
                 if rank == 0:
@@ -210,8 +225,10 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                     fabric.device)
     val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
                    fabric.device)
+    timed = sorted(step_times[3:] or step_times)
     result = dict(metric=task.metric, test=test, valid=val, best_epoch=state['best_epoch'],
                   epochs=config.epochs, seconds=round(time.time() - t0, 1),
+                  median_step_s=timed[len(timed) // 2] if timed else None,
                   parameters=sum(p.numel() for p in unwrapped.parameters()),
                   history=state['history'], world_size=world)
     if rank == 0:
@@ -239,6 +256,8 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     for key in ('train', 'valid', 'test'):
         if key not in split or len(split[key]) == 0:
             raise ValueError(f"The split '{key}' is missing or empty")
+    if config.select not in ('valid', 'last'):
+        raise ValueError(f"'select' must be 'valid' or 'last' (got '{config.select}')")
     fabric = make_fabric(config)
     return fabric.launch(_fit, config, make_model, dataset, split, task)
 

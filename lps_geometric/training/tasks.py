@@ -35,8 +35,8 @@ class Task:
         kind (str): :obj:`"regression"`, :obj:`"classification"` (binary, one logit
             per task) or :obj:`"multiclass"` (one logit per class, ``y`` the class
             index; cross-entropy, accuracy).
-        metric (str, optional): :obj:`"rmse"`, :obj:`"mae"`, :obj:`"rocauc"` or
-            :obj:`"acc"`. (default: RMSE for regression, ROC-AUC for classification)
+        metric (str, optional): :obj:`"rmse"`, :obj:`"mse"`, :obj:`"mae"`,
+            :obj:`"rocauc"` or :obj:`"acc"`. (default: RMSE for regression, ROC-AUC for classification)
         evaluator (optional): An :class:`ogb.graphproppred.Evaluator`; when given it
             computes ``metric`` (the issue's "OGB evaluator's metric").
         target (int, optional): Column of ``y`` to learn (regression on one of several
@@ -100,6 +100,8 @@ class Task:
             out = {'rmse': float(((pred - y) ** 2).mean().sqrt())}
         elif self.metric == 'mae':
             out = {'mae': float((pred - y).abs().mean())}
+        elif self.metric == 'mse':
+            out = {'mse': float(((pred - y) ** 2).mean())}
         elif self.metric == 'rocauc':
             out = {'rocauc': roc_auc(y, pred)}
         else:

@@ -34,7 +34,7 @@ def test_every_method_trains_and_reports(tmp_path):
         if r['method'] in ('lps', 'ga'):
             assert set(r['test_mse_by_samples']) == {'1', '3'}
         assert len(r['history']['train']) == 2
-    assert (tmp_path / 'checkpoint_lps.pt').exists()
+    assert (tmp_path / 'run_lps' / 'checkpoints' / 'last.ckpt').exists()
 
 
 def test_symmetrized_predictor_is_equivariant(tmp_path):

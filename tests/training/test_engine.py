@@ -75,6 +75,8 @@ def test_resume_mid_epoch_is_exact(tmp_path):
     assert (tmp_path / 'full' / 'results.json').exists()
     assert (tmp_path / 'full' / 'logs' / 'metrics.csv').exists()
     assert (tmp_path / 'full' / 'curves.png').exists()
+    # the resumed run keeps the log of its first part and logs the rest beside it
+    assert (tmp_path / 'resumed' / 'logs' / 'resumed_1' / 'metrics.csv').exists()
 
 
 def test_ddp_two_processes_equal_one(tmp_path):
@@ -166,3 +168,14 @@ def test_multiclass_task_and_schedules(tmp_path):
                    functools.partial(OGBGIN, 3, 16, 2, 0.0), data, split_of(16, 4, 4),
                    task)
     assert 0.0 <= result['test']['acc'] <= 1.0
+
+
+def test_select_last_and_test_monitoring(tmp_path):
+    data = fake_molecules(30, seed=4)
+    result = train(config(tmp_path, 'last', epochs=3, select='last', eval_test=True),
+                   small_mfa, data, split_of(20, 5, 5), Task('regression'))
+    assert result['best_epoch'] == 3
+    assert [e for e, _ in result['history']['test']] == [1, 2, 3]
+    with pytest.raises(ValueError, match='select'):
+        train(config(tmp_path, 'bad', select='best'), small_mfa, data, split_of(20, 5, 5),
+              Task('regression'))
