@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--model', default='lps', choices=SYMMETRIZED + BASELINES,
                    help="a symmetrization method around the transformer ('none': the "
                         "transformer alone), or a baseline GNN")
+    t.add_argument('--backbone', default='transformer', choices=['transformer', 'mlp'],
+                   help='the network that is symmetrized (graph datasets)')
     t.add_argument('--epochs', type=int, default=100)
     t.add_argument('--batch-size', type=int, default=32, help='global batch size')
     t.add_argument('--eval-batch-size', type=int, default=256)
@@ -144,14 +146,20 @@ def model_factory(args, dataset, task):
     return functools.partial(
         _with_vit, args.vit_checkpoint, models.SymmetrizedMolecule, out_channels,
         args.model, max_nodes, args.embed_dim, args.depth, args.heads, args.dropout, 16,
-        args.samples, args.eval_samples, args.entropy_weight)
+        args.samples, args.eval_samples, args.entropy_weight,
+        getattr(args, 'backbone', 'transformer'))
 
 
 def _with_vit(checkpoint: Optional[Path], cls, *args):
     model = cls(*args)
     if checkpoint is not None:
+        from lps_geometric.nn.backbones.adjacency_patch_transformer import \
+            AdjacencyPatchTransformer
         from lps_geometric.nn.pretrained import init_from_vit
         backbone = getattr(model.model, 'backbone', model.model)
+        if not isinstance(backbone, AdjacencyPatchTransformer):
+            raise SystemExit('--vit-checkpoint initialises a transformer: use '
+                             '--backbone transformer')
         print(init_from_vit(backbone, checkpoint))
     return model
 

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GINEConv, global_mean_pool
 
+from lps_geometric.nn.backbones.adjacency_mlp import AdjacencyMLP
 from lps_geometric.nn.backbones.adjacency_patch_transformer import AdjacencyPatchTransformer
 from lps_geometric.nn.backbones.concat_features import ConcatNodeFeatures
 from lps_geometric.nn.symmetrize import Symmetrize
@@ -106,19 +107,31 @@ class SymmetrizedMolecule(nn.Module):
         feature_dim (int, optional): Width of the atom/bond embeddings. (default: 16)
         num_samples, eval_num_samples (int): :math:`k` in training and evaluation.
         entropy_weight (float): LPS entropy regulariser.
+        backbone (str, optional): :obj:`"transformer"` (one token per atom) or
+            :obj:`"mlp"` (:class:`~lps_geometric.nn.AdjacencyMLP` on the flattened
+            adjacency image, hidden width ``4 * embed_dim``). (default:
+            :obj:`"transformer"`)
     """
     def __init__(self, out_channels: int, method: str = 'lps', max_nodes: int = 64,
                  embed_dim: int = 64, depth: int = 4, num_heads: int = 4,
                  dropout: float = 0.1, feature_dim: int = 16, num_samples: int = 1,
-                 eval_num_samples: int = 10, entropy_weight: float = 0.1):
+                 eval_num_samples: int = 10, entropy_weight: float = 0.1,
+                 backbone: str = 'transformer'):
         super().__init__()
+        if backbone not in ('transformer', 'mlp'):
+            raise ValueError(f"'backbone' must be 'transformer' or 'mlp' (got {backbone})")
         self.method = method
         self.atom_encoder = CategoricalEncoder(ATOM_FEATURE_DIMS, feature_dim)
         self.bond_encoder = CategoricalEncoder(BOND_FEATURE_DIMS, feature_dim)
-        backbone = AdjacencyPatchTransformer(
-            feature_dim, out_channels, max_nodes=max_nodes, edge_dim=feature_dim,
-            tokens='rows', embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-            dropout=dropout)
+        if backbone == 'transformer':
+            backbone = AdjacencyPatchTransformer(
+                feature_dim, out_channels, max_nodes=max_nodes, edge_dim=feature_dim,
+                tokens='rows', embed_dim=embed_dim, depth=depth, num_heads=num_heads,
+                dropout=dropout)
+        else:
+            backbone = AdjacencyMLP(feature_dim, out_channels, max_nodes=max_nodes,
+                                    hidden_channels=[4 * embed_dim] * 2,
+                                    edge_dim=feature_dim, dropout=dropout)
         if method == 'none':
             self.model = backbone
         else:

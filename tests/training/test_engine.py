@@ -179,3 +179,12 @@ def test_select_last_and_test_monitoring(tmp_path):
     with pytest.raises(ValueError, match='select'):
         train(config(tmp_path, 'bad', select='best'), small_mfa, data, split_of(20, 5, 5),
               Task('regression'))
+
+
+def test_bf16_mixed_precision_runs(tmp_path):
+    r"""The mixed-precision path (autocast) on the CPU; on a GPU ``precision='auto'``
+    picks bf16-mixed where supported."""
+    data = fake_molecules(24, seed=5)
+    result = train(config(tmp_path, 'bf16', epochs=1, precision='bf16-mixed'), small_mfa,
+                   data, split_of(16, 4, 4), Task('regression'))
+    assert result['test']['rmse'] == result['test']['rmse']      # finite, not NaN
