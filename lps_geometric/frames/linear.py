@@ -8,10 +8,10 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import (INFINITE, check_budget, ragged_stack)
+from lps_geometric.frames.base import INFINITE, ragged_stack
 from lps_geometric.frames.orthogonal import pivoted_gram_schmidt, stabilizer_frames
 from lps_geometric.frames.pca import block_haar
-from lps_geometric.frames.points import PointFrameSampler, points_of
+from lps_geometric.frames.points import GramSchmidtFrameSampler, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.groups.linear import LinearTransform, minkowski_inner, minkowski_metric
 from lps_geometric.samplers.base import GroupSample
@@ -96,7 +96,7 @@ def lorentz_gram_schmidt(points: Tensor, batch: Tensor, num_graphs: int,
     return frame, rank
 
 
-class LorentzMinimalFrameSampler(PointFrameSampler):
+class LorentzMinimalFrameSampler(GramSchmidtFrameSampler):
     r"""Minimal frame averaging over the Lorentz group :math:`O(1, d-1)` or
     :math:`SO(1, d-1)` (MFA; Lin et al., 2024) for labelled :math:`d`-vectors (time
     component first), e.g. particle four-momenta.
@@ -119,12 +119,10 @@ class LorentzMinimalFrameSampler(PointFrameSampler):
                  pivot_tol: float = 1e-4, rank_tol: float = 1e-6, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__(dim, special, key, position_keys, vector_keys)
         if dim < 2:
             raise ValueError(f'Lorentz frames need d >= 2 (got {dim})')
-        self.budget = check_budget(budget)
-        self.pivot_tol = pivot_tol
-        self.rank_tol = rank_tol
+        super().__init__(dim, special, budget, pivot_tol, rank_tol, key, position_keys,
+                         vector_keys)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
@@ -145,7 +143,7 @@ class LorentzMinimalFrameSampler(PointFrameSampler):
                 f"O(1,{self.dim - 1}), budget={self.budget})")
 
 
-class UnitaryMinimalFrameSampler(PointFrameSampler):
+class UnitaryMinimalFrameSampler(GramSchmidtFrameSampler):
     r"""Minimal frame averaging over :math:`U(d)` or :math:`SU(d)` (MFA; Lin et al.,
     2024) for labelled complex vectors.
 
@@ -166,10 +164,8 @@ class UnitaryMinimalFrameSampler(PointFrameSampler):
                  pivot_tol: float = 1e-4, rank_tol: float = 1e-6, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__(dim, special, key, position_keys, vector_keys)
-        self.budget = check_budget(budget)
-        self.pivot_tol = pivot_tol
-        self.rank_tol = rank_tol
+        super().__init__(dim, special, budget, pivot_tol, rank_tol, key, position_keys,
+                         vector_keys)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,

@@ -13,9 +13,9 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import INFINITE, check_budget, ragged_stack
+from lps_geometric.frames.base import INFINITE, ragged_stack
 from lps_geometric.frames.pca import block_haar
-from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
+from lps_geometric.frames.points import GramSchmidtFrameSampler, centroid, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
@@ -160,7 +160,7 @@ def stabilizer_frames(frame: Tensor, rank: Tensor, special: bool, budget: int,
     return frames, size, stack
 
 
-class OrthogonalMinimalFrameSampler(PointFrameSampler):
+class OrthogonalMinimalFrameSampler(GramSchmidtFrameSampler):
     r"""Minimal frame averaging (MFA; Lin et al., 2024) for :math:`O(d)`,
     :math:`SO(d)`, :math:`E(d)` and :math:`SE(d)` acting on labelled points (node
     ``i`` stays node ``i``), for any :math:`d`.
@@ -186,11 +186,9 @@ class OrthogonalMinimalFrameSampler(PointFrameSampler):
                  budget: int = 8, pivot_tol: float = 1e-4, rank_tol: float = 1e-6,
                  key: str = 'pos', position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
-        super().__init__(dim, special, key, position_keys, vector_keys)
+        super().__init__(dim, special, budget, pivot_tol, rank_tol, key, position_keys,
+                         vector_keys)
         self.translation = translation
-        self.budget = check_budget(budget)
-        self.pivot_tol = pivot_tol
-        self.rank_tol = rank_tol
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,

@@ -6,10 +6,11 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
+from lps_geometric.frames.base import check_budget
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.utils.batch import to_ptr_batch
 
-__all__ = ['points_of', 'centroid', 'PointFrameSampler']
+__all__ = ['points_of', 'centroid', 'PointFrameSampler', 'GramSchmidtFrameSampler']
 
 
 def points_of(data: Data, dim: int, key: str = 'pos') -> Tuple[Tensor, Tensor, Tensor, int]:
@@ -60,3 +61,18 @@ class PointFrameSampler(nn.Module):
 
     def reset_parameters(self):
         pass
+
+
+class GramSchmidtFrameSampler(PointFrameSampler):
+    r"""Shared constructor of the minimal frames built by a pivoted Gram-Schmidt
+    (:math:`O(d)`, Lorentz, unitary): besides :class:`PointFrameSampler`'s settings, the
+    number of draws for continuous stabilisers (``budget``) and the pivot and rank
+    tolerances of :func:`~lps_geometric.frames.pivoted_gram_schmidt`."""
+    def __init__(self, dim: int, special: bool, budget: int = 8, pivot_tol: float = 1e-4,
+                 rank_tol: float = 1e-6, key: str = 'pos',
+                 position_keys: Sequence[str] = POSITION_KEYS,
+                 vector_keys: Sequence[str] = VECTOR_KEYS):
+        super().__init__(dim, special, key, position_keys, vector_keys)
+        self.budget = check_budget(budget)
+        self.pivot_tol = pivot_tol
+        self.rank_tol = rank_tol
