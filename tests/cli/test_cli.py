@@ -59,3 +59,34 @@ def test_train_qm9_from_raw_files(tmp_path, model):
                     '--accelerator', 'cpu', '--precision', '32-true', '--out',
                     str(tmp_path / 'runs'), '--no-progress'])
     assert results[0]['metric'] == 'mae' and results[0]['test']['mae'] >= 0
+
+
+def test_bad_arguments_give_clear_errors(tmp_path):
+    from tests.datasets.test_qm9 import METHANE, WATER, write_raw
+    write_raw(tmp_path / 'data', [METHANE, WATER] * 10)
+    base = ['train', '--dataset', 'qm9', '--root', str(tmp_path / 'data'), '--epochs', '1',
+            '--accelerator', 'cpu', '--out', str(tmp_path / 'runs'), '--no-progress']
+    with pytest.raises(SystemExit, match='schnet'):
+        main(base + ['--model', 'gin'])           # GIN reads OGB features, not 3D atoms
+    with pytest.raises(SystemExit, match='graph datasets'):
+        main(base + ['--model', 'none'])
+    write_freesolv(tmp_path / 'mols', copies=3)
+    with pytest.raises(SystemExit, match='--backbone transformer'):
+        main(['train', '--dataset', 'freesolv', '--root', str(tmp_path / 'mols'),
+              '--model', 'mfa', '--backbone', 'mlp', '--vit-checkpoint',
+              str(tmp_path / 'missing.pth'), '--epochs', '1', '--accelerator', 'cpu',
+              '--out', str(tmp_path / 'runs'), '--no-progress'])
+    with pytest.raises(SystemExit):
+        main(['train', '--dataset', 'freesolv', '--model', 'magic'])
+
+
+def test_categorical_encoder_checks_its_columns():
+    import torch
+    from lps_geometric.training import ATOM_FEATURE_DIMS, CategoricalEncoder
+    encoder = CategoricalEncoder(ATOM_FEATURE_DIMS, 8)
+    assert encoder(torch.zeros(3, 9, dtype=torch.long)).shape == (3, 8)
+    with pytest.raises(ValueError, match='9 categorical columns'):
+        encoder(torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="'backbone'"):
+        from lps_geometric.training import SymmetrizedMolecule
+        SymmetrizedMolecule(1, backbone='cnn')

@@ -168,3 +168,21 @@ def test_build_sampler_errors():
         build_sampler('mfa', 'GL(3)')
     assert isinstance(build_sampler('mfa', 'S_n (sets)'), torch.nn.Module)
     assert isinstance(OrthogonalGroup(3), OrthogonalGroup)
+
+
+def test_bad_settings_are_refused():
+    from lps_geometric.frames import (GraphMinimalFrameSampler, LaplacianFrameSampler,
+                                      OrthogonalMinimalFrameSampler,
+                                      SetMinimalFrameSampler)
+    from lps_geometric.groups import LinearTransform
+    for make in (lambda: OrthogonalMinimalFrameSampler(3, budget=0),
+                 lambda: GraphMinimalFrameSampler(budget=-1),
+                 lambda: SetMinimalFrameSampler(budget=0),
+                 lambda: LorentzMinimalFrameSampler(1),
+                 lambda: LaplacianFrameSampler(num_blocks=0),
+                 lambda: PCAFrameSampler(3, tie_samples=0),
+                 lambda: OrthogonalMinimalFrameSampler(0),
+                 lambda: LinearTransform(torch.eye(2).expand(1, 2, 2), torch.zeros(1),
+                                         'affine')):
+        with pytest.raises(ValueError):
+            make()
