@@ -1,5 +1,6 @@
 r"""Layers: the :class:`Symmetrize` wrapper, backbones and their building blocks."""
-from .backbones import AdjacencyMLP, AdjacencyPatchTransformer, ConcatNodeFeatures
+from .backbones import (AdjacencyMLP, AdjacencyPatchTransformer, ConcatNodeFeatures,
+                        PositionalGIN)
 from .conv import EGNNConv
 from .models import EGNN
 from .patch_embedding import AdjacencyPatchEmbedding
@@ -11,5 +12,5 @@ from .transformer import TransformerEncoder
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
     'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
-    'init_from_vit', 'load_vit_state_dict', 'LoadReport'
+    'PositionalGIN',    'init_from_vit', 'load_vit_state_dict', 'LoadReport'
 ]

@@ -40,3 +40,31 @@ def test_help_lists_tasks(capsys):
     except SystemExit:
         pass
     assert 'exp-classify' in capsys.readouterr().out
+
+
+def test_csl_with_the_positional_gin_backbone_and_relabelled_graphs(tmp_path):
+    example = load_example()
+    example.main(['--tasks', 'csl', '--backbone', 'gin', '--epochs', '2', '--folds', '1',
+                  '--embed-dim', '16', '--depth', '2', '--eval-every', '1',
+                  '--no-baseline', '--out', str(tmp_path), '--root',
+                  str(tmp_path / 'data')])
+    result = json.loads((tmp_path / 'results_lps_gin.json').read_text())
+    assert [r['model'] for r in result['results']] == ['lps-gin']
+
+
+def test_relabelled_graphs_keep_labels_and_isomorphism_class():
+    from lps_geometric.datasets import CSL
+    example = load_example()
+    dataset = CSL(seed=0)
+    moved = example.relabelled(dataset, seed=3)
+    assert len(moved) == len(dataset)
+    changed = 0
+    for a, b in zip(dataset, moved):
+        assert torch.equal(a.y, b.y) and a.num_nodes == b.num_nodes
+        assert a.num_edges == b.num_edges
+        # same degree multiset, other node order
+        deg_a = torch.bincount(a.edge_index[0], minlength=a.num_nodes)
+        deg_b = torch.bincount(b.edge_index[0], minlength=b.num_nodes)
+        assert torch.equal(deg_a.sort().values, deg_b.sort().values)
+        changed += int(not torch.equal(a.edge_index, b.edge_index))
+    assert changed > 0

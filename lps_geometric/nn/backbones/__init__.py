@@ -2,5 +2,6 @@ r"""Backbones :math:`f`: networks that need not be equivariant themselves."""
 from .adjacency_mlp import AdjacencyMLP
 from .adjacency_patch_transformer import AdjacencyPatchTransformer
 from .concat_features import ConcatNodeFeatures
+from .positional_gin import PositionalGIN
 
-__all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures']
+__all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures', 'PositionalGIN']
