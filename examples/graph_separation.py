@@ -36,6 +36,11 @@ with Laplacian eigenvector frames) and ``mfa`` (minimal frame averaging: nauty's
 canonical labelling and the automorphism group; needs pynauty). The frames ignore
 ``--samples``: every graph is averaged over its own frame.
 
+Backbones (``--backbone``): ``transformer`` over the adjacency image (node rows or
+patches), ``mlp`` on the flattened image, or ``gin``: :class:`PositionalGIN`, message
+passing that reads each node's position in the sampled order (sparse; the best results
+on EXP-classify and CSL, see the README).
+
 Usage::
 
     python examples/graph_separation.py --help
@@ -351,7 +356,9 @@ def parse_args(argv=None):
     p.add_argument('--method', default='lps',
                    choices=['lps', 'ga', 'canonical', 'fa', 'mfa'])
     p.add_argument('--frame-budget', type=int, default=64,
-                   help='mfa: largest frame averaged exactly (larger ones are sampled)')
+                   help='mfa: largest frame averaged exactly (larger ones are sampled); '
+                   '1 is exact for these graph-level tasks, since every frame element '
+                   'gives the backbone the same canonical graph')
     p.add_argument('--backbone', default='transformer',
                    choices=['transformer', 'mlp', 'gin'],
                    help='transformer over the adjacency image, MLP on the flattened '
