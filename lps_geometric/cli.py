@@ -43,8 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--model', default='lps', choices=SYMMETRIZED + BASELINES,
                    help="a symmetrization method around the transformer ('none': the "
                         "transformer alone), or a baseline GNN")
-    t.add_argument('--backbone', default='transformer', choices=['transformer', 'mlp'],
-                   help='the network that is symmetrized (graph datasets)')
+    t.add_argument('--backbone', default='transformer',
+                   choices=['transformer', 'mlp', 'gin'],
+                   help='the network that is symmetrized (graph datasets): a transformer '
+                        'with one token per atom, an MLP on the adjacency image, or '
+                        'PositionalGIN (sparse message passing that reads positions)')
     t.add_argument('--epochs', type=int, default=100)
     t.add_argument('--batch-size', type=int, default=32, help='global batch size')
     t.add_argument('--eval-batch-size', type=int, default=256)

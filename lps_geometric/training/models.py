@@ -11,6 +11,7 @@ from torch_geometric.nn import GINEConv, global_mean_pool
 from lps_geometric.nn.backbones.adjacency_mlp import AdjacencyMLP
 from lps_geometric.nn.backbones.adjacency_patch_transformer import AdjacencyPatchTransformer
 from lps_geometric.nn.backbones.concat_features import ConcatNodeFeatures
+from lps_geometric.nn.backbones.positional_gin import PositionalGIN
 from lps_geometric.nn.symmetrize import Symmetrize
 
 __all__ = ['CategoricalEncoder', 'OGBGIN', 'SymmetrizedMolecule', 'E3SymmetrizedMolecule',
@@ -107,9 +108,11 @@ class SymmetrizedMolecule(nn.Module):
         feature_dim (int, optional): Width of the atom/bond embeddings. (default: 16)
         num_samples, eval_num_samples (int): :math:`k` in training and evaluation.
         entropy_weight (float): LPS entropy regulariser.
-        backbone (str, optional): :obj:`"transformer"` (one token per atom) or
+        backbone (str, optional): :obj:`"transformer"` (one token per atom),
             :obj:`"mlp"` (:class:`~lps_geometric.nn.AdjacencyMLP` on the flattened
-            adjacency image, hidden width ``4 * embed_dim``). (default:
+            adjacency image, hidden width ``4 * embed_dim``) or :obj:`"gin"`
+            (:class:`~lps_geometric.nn.PositionalGIN` with bond features, width
+            ``embed_dim``, ``depth`` layers: sparse, no adjacency image). (default:
             :obj:`"transformer"`)
     """
     def __init__(self, out_channels: int, method: str = 'lps', max_nodes: int = 64,
@@ -118,8 +121,9 @@ class SymmetrizedMolecule(nn.Module):
                  eval_num_samples: int = 10, entropy_weight: float = 0.1,
                  backbone: str = 'transformer'):
         super().__init__()
-        if backbone not in ('transformer', 'mlp'):
-            raise ValueError(f"'backbone' must be 'transformer' or 'mlp' (got {backbone})")
+        if backbone not in ('transformer', 'mlp', 'gin'):
+            raise ValueError(f"'backbone' must be 'transformer', 'mlp' or 'gin' (got "
+                             f"{backbone})")
         self.method = method
         self.atom_encoder = CategoricalEncoder(ATOM_FEATURE_DIMS, feature_dim)
         self.bond_encoder = CategoricalEncoder(BOND_FEATURE_DIMS, feature_dim)
@@ -128,6 +132,10 @@ class SymmetrizedMolecule(nn.Module):
                 feature_dim, out_channels, max_nodes=max_nodes, edge_dim=feature_dim,
                 tokens='rows', embed_dim=embed_dim, depth=depth, num_heads=num_heads,
                 dropout=dropout)
+        elif backbone == 'gin':
+            backbone = PositionalGIN(feature_dim, out_channels, max_nodes=max_nodes,
+                                     hidden_channels=embed_dim, num_layers=depth,
+                                     edge_dim=feature_dim, dropout=dropout)
         else:
             backbone = AdjacencyMLP(feature_dim, out_channels, max_nodes=max_nodes,
                                     hidden_channels=[4 * embed_dim] * 2,

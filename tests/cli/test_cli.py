@@ -27,6 +27,8 @@ def test_train_resume_and_evaluate(tmp_path, capsys):
     assert summary['metric'] == 'rmse' and len(summary['test']) == 2
     mlp = main(common + ['--model', 'fa', '--backbone', 'mlp', '--name', 'fa-mlp'])
     assert 'rmse' in mlp[0]['test']
+    positional = main(common + ['--model', 'lps', '--backbone', 'gin', '--name', 'lps-gin'])
+    assert 'rmse' in positional[0]['test']
     gin = main(common + ['--model', 'gin', '--hidden', '16', '--layers', '2'])
     assert 'rmse' in gin[0]['test']
     metrics = main(['evaluate', '--run', str(tmp_path / 'runs' / 'freesolv-gin-seed0')])
