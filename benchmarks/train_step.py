@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help='numbers of samples k per graph in training')
     g.add_argument('--paths', nargs='+', default=['sparse', 'dense'],
                    choices=['sparse', 'dense'], help='implementations to time')
+    g.add_argument('--backbone', default='transformer', choices=['transformer', 'gin'],
+                   help='transformer: the protocol\'s ViT over adjacency patches; gin: '
+                   'PositionalGIN (width 192, 4 layers, edge features), sparse path '
+                   'only (it reads positions, not an image, so the dense oracle does '
+                   'not apply)')
     g.add_argument('--quick', action='store_true',
                    help='smoke run: --nodes 64 188 --samples 1 --steps 3')
 
@@ -272,12 +277,17 @@ def loadavg():
 
 
 def build_model(args, N: int, k: int, path: str):
-    from lps_geometric.nn import AdjacencyPatchTransformer, Symmetrize
+    from lps_geometric.nn import AdjacencyPatchTransformer, PositionalGIN, Symmetrize
     from lps_geometric.samplers import PermutationSampler
     from lps_geometric.testing.dense import DenseSymmetrize
-    backbone = AdjacencyPatchTransformer(
-        in_channels=3, out_channels=2, max_nodes=N, edge_dim=4,
-        patch_size=math.ceil(N / 14), embed_dim=192, depth=4, num_heads=3, level='node')
+    if args.backbone == 'gin':
+        backbone = PositionalGIN(3, 2, max_nodes=N, hidden_channels=192, num_layers=4,
+                                 edge_dim=4, level='node')
+    else:
+        backbone = AdjacencyPatchTransformer(
+            in_channels=3, out_channels=2, max_nodes=N, edge_dim=4,
+            patch_size=math.ceil(N / 14), embed_dim=192, depth=4, num_heads=3,
+            level='node')
     sampler = PermutationSampler(3, hidden_channels=64, num_layers=3,
                                  edge_dim=args.sampler_edge_dim, dropout=0.1,
                                  noise_scale=1.0, tau=0.01,
@@ -570,7 +580,7 @@ def run_config(args, N, k, path) -> dict:
     for name in ('batch_size', 'edge_prob', 'avg_degree', 'avg_degree_from',
                  'min_frac', 'edge_features', 'seed', 'steps', 'warmup', 'min_steps',
                  'max_seconds', 'sampler_steps', 'threads', 'worker_max_gb',
-                 'sinkhorn_iters', 'sampler_edge_dim'):
+                 'sinkhorn_iters', 'sampler_edge_dim', 'backbone'):
         cmd += ['--' + name.replace('_', '-'), str(getattr(args, name))]
     if args.dense_band is not None:
         cmd += ['--dense-band', str(args.dense_band)]
@@ -718,7 +728,9 @@ def main(argv=None):
                 if path == 'dense':
                     est = dense_estimate(args, N, k, info['matmul_gflops'])
                     reason = None
-                    if est['est_mem_gb'] > args.dense_max_gb:
+                    if args.backbone == 'gin':
+                        reason = 'no dense oracle for the gin backbone'
+                    elif est['est_mem_gb'] > args.dense_max_gb:
                         reason = (f"estimated memory {est['est_mem_gb']:.1f} GB > "
                                   f"--dense-max-gb {args.dense_max_gb:g}")
                     elif est['est_step_s'] > args.dense_max_step_seconds:
