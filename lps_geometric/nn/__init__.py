@@ -12,5 +12,5 @@ from .transformer import TransformerEncoder
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
     'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
-    'PositionalGIN',    'init_from_vit', 'load_vit_state_dict', 'LoadReport'
+    'PositionalGIN', 'init_from_vit', 'load_vit_state_dict', 'LoadReport'
 ]

@@ -100,3 +100,19 @@ def test_bad_input_and_settings():
     table = position_table(10, 8, 'sinusoidal')
     assert table.shape == (10, 8) and torch.allclose(table[0, 1::2], torch.ones(4))
     assert 'positions=learned' in repr(gin())
+
+
+def test_bad_construction_and_missing_attributes():
+    with pytest.raises(ValueError, match='position code'):
+        gin(positions='onehot')
+    with pytest.raises(ValueError, match='positive'):
+        PositionalGIN(3, 2, max_nodes=0)
+    data = random_batch(sizes=(4, 3))
+    without_edges = data.clone()
+    without_edges.edge_attr = None
+    with pytest.raises(ValueError, match="'edge_attr'"):
+        gin()(without_edges)
+    without_x = data.clone()
+    without_x.x = None
+    with pytest.raises(ValueError, match="'x'"):
+        gin()(without_x)

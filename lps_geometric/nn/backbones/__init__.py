@@ -4,4 +4,5 @@ from .adjacency_patch_transformer import AdjacencyPatchTransformer
 from .concat_features import ConcatNodeFeatures
 from .positional_gin import PositionalGIN
 
-__all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures', 'PositionalGIN']
+__all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
+           'PositionalGIN']

@@ -7,7 +7,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
 
-from lps_geometric.groups.symmetric import check_level
+from lps_geometric.groups.symmetric import Permutation, check_level
+from lps_geometric.samplers.relaxation import band_positions
 from lps_geometric.utils.batch import local_index, to_ptr_batch
 from lps_geometric.utils.validation import check_graph_size
 
@@ -52,18 +53,20 @@ class PositionalGIN(nn.Module):
     after pooling keeps the head's inputs at unit scale whatever the graph size: without
     it, summed features of ~50 nodes drove every ReLU of the head negative early in
     training on EXP-classify (a constant output, loss stuck at log 2) in one of three
-    seeds. Without the position term this would be
-    a 1-WL GNN; with it, the model tells every node apart, so it is not permutation
-    invariant on its own. Symmetrized over node orders it becomes invariant and more
-    expressive than 1-WL: with uniform orders this is relational pooling with a GIN
-    (Murphy et al., 2019); with a learned distribution it is LPS with a message-passing
-    backbone. Cost :math:`O(|E| d + |V| d^2)` per layer: no dense matrix anywhere.
+    seeds.
+
+    Without the position term this would be a 1-WL GNN; with it, the model tells every
+    node apart, so it is not permutation invariant on its own. Symmetrized over node
+    orders it becomes invariant and more expressive than 1-WL: with uniform orders this
+    is relational pooling with a GIN (Murphy et al., 2019); with a learned distribution
+    it is LPS with a message-passing backbone. Cost :math:`O(|E| d + |V| d^2)` per layer:
+    no dense matrix anywhere.
 
     In training, :class:`~lps_geometric.nn.Symmetrize` sets ``perm_band``
     :math:`\tilde P \in \mathbb{R}^{|V| \times (2w+1)}` (one-hot forward, relaxed
-    backward);
-    the position code is then read as :math:`\sum_m \tilde P_{v,m} E_{i_v + m - w}`, whose
-    forward value is :math:`E_{i_v}` and whose gradient reaches the sampler.
+    backward); the position code is then read as
+    :math:`\sum_m \tilde P_{v,m} E_{i_v + m - w}`, whose forward value is :math:`E_{i_v}`
+    and whose gradient reaches the sampler.
 
     Args:
         in_channels (int): Node feature size (:obj:`0`: no node features).
@@ -135,20 +138,23 @@ class PositionalGIN(nn.Module):
                        band: Optional[Tensor] = None) -> Tensor:
         r"""Position codes :obj:`(|V|, d)` of the nodes, through the relaxed band if
         given (weights outside a graph are zero, so clamped indices do not matter)."""
-        index = local_index(batch, ptr)
         if band is None:
-            return self.position[index]
-        w = (band.size(1) - 1) // 2
-        size = (ptr[1:] - ptr[:-1])[batch].unsqueeze(1)
-        shifted = index.unsqueeze(1) + torch.arange(-w, w + 1, device=index.device)
-        shifted = torch.minimum(shifted.clamp(min=0), size - 1)
-        codes = self.position[shifted]                           # (|V|, 2w+1, d)
+            return self.position[local_index(batch, ptr)]
+        # The graph is already in the sampled order: node v sits at position v - ptr.
+        position, _ = band_positions(Permutation.identity(batch, ptr),
+                                     (band.size(1) - 1) // 2)
+        codes = self.position[position - ptr[batch].unsqueeze(1)]  # (|V|, 2w+1, d)
         return (band.to(codes.dtype).unsqueeze(-1) * codes).sum(dim=1)
 
     def forward(self, data: Data) -> Tensor:
         batch, ptr, B = to_ptr_batch(data)
         check_graph_size(ptr, self.max_nodes)
         h = self.position_codes(batch, ptr, getattr(data, 'perm_band', None))
+        needed = [('x', self.encoder is not None), ('edge_attr', self.edge_dim > 0)]
+        for name, reads in needed:
+            if reads and getattr(data, name, None) is None:
+                raise ValueError(f"PositionalGIN was built to read '{name}', which the "
+                                 f"data does not have")
         if self.encoder is not None:
             h = h + self.encoder(data.x.to(h.dtype).view(h.size(0), -1))
         edge_attr = None
