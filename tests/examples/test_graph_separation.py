@@ -68,3 +68,15 @@ def test_relabelled_graphs_keep_labels_and_isomorphism_class():
         assert torch.equal(deg_a.sort().values, deg_b.sort().values)
         changed += int(not torch.equal(a.edge_index, b.edge_index))
     assert changed > 0
+
+
+def test_method_none_trains_the_backbone_alone(tmp_path):
+    example = load_example()
+    args = example.parse_args(['--method', 'none', '--backbone', 'gin'])
+    model = example.build_symmetrized(args, 1, 10, 41)
+    assert not isinstance(model, example.Symmetrize)
+    example.main(['--tasks', 'csl', '--method', 'none', '--backbone', 'gin', '--epochs',
+                  '1', '--folds', '1', '--embed-dim', '8', '--depth', '1',
+                  '--no-baseline', '--out', str(tmp_path), '--root', str(tmp_path / 'd')])
+    result = json.loads((tmp_path / 'results_none_gin.json').read_text())
+    assert [r['model'] for r in result['results']] == ['none-gin']
