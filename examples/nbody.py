@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
 from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer,  # noqa: E402
-                              ConcatNodeFeatures, Symmetrize)
+                              ConcatEdgeGeometry, ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import ProductSampler, UniformProductSampler  # noqa: E402
 from lps_geometric.frames import (PCAFrameSampler, ProductMinimalFrameSampler,  # noqa: E402
                                   SortedProductFrameSampler)
@@ -109,12 +109,16 @@ class EGNNPredictor(nn.Module):
 def build_model(method: str, args) -> nn.Module:
     if method == 'egnn':
         return EGNNPredictor(args.egnn_hidden, args.egnn_layers)
-    backbone = ConcatNodeFeatures(
-        AdjacencyPatchTransformer(1 + 6, 3, max_nodes=5, edge_dim=1, tokens='patches',
-                                  patch_size=1, embed_dim=args.embed_dim, depth=args.depth,
-                                  num_heads=args.heads, mlp_ratio=args.mlp_ratio,
-                                  dropout=args.dropout, level='node'),
-        keys=('pos', 'vel'), in_channels=1)
+    # pair tokens read q_i q_j, plus (with --pair-geometry) the pair's relative position
+    # and velocity in the sampled frame and their lengths: 1 + 2 * (3 + 1) channels
+    edge_dim = 1 + 8 * args.pair_geometry
+    transformer = AdjacencyPatchTransformer(
+        1 + 6, 3, max_nodes=5, edge_dim=edge_dim, tokens='patches', patch_size=1,
+        embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads,
+        mlp_ratio=args.mlp_ratio, dropout=args.dropout, level='node')
+    if args.pair_geometry:
+        transformer = ConcatEdgeGeometry(transformer, keys=('pos', 'vel'), in_channels=1)
+    backbone = ConcatNodeFeatures(transformer, keys=('pos', 'vel'), in_channels=1)
     if method == 'ga':
         sampler = UniformProductSampler(special=False, center=True)
         k, eval_k = args.samples, args.eval_samples
@@ -260,6 +264,10 @@ def parse_args(argv=None):
     p.add_argument('--heads', type=int, default=4)
     p.add_argument('--mlp-ratio', type=float, default=1.0)
     p.add_argument('--dropout', type=float, default=0.0)
+    p.add_argument('--pair-geometry', action='store_true',
+                   help='pair tokens also read the relative position and velocity of '
+                   'their two particles in the sampled frame, and their lengths '
+                   '(ConcatEdgeGeometry)')
     p.add_argument('--sampler-hidden', type=int, default=64)
     p.add_argument('--sampler-layers', type=int, default=3)
     p.add_argument('--egnn-hidden', type=int, default=64)

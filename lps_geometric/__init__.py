@@ -2,7 +2,8 @@ r"""lps_geometric: symmetrization of any network for PyTorch Geometric."""
 from lps_geometric.groups import (EuclideanGroup, LorentzGroup, OrthogonalGroup,
                                   Permutation, ProductGroup, SymmetricGroup, UnitaryGroup)
 from lps_geometric.nn import (EGNN, AdjacencyMLP, AdjacencyPatchTransformer,
-                              ConcatNodeFeatures, EGNNConv, PositionalGIN, Symmetrize)
+                              ConcatEdgeGeometry, ConcatNodeFeatures, EGNNConv,
+                              PositionalGIN, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ExhaustivePermutationSampler,
                                     GroupSample, PermutationSampler, ProductSampler,
                                     UniformPermutationSampler, UniformProductSampler,
@@ -20,7 +21,7 @@ __version__ = '0.1.0'
 
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-    'PositionalGIN', 'EGNNConv', 'EGNN', 'PermutationSampler',
+    'ConcatEdgeGeometry', 'PositionalGIN', 'EGNNConv', 'EGNN', 'PermutationSampler',
     'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
     'UniformRotationSampler', 'UniformProductSampler', 'GroupSample', 'Permutation',

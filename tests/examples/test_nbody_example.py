@@ -45,7 +45,10 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
     data = random_point_cloud_batch([5, 5], dtype=torch.float64)
     group = ProductGroup()
     g = group.random_element(data, torch.Generator().manual_seed(0))
-    for method in ('lps', 'canonical', 'fa', 'mfa', 'egnn'):
+    cases = [(m, False) for m in ('lps', 'canonical', 'fa', 'mfa', 'egnn')]
+    cases += [('lps', True), ('fa', True)]         # pair tokens reading relative geometry
+    for method, geometry in cases:
+        args.pair_geometry = geometry
         torch.manual_seed(0)
         model = example.build_model(method, args).double().eval()
         if method in ('egnn', 'fa', 'mfa'):     # deterministic: nothing to transport
@@ -57,7 +60,7 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
             moved = group.act(g, data)
             out_g = model.model(moved, noise=transport_noise(g, noise, data, k)) + moved.pos
         expected = group.act_on_output(g, out, 'node', 'position')
-        assert torch.allclose(out_g, expected, atol=1e-9), method
+        assert torch.allclose(out_g, expected, atol=1e-9), (method, geometry)
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path):

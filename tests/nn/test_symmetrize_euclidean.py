@@ -6,8 +6,8 @@ from torch_geometric.utils import scatter
 
 from lps_geometric import equivariance_error
 from lps_geometric.groups import EuclideanGroup, ProductGroup
-from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer, ConcatNodeFeatures,
-                              Symmetrize)
+from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer, ConcatEdgeGeometry,
+                              ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,
                                     UniformRotationSampler)
 from lps_geometric.testing import random_point_cloud_batch, transport_noise
@@ -27,6 +27,16 @@ def transformer(level='node', out=3):
         AdjacencyPatchTransformer(7, out, max_nodes=5, edge_dim=1, tokens='patches',
                                   patch_size=1, embed_dim=16, depth=2, num_heads=2,
                                   level=level), keys=('pos', 'vel'), in_channels=1)
+
+
+def geometric_transformer(level='node', out=3):
+    # the same, with each pair token also reading its relative position and velocity
+    inner = AdjacencyPatchTransformer(7, out, max_nodes=5, edge_dim=9, tokens='patches',
+                                      patch_size=1, embed_dim=16, depth=2, num_heads=2,
+                                      level=level)
+    return ConcatNodeFeatures(ConcatEdgeGeometry(inner, keys=('pos', 'vel'),
+                                                 in_channels=1),
+                              keys=('pos', 'vel'), in_channels=1)
 
 
 class PointMLP(nn.Module):
@@ -58,6 +68,10 @@ CASES = [  # (group, sampler, backbone, level, output)
      transformer, 'node', 'vector'),
     ('S_n x E(3)', lambda: ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1),
      transformer, 'graph', 'scalar'),
+    ('S_n x E(3)', lambda: ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1),
+     geometric_transformer, 'node', 'vector'),
+    ('S_n x E(3)', lambda: ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1),
+     geometric_transformer, 'graph', 'scalar'),
 ]
 
 

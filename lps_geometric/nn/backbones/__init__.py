@@ -2,7 +2,8 @@ r"""Backbones :math:`f`: networks that need not be equivariant themselves."""
 from .adjacency_mlp import AdjacencyMLP
 from .adjacency_patch_transformer import AdjacencyPatchTransformer
 from .concat_features import ConcatNodeFeatures
+from .edge_geometry import ConcatEdgeGeometry
 from .positional_gin import PositionalGIN
 
 __all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-           'PositionalGIN']
+           'ConcatEdgeGeometry', 'PositionalGIN']

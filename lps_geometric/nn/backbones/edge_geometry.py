@@ -1,0 +1,110 @@
+r"""Feeding pairwise geometry (relative vectors and distances) to a backbone's edges."""
+import copy
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+__all__ = ['ConcatEdgeGeometry']
+
+
+class ConcatEdgeGeometry(nn.Module):
+    r"""Appends, to every edge :math:`(j \to i)`, the difference of vector node attributes
+    across it and the norm of that difference, before calling a backbone:
+
+    .. math::
+        e_{ji}' = [\, e_{ji} \,\|\, \mathrm{pos}_i - \mathrm{pos}_j \,\|\,
+        \lVert \mathrm{pos}_i - \mathrm{pos}_j \rVert \,\|\, \mathrm{vel}_i -
+        \mathrm{vel}_j \,\|\, \lVert \mathrm{vel}_i - \mathrm{vel}_j \rVert \,\|\,
+        \dots ]
+
+    (:math:`j` = ``edge_index[0]``, :math:`i` = ``edge_index[1]``, PyG's source and
+    target.) A pair token of an adjacency-patch backbone then reads the geometry of its
+    pair directly instead of having to compute it from two node tokens; for pairwise
+    physics (forces that depend on distances) this is the inductive bias that matters.
+
+    Inside :class:`~lps_geometric.nn.Symmetrize` the backbone receives the canonicalized
+    input :math:`g^{-1} \cdot G`, so the differences are expressed in the sampled frame
+    (they rotate with it) and the norms are invariant; the wrapper computes them from
+    what the backbone receives, so the symmetrized model keeps every guarantee the
+    sampler gives, whatever the backbone does with them. Differences are invariant to
+    translations, so nothing depends on the frame's origin.
+
+    Args:
+        backbone (torch.nn.Module): Reads ``data.edge_attr`` of width
+            ``in_channels + sum_key (d + 1) * C_key`` where a key's attribute has shape
+            :math:`(|V|, d)` (:math:`C = 1`) or :math:`(|V|, C, d)`, and :math:`d + 1`
+            becomes :math:`d` with ``norms=False``.
+        keys (sequence of str, optional): Vector node attributes whose differences are
+            appended, in order. (default: :obj:`("pos",)`)
+        in_channels (int, optional): Width of the original ``data.edge_attr``
+            (:obj:`0`: none). (default: :obj:`0`)
+        norms (bool, optional): Also append the Euclidean norm of each difference.
+            (default: :obj:`True`)
+
+    The wrapper exposes the backbone's ``level`` and ``max_nodes``, and ``edge_dim =
+    in_channels`` (the width the *input* must carry), so that
+    :class:`~lps_geometric.nn.Symmetrize` validates inputs against them.
+
+    Shapes:
+        - **input:** a ``Data``/``Batch`` with ``edge_index`` :math:`(2, |E|)`, the
+          attributes named in ``keys`` and, if ``in_channels > 0``, ``edge_attr``
+          :math:`(|E|, \text{in\_channels})`
+        - **output:** the backbone's output
+    """
+    def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', ),
+                 in_channels: int = 0, norms: bool = True):
+        super().__init__()
+        if len(keys) == 0:
+            raise ValueError('ConcatEdgeGeometry needs at least one vector attribute key')
+        self.backbone = backbone
+        self.keys = tuple(keys)
+        self.in_channels = in_channels
+        self.norms = norms
+        self.edge_dim = in_channels
+        for name in ('level', 'max_nodes'):
+            if hasattr(backbone, name):
+                setattr(self, name, getattr(backbone, name))
+
+    def reset_parameters(self):
+        if hasattr(self.backbone, 'reset_parameters'):
+            self.backbone.reset_parameters()
+
+    def edge_features(self, data: Data) -> Tensor:
+        r"""The new ``edge_attr`` :math:`(|E|, \cdot)` the backbone receives."""
+        src, dst = data.edge_index
+        parts = []
+        if self.in_channels > 0:
+            edge_attr = getattr(data, 'edge_attr', None)
+            if edge_attr is None:
+                raise ValueError(f'The backbone expects edge features of width '
+                                 f'{self.in_channels} (edge_attr), which the data does '
+                                 f'not have')
+            parts.append(edge_attr.view(edge_attr.size(0), -1))
+        for key in self.keys:
+            value = getattr(data, key, None)
+            if value is None:
+                raise ValueError(f"The backbone reads the vector node attribute '{key}', "
+                                 f"which the data does not have")
+            if value.dim() not in (2, 3):
+                raise ValueError(f"'{key}' must have shape (|V|, d) or (|V|, C, d), got "
+                                 f"{tuple(value.shape)}")
+            diff = value[dst] - value[src]
+            parts.append(diff.reshape(diff.size(0), -1))
+            if self.norms:
+                # clamped so that coincident nodes (and self-loops) give a finite
+                # gradient: sqrt is not differentiable at 0
+                norm = diff.pow(2).sum(dim=-1).clamp_min(1e-12).sqrt()
+                parts.append(norm.reshape(diff.size(0), -1))
+        dtype = next((p.dtype for p in parts if p.is_floating_point()), torch.float32)
+        return torch.cat([p.to(dtype) for p in parts], dim=-1)
+
+    def forward(self, data: Data) -> Tensor:
+        out = copy.copy(data)
+        out.edge_attr = self.edge_features(data)
+        return self.backbone(out)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.backbone}, keys={self.keys}, '
+                f'in_channels={self.in_channels}, norms={self.norms})')
