@@ -6,10 +6,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from .wrapper import BackboneWrapper
+
 __all__ = ['ConcatNodeFeatures']
 
 
-class ConcatNodeFeatures(nn.Module):
+class ConcatNodeFeatures(BackboneWrapper):
     r"""Concatenates node attributes (positions, velocities, ...) onto ``x`` before
     calling a backbone, so that any graph backbone can read a point cloud:
 
@@ -34,17 +36,9 @@ class ConcatNodeFeatures(nn.Module):
     """
     def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', 'vel'),
                  in_channels: int = 0):
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone)
         self.keys = tuple(keys)
         self.in_channels = in_channels
-        for name in ('level', 'max_nodes', 'edge_dim'):
-            if hasattr(backbone, name):
-                setattr(self, name, getattr(backbone, name))
-
-    def reset_parameters(self):
-        if hasattr(self.backbone, 'reset_parameters'):
-            self.backbone.reset_parameters()
 
     def forward(self, data: Data) -> Tensor:
         parts = []

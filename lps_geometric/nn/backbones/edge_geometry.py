@@ -6,10 +6,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from .wrapper import BackboneWrapper
+
 __all__ = ['ConcatEdgeGeometry']
 
 
-class ConcatEdgeGeometry(nn.Module):
+class ConcatEdgeGeometry(BackboneWrapper):
     r"""Appends, to every edge :math:`(j \to i)`, the difference of vector node attributes
     across it and the norm of that difference, before calling a backbone:
 
@@ -53,23 +55,18 @@ class ConcatEdgeGeometry(nn.Module):
           :math:`(|E|, \text{in\_channels})`
         - **output:** the backbone's output
     """
+    # edge_dim is this wrapper's own (the input's width), not the backbone's
+    exposed = ('level', 'max_nodes')
+
     def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', ),
                  in_channels: int = 0, norms: bool = True):
-        super().__init__()
         if len(keys) == 0:
             raise ValueError('ConcatEdgeGeometry needs at least one vector attribute key')
-        self.backbone = backbone
+        super().__init__(backbone)
         self.keys = tuple(keys)
         self.in_channels = in_channels
         self.norms = norms
         self.edge_dim = in_channels
-        for name in ('level', 'max_nodes'):
-            if hasattr(backbone, name):
-                setattr(self, name, getattr(backbone, name))
-
-    def reset_parameters(self):
-        if hasattr(self.backbone, 'reset_parameters'):
-            self.backbone.reset_parameters()
 
     def edge_features(self, data: Data) -> Tensor:
         r"""The new ``edge_attr`` :math:`(|E|, \cdot)` the backbone receives."""
