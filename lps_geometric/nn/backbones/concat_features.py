@@ -2,7 +2,6 @@ r"""Feeding coordinates to a backbone that only reads ``x``."""
 import copy
 from typing import Sequence
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -48,14 +47,10 @@ class ConcatNodeFeatures(BackboneWrapper):
                 raise ValueError('The backbone expects node features x')
             parts.append(x.view(x.size(0), -1))
         for key in self.keys:
-            value = getattr(data, key, None)
-            if value is None:
-                raise ValueError(f"The backbone reads the node attribute '{key}', which "
-                                 f"the data does not have")
+            value = self.read(data, key)
             parts.append(value.reshape(value.size(0), -1))
-        dtype = next((p.dtype for p in parts if p.is_floating_point()), torch.float32)
         out = copy.copy(data)
-        out.x = torch.cat([p.to(dtype) for p in parts], dim=-1)
+        out.x = self.concat(parts)
         return self.backbone(out)
 
     def __repr__(self) -> str:

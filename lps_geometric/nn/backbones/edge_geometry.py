@@ -2,7 +2,6 @@ r"""Feeding pairwise geometry (relative vectors and distances) to a backbone's e
 import copy
 from typing import Sequence
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -80,10 +79,7 @@ class ConcatEdgeGeometry(BackboneWrapper):
                                  f'not have')
             parts.append(edge_attr.view(edge_attr.size(0), -1))
         for key in self.keys:
-            value = getattr(data, key, None)
-            if value is None:
-                raise ValueError(f"The backbone reads the vector node attribute '{key}', "
-                                 f"which the data does not have")
+            value = self.read(data, key, 'vector node attribute')
             if value.dim() not in (2, 3):
                 raise ValueError(f"'{key}' must have shape (|V|, d) or (|V|, C, d), got "
                                  f"{tuple(value.shape)}")
@@ -94,8 +90,7 @@ class ConcatEdgeGeometry(BackboneWrapper):
                 # gradient: sqrt is not differentiable at 0
                 norm = diff.pow(2).sum(dim=-1).clamp_min(1e-12).sqrt()
                 parts.append(norm.reshape(diff.size(0), -1))
-        dtype = next((p.dtype for p in parts if p.is_floating_point()), torch.float32)
-        return torch.cat([p.to(dtype) for p in parts], dim=-1)
+        return self.concat(parts)
 
     def forward(self, data: Data) -> Tensor:
         out = copy.copy(data)

@@ -1,7 +1,9 @@
 r"""The common base of backbone wrappers that rewrite the input before a backbone."""
-from typing import Tuple
+from typing import List, Tuple
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
 
 __all__ = ['BackboneWrapper']
 
@@ -23,3 +25,19 @@ class BackboneWrapper(nn.Module):
     def reset_parameters(self):
         if hasattr(self.backbone, 'reset_parameters'):
             self.backbone.reset_parameters()
+
+    @staticmethod
+    def read(data: Data, key: str, what: str = 'node attribute') -> Tensor:
+        r"""``data[key]``, or a clear error naming what is missing."""
+        value = getattr(data, key, None)
+        if value is None:
+            raise ValueError(f"The backbone reads the {what} '{key}', which the data does "
+                             f"not have")
+        return value
+
+    @staticmethod
+    def concat(parts: List[Tensor]) -> Tensor:
+        r"""Concatenates feature blocks along the last dimension in the first floating
+        dtype among them (integer blocks such as atom types are cast)."""
+        dtype = next((p.dtype for p in parts if p.is_floating_point()), torch.float32)
+        return torch.cat([p.to(dtype) for p in parts], dim=-1)
