@@ -72,11 +72,8 @@ class ConcatEdgeGeometry(BackboneWrapper):
         src, dst = data.edge_index
         parts = []
         if self.in_channels > 0:
-            edge_attr = getattr(data, 'edge_attr', None)
-            if edge_attr is None:
-                raise ValueError(f'The backbone expects edge features of width '
-                                 f'{self.in_channels} (edge_attr), which the data does '
-                                 f'not have')
+            edge_attr = self.read(data, 'edge_attr',
+                                  f'edge features of width {self.in_channels}')
             parts.append(edge_attr.view(edge_attr.size(0), -1))
         for key in self.keys:
             value = self.read(data, key, 'vector node attribute')
