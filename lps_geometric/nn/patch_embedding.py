@@ -21,7 +21,7 @@ soft backward) the edges and nodes become :math:`4w + 1` and :math:`2w + 1` weig
 entries (:mod:`lps_geometric.nn.relaxed_graph`); the forward value is unchanged.
 """
 import math
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -77,38 +77,82 @@ def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
     return F.embedding_bag(rows, table, offsets, mode='sum', per_sample_weights=psw)
 
 
+#: The GEMM route of :func:`_pixel_values` computes :math:`T \times R` products where the
+#: per-entry route computes :math:`M S C`, but at GEMM speed instead of gather speed. It
+#: is taken while :math:`T R \le` this ratio :math:`\times M S C`: measured on CPU
+#: (2 threads), at N = 2000 (ratio 28) the GEMM route made the whole training step 1.9x
+#: faster (``benchmarks/README.md``).
+GEMM_ROUTE_RATIO = 48
+#: Products (floats) one GEMM block of :func:`_pixel_values` may hold.
+GEMM_BLOCK_BUDGET = 1 << 26
+
+
+def _graph_blocks(token_ptr: Tensor, row_ptr: Tensor,
+                  tokens_per_block: int) -> List[Tuple[int, int, int, int]]:
+    r"""Splits a batch into blocks of whole graphs of about ``tokens_per_block`` tokens:
+    ``(token_lo, token_hi, row_lo, row_hi)`` per block. Graph :math:`g` owns tokens
+    ``token_ptr[g]:token_ptr[g + 1]`` and entry rows ``row_ptr[g]:row_ptr[g + 1]``; a
+    block holds the graphs whose first token falls in the same window of
+    ``tokens_per_block``, so it has at most that many tokens plus one graph's."""
+    window = torch.div(token_ptr[:-1], tokens_per_block, rounding_mode='floor')
+    first = torch.ones_like(window, dtype=torch.bool)
+    first[1:] = window[1:] != window[:-1]
+    starts = torch.cat([first.nonzero().view(-1),
+                        torch.tensor([window.numel()], device=window.device)])
+    tokens, rows = token_ptr[starts].tolist(), row_ptr[starts].tolist()
+    return list(zip(tokens[:-1], tokens[1:], rows[:-1], rows[1:]))
+
+
 def _pixel_values(grad: Tensor, table: Tensor, token: Tensor, cell: Tensor,
-                  feat: Tensor, budget: int = 1 << 26) -> Tensor:
+                  feat: Tensor, graph: Optional[Tensor] = None,
+                  token_ptr: Optional[Tensor] = None,
+                  budget: Optional[int] = None) -> Tensor:
     r"""``out[m, s] = sum_c feat[m, c] <grad[token[m, s]], table[cell[m, s] * C + c]>``,
     the gradient of the weight of pixel entry ``(m, s)``.
 
-    Either one GEMM ``grad @ table^T`` followed by a gather (when the
-    :math:`T \times R` result is small, as for the patches of mid-sized graphs; in token
-    blocks when it is larger), or chunked per-entry products, linear in the number of
-    entries (for large sparse graphs).
+    Either GEMMs ``grad @ table^T`` followed by a gather (when the :math:`T \times R`
+    products are not many more than the entries, as for the patches of mid-sized
+    graphs), or chunked per-entry products, linear in the number of entries (for large
+    sparse graphs). When the products exceed ``budget`` (default
+    :obj:`GEMM_BLOCK_BUDGET`), the GEMM route runs in blocks
+    of whole graphs of about ``budget`` products each: entry row :math:`m` belongs to
+    graph ``graph[m]``, which owns tokens ``token_ptr[g]:token_ptr[g + 1]``. Rows are
+    grouped by graph once (free when they already are, as in a PyG batch) and every block
+    reads only its own rows, so the cost stays linear in the batch (without ``graph``,
+    the batch is one block).
 
     Shapes: ``grad`` :math:`(T, D)`, ``table`` :math:`(R, D)` with :math:`R = n_{cell} C`,
-    ``token``/``cell`` :math:`(M, S)`, ``feat`` :math:`(M, C)`; output :math:`(M, S)`.
+    ``token``/``cell`` :math:`(M, S)`, ``feat`` :math:`(M, C)`, ``graph`` :math:`(M,)`,
+    ``token_ptr`` :math:`(B + 1,)`; output :math:`(M, S)`.
     """
+    budget = GEMM_BLOCK_BUDGET if budget is None else budget
     C = feat.size(1)
     T, R = grad.size(0), table.size(0)
     ncell = R // C
     M, S = token.shape
     feat = feat.unsqueeze(1)
-    if T * R <= max(budget, 16 * M * S * C):
-        rows_per_block = max(1, budget // R)
-        if rows_per_block >= T:
-            G = (grad @ table.t()).view(T * ncell, C)
-            picked = G.index_select(0, (token * ncell + cell).view(-1))
-            return (picked.view(M, S, C) * feat).sum(-1)
-        out = grad.new_zeros(M, S)
-        for lo in range(0, T, rows_per_block):
-            hi = min(lo + rows_per_block, T)
-            mask = (token >= lo) & (token < hi)
-            G = (grad[lo:hi] @ table.t()).view((hi - lo) * ncell, C)
-            picked = G.index_select(0, (token[mask] - lo) * ncell + cell[mask])
-            rows = mask.nonzero()[:, 0]
-            out[mask] = (picked * feat[rows, 0]).sum(-1)
+    if T * R <= max(budget, GEMM_ROUTE_RATIO * M * S * C):
+        order = None
+        if graph is None or T * R <= budget:
+            blocks = [(0, T, 0, M)]
+        else:
+            if M > 1 and bool((graph[1:] < graph[:-1]).any()):
+                order = torch.argsort(graph, stable=True)
+                token, cell, feat, graph = token[order], cell[order], feat[order], \
+                    graph[order]
+            counts = torch.bincount(graph, minlength=token_ptr.numel() - 1)
+            row_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+            blocks = _graph_blocks(token_ptr, row_ptr, max(1, budget // R))
+        out = grad.new_empty(M, S)
+        for t_lo, t_hi, r_lo, r_hi in blocks:
+            if r_hi == r_lo:
+                continue
+            products = (grad[t_lo:t_hi] @ table.t()).view(-1, C)
+            index = (token[r_lo:r_hi] - t_lo) * ncell + cell[r_lo:r_hi]
+            picked = products.index_select(0, index.view(-1)).view(r_hi - r_lo, S, C)
+            out[r_lo:r_hi] = (picked * feat[r_lo:r_hi]).sum(-1)
+        if order is not None:
+            out = torch.empty_like(out).index_copy_(0, order, out)
         return out
     kernel = table.view(ncell, C, -1)
     out = grad.new_empty(M, S)
@@ -132,17 +176,19 @@ class _BandGradient(torch.autograd.Function):
     passes its gradient to both factors (the other one is exactly one forward).
     """
     @staticmethod
-    def forward(ctx, band, table, token, cell, feat, src, dst, num_tokens):
+    def forward(ctx, band, table, token, cell, feat, src, dst, graph, token_ptr,
+                num_tokens):
         ctx.nodes = dst is None
         ctx.save_for_backward(table, token, cell, feat, src,
-                              src if dst is None else dst)
+                              src if dst is None else dst, graph, token_ptr)
         ctx.band_shape = band.shape
         return table.new_zeros(num_tokens, table.size(1))
 
     @staticmethod
     def backward(ctx, grad):
-        table, token, cell, feat, src, dst = ctx.saved_tensors
-        values = _pixel_values(grad.contiguous(), table, token, cell, feat)
+        table, token, cell, feat, src, dst, graph, token_ptr = ctx.saved_tensors
+        values = _pixel_values(grad.contiguous(), table, token, cell, feat, graph,
+                               token_ptr)
         N, width = ctx.band_shape
         w = (width - 1) // 2
         if ctx.nodes:
@@ -158,7 +204,7 @@ class _BandGradient(torch.autograd.Function):
             col[:, w] = values[:, 0]
             grad_band = values.new_zeros(N, width).index_add_(0, src, row)
             grad_band.index_add_(0, dst, col)
-        return grad_band, None, None, None, None, None, None, None
+        return (grad_band,) + (None,) * 9
 
 
 def _clamp_to_graph(position: Tensor, size: Tensor) -> Tensor:
@@ -248,7 +294,8 @@ class AdjacencyPatchEmbedding(nn.Module):
                               _clamp_to_graph(j + shifts, size)], dim=1)
             out = out + _BandGradient.apply(
                 band, self.edge_table.detach(), grid.token(graph, rows, cols),
-                cell_of(rows, cols), feat.detach(), src, dst, grid.num_tokens)
+                cell_of(rows, cols), feat.detach(), src, dst, hard.graph, grid.token_ptr,
+                grid.num_tokens)
 
         if self.node_channels > 0:
             if x is None:
@@ -268,7 +315,8 @@ class AdjacencyPatchEmbedding(nn.Module):
                 out = out + _BandGradient.apply(
                     band, self.node_table.detach(),
                     grid.token(batch.unsqueeze(1), pos, pos), pos % slots, x.detach(),
-                    torch.arange(x.size(0), device=x.device), None, grid.num_tokens)
+                    torch.arange(x.size(0), device=x.device), None, batch, grid.token_ptr,
+                    grid.num_tokens)
         return out + self.bias, grid
 
     def __repr__(self) -> str:

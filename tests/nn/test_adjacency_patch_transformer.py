@@ -95,13 +95,48 @@ def test_timm_style_parameter_names():
 
 
 def test_pixel_gradient_strategies_agree():
+    from lps_geometric.nn import patch_embedding
     from lps_geometric.nn.patch_embedding import _pixel_values
-    T, R, C, d, M, S = 40, 60, 3, 8, 500, 5
-    grad, table = torch.randn(T, d), torch.randn(R, d)
-    token, cell = torch.randint(0, T, (M, S)), torch.randint(0, R // C, (M, S))
-    feat = torch.randn(M, C)
+    R, C, d, M, S = 60, 3, 8, 500, 5
+    gen = torch.Generator().manual_seed(0)
+    token_ptr = torch.tensor([0, 7, 7, 20, 26, 40])  # graph 1 has no tokens (and rows)
+    graph = torch.randint(0, 5, (M,), generator=gen)
+    graph[graph == 1] = 2
+    sizes = (token_ptr[1:] - token_ptr[:-1])[graph]
+    token = token_ptr[graph].unsqueeze(1) + (torch.rand(M, S, generator=gen)
+                                             * sizes.unsqueeze(1)).long()
+    T = int(token_ptr[-1])
+    grad, table = torch.randn(T, d, generator=gen), torch.randn(R, d, generator=gen)
+    cell = torch.randint(0, R // C, (M, S), generator=gen)
+    feat = torch.randn(M, C, generator=gen)
     expected = (torch.einsum('msd,mscd->msc', grad[token],
                              table.view(R // C, C, d)[cell]) * feat[:, None]).sum(-1)
-    for budget in (1 << 26, 7 * R, 1):  # one GEMM, GEMM in token blocks, per entry
-        got = _pixel_values(grad, table, token, cell, feat, budget=budget)
-        assert torch.allclose(got, expected, atol=1e-5), budget
+    order = torch.argsort(graph, stable=True)
+    routes = [
+        (1 << 26, graph),  # one GEMM
+        (7 * R, graph),  # GEMM in blocks of whole graphs, rows not grouped by graph
+        (7 * R, graph[order]),  # the same, rows grouped (as in a PyG batch)
+        (1, graph),  # one graph per block
+    ]
+    for budget, rows_graph in routes:
+        perm = order if rows_graph is not graph else torch.arange(M)
+        got = _pixel_values(grad, table, token[perm], cell[perm], feat[perm], rows_graph,
+                            token_ptr, budget=budget)
+        assert torch.allclose(got, expected[perm], atol=1e-5), budget
+    ratio = patch_embedding.GEMM_ROUTE_RATIO
+    try:  # per-entry products
+        patch_embedding.GEMM_ROUTE_RATIO = 0
+        got = _pixel_values(grad, table, token, cell, feat, graph, token_ptr, budget=1)
+    finally:
+        patch_embedding.GEMM_ROUTE_RATIO = ratio
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_graph_blocks_cover_the_batch_once():
+    from lps_geometric.nn.patch_embedding import _graph_blocks
+    token_ptr = torch.tensor([0, 7, 7, 20, 26, 40])
+    row_ptr = torch.tensor([0, 3, 3, 9, 9, 12])
+    blocks = _graph_blocks(token_ptr, row_ptr, tokens_per_block=10)
+    # graphs start at tokens 0, 7, 7 (window 0), 20 (window 2), 26 (window 2)
+    assert blocks == [(0, 20, 0, 9), (20, 40, 9, 12)]
+    assert _graph_blocks(token_ptr, row_ptr, 1000) == [(0, 40, 0, 12)]

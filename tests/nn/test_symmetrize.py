@@ -6,6 +6,7 @@ from lps_geometric import (AdjacencyPatchTransformer, ExhaustivePermutationSampl
                            GraphInputError, PermutationSampler, Symmetrize,
                            SymmetricGroup, UniformPermutationSampler, equivariance_error)
 from lps_geometric.testing import DenseSymmetrize, random_batch
+from lps_geometric.nn import patch_embedding
 from lps_geometric.utils import replicate_batch
 
 
@@ -79,7 +80,11 @@ def test_monte_carlo_group_averaging_converges():
                                                ('rows', None)])
 @pytest.mark.parametrize('level', ['graph', 'node'])
 @pytest.mark.parametrize('sinkhorn_iters', [0, 3])
-def test_sparse_path_equals_dense_oracle(tokens, patch_size, level, sinkhorn_iters):
+@pytest.mark.parametrize('block_budget', [None, 1])
+def test_sparse_path_equals_dense_oracle(tokens, patch_size, level, sinkhorn_iters,
+                                         block_budget, monkeypatch):
+    if block_budget is not None:  # band gradient in GEMM blocks of one graph each
+        monkeypatch.setattr(patch_embedding, 'GEMM_BLOCK_BUDGET', block_budget)
     data = random_batch(sizes=(9, 7, 3, 1, 12))
     bb = backbone(level, tokens, patch_size)
     sampler = PermutationSampler(3, hidden_channels=16, edge_dim=4, dropout=0.0,
