@@ -12,7 +12,7 @@ Examples::
 
     python benchmarks/nbody_step.py                      # all methods, ~3 min
     python benchmarks/nbody_step.py --methods lps --samples 20 --steps 10
-    python benchmarks/nbody_step.py --methods lps ga --pair-geometry
+    python benchmarks/nbody_step.py --methods lps ga --no-pair-geometry
 """
 import argparse
 import json
@@ -46,12 +46,17 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--pair-geometry', action='store_true',
-                   help="the example's --pair-geometry backbone (pair tokens read relative "
-                   "positions, velocities and their lengths)")
+    p.add_argument('--pair-geometry', action=argparse.BooleanOptionalAction, default=True,
+                   help="the example's default backbone, whose pair tokens read relative "
+                   "positions, velocities and their lengths; --no-pair-geometry: charges "
+                   "only, like the reference")
     p.add_argument('--out', type=Path, default=REPO / 'results' / 'nbody_step.json')
     p.add_argument('--worker', choices=WORKLOADS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def geometry_flag(args) -> str:
+    return '--pair-geometry' if args.pair_geometry else '--no-pair-geometry'
 
 
 def run_worker(args) -> dict:
@@ -67,8 +72,7 @@ def run_worker(args) -> dict:
     workload = args.worker
     method = 'lps' if workload == 'lps-eval' else workload
     ex = example_args(['--samples', str(args.samples),
-                       '--eval-samples', str(args.eval_samples)]
-                      + ['--pair-geometry'] * args.pair_geometry)
+                       '--eval-samples', str(args.eval_samples), geometry_flag(args)])
     model = build_model(method, ex)
     data = random_point_cloud_batch([5] * args.batch_size)
     data.y = data.pos + 0.1 * torch.randn_like(data.pos)
@@ -114,7 +118,7 @@ def main(argv=None):
                '--samples', str(args.samples), '--eval-samples', str(args.eval_samples),
                '--batch-size', str(args.batch_size), '--steps', str(args.steps),
                '--warmup', str(args.warmup), '--threads', str(args.threads),
-               '--seed', str(args.seed)] + ['--pair-geometry'] * args.pair_geometry
+               '--seed', str(args.seed), geometry_flag(args)]
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               env=dict(os.environ, PYTHONPATH=str(REPO)))
         if proc.returncode != 0:
@@ -127,7 +131,7 @@ def main(argv=None):
         print(f'  {workload:9s} done: {res["step_s"]:.3f} s', flush=True)
     print(f'\nn-body step benchmark (batch {args.batch_size}, {args.threads} threads, '
           f'median of {args.steps} steps'
-          f'{", pair geometry" if args.pair_geometry else ""})\n')
+          f'{", pair geometry" if args.pair_geometry else ", no pair geometry"})\n')
     print('| workload | k | step | reference step | speed-up | peak RSS | reference RSS |')
     print('|---|---|---|---|---|---|---|')
     for r in results:

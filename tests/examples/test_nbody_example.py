@@ -40,6 +40,8 @@ def test_every_method_trains_and_reports(tmp_path):
 def test_symmetrized_predictor_is_equivariant(tmp_path):
     example = load_example()
     args = example.parse_args(SMALL)
+    assert args.pair_geometry  # the default; --no-pair-geometry reads charges only
+    assert not example.parse_args(SMALL + ['--no-pair-geometry']).pair_geometry
     from lps_geometric.groups import ProductGroup
     from lps_geometric.testing import random_point_cloud_batch, transport_noise
     data = random_point_cloud_batch([5, 5], dtype=torch.float64)
