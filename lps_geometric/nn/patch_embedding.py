@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lps_geometric.nn.relaxed_graph import edge_pixels, node_pixels
+from lps_geometric.utils.batch import graph_ptr
 
 __all__ = ['AdjacencyPatchEmbedding', 'PatchGrid']
 
@@ -140,8 +141,7 @@ def _pixel_values(grad: Tensor, table: Tensor, token: Tensor, cell: Tensor,
                 order = torch.argsort(graph, stable=True)
                 token, cell, feat, graph = token[order], cell[order], feat[order], \
                     graph[order]
-            counts = torch.bincount(graph, minlength=token_ptr.numel() - 1)
-            row_ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+            row_ptr = graph_ptr(graph, token_ptr.numel() - 1)
             blocks = _graph_blocks(token_ptr, row_ptr, max(1, budget // R))
         out = grad.new_empty(M, S)
         for t_lo, t_hi, r_lo, r_hi in blocks:
