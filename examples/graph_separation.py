@@ -245,7 +245,7 @@ def train(model, train_set, val_set, test_set, args, desc: str) -> Dict:
         epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, lr=args.lr, weight_decay=0.0,
         warmup=args.warmup, schedule='linear' if args.lr_decay else 'constant',
-        clip=args.clip, seed=args.seed,
+        clip=args.clip, ema=args.ema, seed=args.seed,
         accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu', devices=1,
         precision='32-true', eval_every=args.eval_every,
         select='valid' if val_set else 'last', eval_test=True, out_dir=str(run_dir),
@@ -393,6 +393,9 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=float, default=0.1,
                    help='fraction of steps with a linear learning-rate warm-up')
     p.add_argument('--clip', type=float, default=1.0, help='gradient norm clipping')
+    p.add_argument('--ema', type=float, default=0.0,
+                   help='decay of an exponential moving average of the weights, used for '
+                        'evaluation and the selected model (e.g. 0.999; 0: off)')
     p.add_argument('--lr-decay', action='store_true',
                    help='decay the learning rate linearly to zero after the warm-up')
     p.add_argument('--eval-every', type=int, default=5)

@@ -177,7 +177,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size,
         lr=args.egnn_lr if method == 'egnn' else args.lr, weight_decay=args.weight_decay,
-        warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=0.0,
+        warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=0.0, ema=args.ema,
         seed=args.seed, accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu',
         devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
         progress=True)
@@ -262,6 +262,9 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--egnn-lr', type=float, default=5e-4)
     p.add_argument('--weight-decay', type=float, default=1e-12)
+    p.add_argument('--ema', type=float, default=0.0,
+                   help='decay of an exponential moving average of the weights, used for '
+                        'evaluation and the selected model (e.g. 0.999; 0: off)')
     p.add_argument('--cosine', action='store_true',
                    help='cosine learning-rate decay to zero over --epochs')
     p.add_argument('--entropy-weight', type=float, default=0.1)

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--schedule', default='cosine', choices=['cosine', 'linear', 'constant'],
                    help='learning rate after the linear warm-up')
     t.add_argument('--clip', type=float, default=1.0)
+    t.add_argument('--ema', type=float, default=0.0,
+                   help='decay of an exponential moving average of the weights, used for '
+                        'evaluation and best.pt (e.g. 0.999; 0: off)')
     t.add_argument('--embed-dim', type=int, default=64, help='transformer width')
     t.add_argument('--depth', type=int, default=4, help='transformer layers')
     t.add_argument('--heads', type=int, default=4)
@@ -178,7 +181,7 @@ def run_train(args) -> List[Dict]:
             epochs=args.epochs, batch_size=args.batch_size,
             eval_batch_size=args.eval_batch_size, lr=args.lr,
             weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
-            clip=args.clip, seed=seed,
+            clip=args.clip, ema=args.ema, seed=seed,
             accelerator=args.accelerator,
             devices=int(args.devices) if str(args.devices).isdigit() else args.devices,
             strategy=args.strategy, num_nodes=args.num_nodes, precision=args.precision,

@@ -1,6 +1,7 @@
 r"""Training: a Lightning-Fabric engine (CPU, GPU, DDP, mixed precision, exact resume),
 tasks with OGB's evaluator, and the molecular models used by the CLI."""
 from .config import TrainConfig
+from .ema import ExponentialMovingAverage
 from .tasks import Task, roc_auc
 from .engine import epoch_batches, evaluate, make_fabric, plot_curves, train
 from .models import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS, CategoricalEncoder,
@@ -8,7 +9,7 @@ from .models import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS, CategoricalEncoder,
                      complete_graph)
 
 __all__ = [
-    'TrainConfig', 'Task', 'roc_auc', 'train', 'evaluate', 'make_fabric', 'epoch_batches',
+    'TrainConfig', 'ExponentialMovingAverage', 'Task', 'roc_auc', 'train', 'evaluate', 'make_fabric', 'epoch_batches',
     'plot_curves', 'CategoricalEncoder', 'OGBGIN', 'SymmetrizedMolecule',
     'E3SymmetrizedMolecule', 'SchNetBaseline', 'complete_graph', 'ATOM_FEATURE_DIMS',
     'BOND_FEATURE_DIMS'

@@ -24,6 +24,10 @@ class TrainConfig:
         schedule (str): After the warm-up: ``"cosine"`` decay, ``"linear"`` decay to
             zero, or ``"constant"``.
         clip (float): Gradient norm clipping (0: off).
+        ema (float): Decay of an exponential moving average of the weights
+            (:class:`~lps_geometric.training.ExponentialMovingAverage`, e.g. ``0.999``;
+            0: off). When on, every evaluation, the selection and ``best.pt`` use the
+            averaged weights; ``last.ckpt`` holds both, so resuming stays exact.
         seed (int): Seed of parameters, shuffling and sampling.
         accelerator, devices, strategy, num_nodes: Passed to Lightning Fabric
             (``"cpu"``/``"gpu"``/``"auto"``; ``devices=2, strategy="ddp"`` for two
@@ -53,6 +57,7 @@ class TrainConfig:
     warmup: float = 0.05
     schedule: str = 'cosine'
     clip: float = 1.0
+    ema: float = 0.0
     seed: int = 0
     accelerator: str = 'auto'
     devices: Union[int, str] = 1

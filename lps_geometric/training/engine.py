@@ -12,6 +12,7 @@ import copy
 import json
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -21,6 +22,7 @@ from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from lps_geometric.training.config import TrainConfig
+from lps_geometric.training.ema import ExponentialMovingAverage
 from lps_geometric.training.tasks import Task
 
 __all__ = ['train', 'evaluate', 'make_fabric', 'epoch_batches']
@@ -133,9 +135,14 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
     scheduler = _schedule(optimizer, config.epochs * steps_per_epoch, config.warmup,
                           config.schedule)
     model, optimizer = fabric.setup(model, optimizer)
+    unwrapped = model.module if hasattr(model, 'module') else model
+    # evaluation, selection and best.pt use the averaged weights when config.ema > 0
+    ema = ExponentialMovingAverage(unwrapped, config.ema) if config.ema > 0 else None
     state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=0, step=0,
                  global_step=0, history=dict(train=[], val=[], test=[]), best=None,
                  best_epoch=None, rng=_rng_state())
+    if ema is not None:
+        state['ema'] = ema
     last = ckpt_dir / 'last.ckpt'
     if last.exists():
         fabric.load(str(last), state)
@@ -148,7 +155,6 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         fabric.save(str(path), state)
 
     world, rank = fabric.world_size, fabric.global_rank
-    unwrapped = model.module if hasattr(model, 'module') else model
     steps_done = 0
     step_times: List[float] = []
     t0 = time.time()
@@ -176,6 +182,8 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
+            if ema is not None:
+                ema.update(unwrapped)
             step_times.append(time.perf_counter() - t_step)
             total_loss += loss.detach().double()
             state['step'] = step + 1
@@ -192,28 +200,29 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         state['history']['train'].append((epoch + 1, train_loss))
         metrics = {'train_loss': train_loss, 'lr': scheduler.get_last_lr()[0]}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
-                           fabric.device)
-            state['history']['val'].append((epoch + 1, val))
-            metrics.update({f'val_{k}': v for k, v in val.items()})
-            if config.eval_test:
-                monitored = evaluate(model, dataset, split['test'], task,
-                                     config.eval_batch_size, fabric.device)
-                state['history']['test'].append((epoch + 1, monitored))
-                metrics.update({f'test_{k}': v for k, v in monitored.items()})
-            score = val[task.metric]
-            best = state['best']
-            better = best is None or (score > best if task.higher_is_better
-                                      else score < best)
-            if config.select == 'last':
-                better = epoch + 1 == config.epochs
-            if better and not math.isnan(score):
-                state['best'], state['best_epoch'] = score, epoch + 1
-                if rank == 0:
-                    torch.save(copy.deepcopy(unwrapped.state_dict()), ckpt_dir / 'best.pt')
-            if hasattr(epochs, 'set_postfix'):
-                epochs.set_postfix(loss=f'{train_loss:.4f}',
-                                   **{task.metric: f'{score:.4f}'})
+            with ema.applied_to(unwrapped) if ema is not None else nullcontext():
+                val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
+                               fabric.device)
+                state['history']['val'].append((epoch + 1, val))
+                metrics.update({f'val_{k}': v for k, v in val.items()})
+                if config.eval_test:
+                    monitored = evaluate(model, dataset, split['test'], task,
+                                         config.eval_batch_size, fabric.device)
+                    state['history']['test'].append((epoch + 1, monitored))
+                    metrics.update({f'test_{k}': v for k, v in monitored.items()})
+                score = val[task.metric]
+                best = state['best']
+                better = best is None or (score > best if task.higher_is_better
+                                          else score < best)
+                if config.select == 'last':
+                    better = epoch + 1 == config.epochs
+                if better and not math.isnan(score):
+                    state['best'], state['best_epoch'] = score, epoch + 1
+                    if rank == 0:
+                        torch.save(copy.deepcopy(unwrapped.state_dict()), ckpt_dir / 'best.pt')
+                if hasattr(epochs, 'set_postfix'):
+                    epochs.set_postfix(loss=f'{train_loss:.4f}',
+                                       **{task.metric: f'{score:.4f}'})
         fabric.log_dict(metrics, step=epoch + 1)
         save(last)
     fabric.barrier()
@@ -230,7 +239,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                   epochs=config.epochs, seconds=round(time.time() - t0, 1),
                   median_step_s=timed[len(timed) // 2] if timed else None,
                   parameters=sum(p.numel() for p in unwrapped.parameters()),
-                  history=state['history'], world_size=world)
+                  history=state['history'], world_size=world, ema=config.ema)
     if rank == 0:
         (out_dir / 'results.json').write_text(json.dumps(result, indent=2))
         plot_curves(state['history'], task.metric, out_dir / 'curves.png')
@@ -256,6 +265,8 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     for key in ('train', 'valid', 'test'):
         if key not in split or len(split[key]) == 0:
             raise ValueError(f"The split '{key}' is missing or empty")
+    if not 0.0 <= config.ema < 1.0:
+        raise ValueError(f"'ema' must be in [0, 1) (got {config.ema})")
     if config.select not in ('valid', 'last'):
         raise ValueError(f"'select' must be 'valid' or 'last' (got '{config.select}')")
     fabric = make_fabric(config)

@@ -79,6 +79,36 @@ def test_resume_mid_epoch_is_exact(tmp_path):
     assert (tmp_path / 'resumed' / 'logs' / 'resumed_1' / 'metrics.csv').exists()
 
 
+def test_ema_weights_are_evaluated_saved_and_resumed(tmp_path):
+    data = fake_molecules(60)
+    split = split_of(40, 10, 10)
+    task = Task('regression').standardize(torch.cat([data[i].y for i in split['train']]))
+    full = train(config(tmp_path, 'full', ema=0.9, select='last'), small_lps, data, split,
+                 task)
+    assert full['ema'] == 0.9
+    last = torch.load(tmp_path / 'full' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    best = torch.load(tmp_path / 'full' / 'checkpoints' / 'best.pt', weights_only=True)
+    assert last['ema']['num_updates'] == 10                 # 2 epochs of 5 steps
+    differs = 0
+    for name, value in best.items():                        # best.pt: the averaged weights
+        if name in last['ema']['shadow']:
+            assert torch.equal(value, last['ema']['shadow'][name]), name
+            differs += not torch.equal(value, last['model'][name])
+    assert differs > 0                                      # ... not the raw ones
+    stopped = train(config(tmp_path, 'resumed', ema=0.9, select='last',
+                           stop_after_steps=7), small_lps, data, split, task)
+    assert stopped['stopped']
+    resumed = train(config(tmp_path, 'resumed', ema=0.9, select='last'), small_lps, data,
+                    split, task)
+    assert resumed['test'] == full['test'] and resumed['valid'] == full['valid']
+    again = torch.load(tmp_path / 'resumed' / 'checkpoints' / 'last.ckpt',
+                       weights_only=True)
+    for name, value in last['ema']['shadow'].items():
+        assert torch.equal(value, again['ema']['shadow'][name]), name
+    with pytest.raises(ValueError, match="'ema'"):
+        train(config(tmp_path, 'bad', ema=1.0), small_lps, data, split, task)
+
+
 def test_ddp_two_processes_equal_one(tmp_path):
     data = fake_molecules(24, seed=1)
     split = split_of(8, 8, 8)               # one global batch of 8: one step
