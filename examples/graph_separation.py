@@ -124,7 +124,8 @@ def build_symmetrized(args, in_channels: int, out_channels: int, max_nodes: int
     elif args.backbone == 'gin':  # message passing + position codes (sparse)
         backbone = PositionalGIN(in_channels, out_channels, max_nodes=max_nodes,
                                  hidden_channels=args.embed_dim, num_layers=args.depth,
-                                 positions=args.positions, dropout=args.dropout)
+                                 positions=args.positions, dropout=args.dropout,
+                                 norm=args.gin_norm)
     else:
         backbone = AdjacencyMLP(in_channels, out_channels, max_nodes=max_nodes,
                                 hidden_channels=[args.embed_dim * 4] * 2,
@@ -373,6 +374,8 @@ def parse_args(argv=None):
     p.add_argument('--positions', default='learned',
                    choices=['learned', 'random', 'sinusoidal'],
                    help='gin backbone: position codes')
+    p.add_argument('--gin-norm', default='post', choices=['post', 'pre'],
+                   help='layer norm after (post) or before (pre) every PositionalGIN layer')
     p.add_argument('--tokens', default='rows', choices=['rows', 'patches'],
                    help='transformer tokens: one per node (rows) or square patches')
     p.add_argument('--patch-size', type=int, default=4)

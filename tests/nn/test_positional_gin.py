@@ -18,10 +18,11 @@ def gin(level='graph', positions='learned', **kw):
 
 
 @pytest.mark.parametrize('level', ['graph', 'node'])
-@pytest.mark.parametrize('positions', ['learned', 'random', 'sinusoidal'])
-def test_exhaustive_group_averaging_is_exact(level, positions):
+@pytest.mark.parametrize('positions,norm', [('learned', 'post'), ('random', 'post'),
+                                            ('sinusoidal', 'post'), ('learned', 'pre')])
+def test_exhaustive_group_averaging_is_exact(level, positions, norm):
     data = random_batch(sizes=(4, 5, 1, 3))
-    model = Symmetrize(gin(level, positions), ExhaustivePermutationSampler(),
+    model = Symmetrize(gin(level, positions, norm=norm), ExhaustivePermutationSampler(),
                        level=level).eval()
     report = equivariance_error(model, data, 'permutation', num_trials=3, level=level)
     assert report.max_abs < 1e-5, report
@@ -30,14 +31,20 @@ def test_exhaustive_group_averaging_is_exact(level, positions):
     assert raw.max_abs > 1e-3
 
 
-def test_without_position_codes_it_would_be_a_plain_gin():
+@pytest.mark.parametrize('norm', ['post', 'pre'])
+def test_without_position_codes_it_would_be_a_plain_gin(norm):
     # With a constant position table the backbone is an ordinary (equivariant) GIN:
     # this pins the order dependence on the position term alone.
-    model = gin().eval()
-    with torch.no_grad():
-        model.position.copy_(model.position[:1].expand_as(model.position))
     data = random_batch(sizes=(5, 4))
-    assert equivariance_error(model, data, num_trials=3).max_abs < 1e-5
+    for level in ('graph', 'node'):
+        model = gin(level, norm=norm).eval()
+        with torch.no_grad():
+            model.position.copy_(model.position[:1].expand_as(model.position))
+        assert equivariance_error(model, data, num_trials=3,
+                                  level=level).max_abs < 1e-5
+    assert f'norm={norm}' in repr(model)
+    with pytest.raises(ValueError, match="'norm'"):
+        gin(norm='sandwich')
 
 
 def test_band_positions_match_a_dense_relaxed_assignment():
