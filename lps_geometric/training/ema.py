@@ -25,7 +25,7 @@ class ExponentialMovingAverage:
 
     The averaged weights damp the step-to-step noise of stochastic training (sampled
     permutations and frames, small batches). Measured on n-body (GA, 150 epochs, cosine
-    schedule, ``examples/nbody.py --ema 0.999``): validation MSE 2-9 % lower between
+    schedule, ``examples/nbody.py --ema 0.999``): validation MSE 1-9 % lower between
     epochs 30 and 100, no gain at the end, where the vanishing learning rate already
     averages (test 0.00525 against 0.00516). It matters most for constant learning
     rates and runs stopped early.
