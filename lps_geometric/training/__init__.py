@@ -9,8 +9,8 @@ from .models import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS, CategoricalEncoder,
                      complete_graph)
 
 __all__ = [
-    'TrainConfig', 'ExponentialMovingAverage', 'Task', 'roc_auc', 'train', 'evaluate', 'make_fabric', 'epoch_batches',
-    'plot_curves', 'CategoricalEncoder', 'OGBGIN', 'SymmetrizedMolecule',
-    'E3SymmetrizedMolecule', 'SchNetBaseline', 'complete_graph', 'ATOM_FEATURE_DIMS',
-    'BOND_FEATURE_DIMS'
+    'TrainConfig', 'ExponentialMovingAverage', 'Task', 'roc_auc', 'train', 'evaluate',
+    'make_fabric', 'epoch_batches', 'plot_curves', 'CategoricalEncoder', 'OGBGIN',
+    'SymmetrizedMolecule', 'E3SymmetrizedMolecule', 'SchNetBaseline', 'complete_graph',
+    'ATOM_FEATURE_DIMS', 'BOND_FEATURE_DIMS'
 ]

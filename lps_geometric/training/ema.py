@@ -76,7 +76,7 @@ class ExponentialMovingAverage:
         r"""Moves the average towards the current parameters of ``model``."""
         weight = 1.0 - self.current_decay()
         for avg, param in zip(self.shadow, self._parameters(model)):
-            avg.lerp_(param.detach().to(avg.dtype), weight)
+            avg.lerp_(param.to(avg.dtype), weight)
         self.num_updates += 1
 
     @contextmanager

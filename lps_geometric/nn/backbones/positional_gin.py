@@ -187,14 +187,14 @@ class PositionalGIN(nn.Module):
         edge_attr = None
         if self.edge_dim > 0:
             edge_attr = data.edge_attr.to(h.dtype).view(-1, self.edge_dim)
+        extra = () if edge_attr is None else (edge_attr,)
         for conv, norm in zip(self.convs, self.norms):
-            inp = norm(h) if self.norm == 'pre' else h
-            out = (conv(inp, data.edge_index, edge_attr) if edge_attr is not None
-                   else conv(inp, data.edge_index))
-            if self.norm == 'post':
-                out = torch.relu(out)
-            out = nn.functional.dropout(out, self.dropout, self.training)
-            h = h + out if self.norm == 'pre' else norm(h + out)
+            if self.norm == 'pre':      # h + GIN(LN(h))
+                out = conv(norm(h), data.edge_index, *extra)
+                h = h + nn.functional.dropout(out, self.dropout, self.training)
+            else:                       # LN(h + ReLU(GIN(h)))
+                out = torch.relu(conv(h, data.edge_index, *extra))
+                h = norm(h + nn.functional.dropout(out, self.dropout, self.training))
         if self.level == 'graph':
             h = self.pool_norm(global_add_pool(h, batch, size=B))
         elif self.final_norm is not None:
