@@ -72,6 +72,8 @@ def test_bad_arguments_give_clear_errors(tmp_path):
         main(base + ['--model', 'gin'])           # GIN reads OGB features, not 3D atoms
     with pytest.raises(SystemExit, match='graph datasets'):
         main(base + ['--model', 'none'])
+    with pytest.raises(ValueError, match="'ema' must be in"):
+        main(base + ['--model', 'schnet', '--ema', '1.5'])
     write_freesolv(tmp_path / 'mols', copies=3)
     with pytest.raises(SystemExit, match='--backbone transformer'):
         main(['train', '--dataset', 'freesolv', '--root', str(tmp_path / 'mols'),
