@@ -374,8 +374,9 @@ def parse_args(argv=None):
     p.add_argument('--positions', default='learned',
                    choices=['learned', 'random', 'sinusoidal'],
                    help='gin backbone: position codes')
-    p.add_argument('--gin-norm', default='post', choices=['post', 'pre'],
-                   help='layer norm after (post) or before (pre) every PositionalGIN layer')
+    p.add_argument('--gin-norm', default='post', choices=['post', 'pre', 'batch'],
+                   help='layer norm after (post) or before (pre) every PositionalGIN '
+                        'layer, or batch norm after it (batch)')
     p.add_argument('--tokens', default='rows', choices=['rows', 'patches'],
                    help='transformer tokens: one per node (rows) or square patches')
     p.add_argument('--patch-size', type=int, default=4)

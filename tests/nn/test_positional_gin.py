@@ -19,11 +19,18 @@ def gin(level='graph', positions='learned', **kw):
 
 @pytest.mark.parametrize('level', ['graph', 'node'])
 @pytest.mark.parametrize('positions,norm', [('learned', 'post'), ('random', 'post'),
-                                            ('sinusoidal', 'post'), ('learned', 'pre')])
+                                            ('sinusoidal', 'post'), ('learned', 'pre'),
+                                            ('learned', 'batch')])
 def test_exhaustive_group_averaging_is_exact(level, positions, norm):
     data = random_batch(sizes=(4, 5, 1, 3))
     model = Symmetrize(gin(level, positions, norm=norm), ExhaustivePermutationSampler(),
-                       level=level).eval()
+                       level=level)
+    if norm == 'batch':
+        # Batch statistics are sums over all nodes: invariant in training mode too.
+        assert equivariance_error(model, data, 'permutation', num_trials=3,
+                                  level=level).max_abs < 1e-5
+        warm_up_running_statistics(model.backbone, data)
+    model.eval()
     report = equivariance_error(model, data, 'permutation', num_trials=3, level=level)
     assert report.max_abs < 1e-5, report
     # The backbone reads positions, so on its own it is not invariant.
@@ -31,13 +38,25 @@ def test_exhaustive_group_averaging_is_exact(level, positions, norm):
     assert raw.max_abs > 1e-3
 
 
-@pytest.mark.parametrize('norm', ['post', 'pre'])
+def warm_up_running_statistics(model, data):
+    # Fresh batch-norm statistics (mean 0, variance 1) would make evaluation mode trivial.
+    with torch.no_grad():
+        for _ in range(3):
+            model.train()(data)
+    assert any(not torch.allclose(m.running_var, torch.ones_like(m.running_var))
+               for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
+@pytest.mark.parametrize('norm', ['post', 'pre', 'batch'])
 def test_without_position_codes_it_would_be_a_plain_gin(norm):
     # With a constant position table the backbone is an ordinary (equivariant) GIN:
     # this pins the order dependence on the position term alone.
     data = random_batch(sizes=(5, 4))
     for level in ('graph', 'node'):
-        model = gin(level, norm=norm).eval()
+        model = gin(level, norm=norm)
+        if norm == 'batch':
+            warm_up_running_statistics(model, data)
+        model.eval()
         with torch.no_grad():
             model.position.copy_(model.position[:1].expand_as(model.position))
         assert equivariance_error(model, data, num_trials=3,

@@ -59,7 +59,15 @@ class PositionalGIN(nn.Module):
     .. math::
         h^{(l+1)} = h^{(l)} + \mathrm{GIN}(\mathrm{LN}(h^{(l)})),
 
-    then sum pooling, a layer
+    or post-norm with batch norm (``norm="batch"``): :math:`\mathrm{BN}` in place of
+    :math:`\mathrm{LN}` in the post-norm layer, normalising every channel over all the
+    nodes of the batch (running statistics in evaluation), as in the original GIN. A
+    layer norm acts on each node alone and cannot remove an offset that all nodes
+    share; batch norm removes it by construction. Its statistics are sums over nodes,
+    so the symmetrized model stays invariant in training mode too (a graph's output
+    then depends on the rest of its batch, as with any batch norm).
+
+    Then sum pooling, a layer
     norm and an MLP head (graph level), or the MLP head per node (node level). The norm
     after pooling keeps the head's inputs at unit scale whatever the graph size: without
     it, summed features of ~50 nodes drove every ReLU of the head negative early in
@@ -96,7 +104,8 @@ class PositionalGIN(nn.Module):
         positions (str, optional): :obj:`"learned"`, :obj:`"random"` (fixed Gaussian
             codes) or :obj:`"sinusoidal"`. (default: :obj:`"learned"`)
         dropout (float, optional): Dropout after every layer. (default: :obj:`0.0`)
-        norm (str, optional): :obj:`"post"` or :obj:`"pre"` layer norm (see above).
+        norm (str, optional): :obj:`"post"` or :obj:`"pre"` layer norm, or
+            :obj:`"batch"` (post-norm with batch norm; see above).
             (default: :obj:`"post"`)
         level (str, optional): :obj:`"graph"` or :obj:`"node"`. (default: :obj:`"graph"`)
 
@@ -113,8 +122,8 @@ class PositionalGIN(nn.Module):
         super().__init__()
         if max_nodes < 1 or num_layers < 1 or hidden_channels < 1:
             raise ValueError('max_nodes, num_layers and hidden_channels must be positive')
-        if norm not in ('post', 'pre'):
-            raise ValueError(f"'norm' must be 'post' or 'pre' (got '{norm}')")
+        if norm not in ('post', 'pre', 'batch'):
+            raise ValueError(f"'norm' must be 'post', 'pre' or 'batch' (got '{norm}')")
         self.norm = norm
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -139,7 +148,8 @@ class PositionalGIN(nn.Module):
             mlp = MLP([hidden_channels, hidden_channels, hidden_channels], norm=None)
             self.convs.append(GINEConv(mlp, train_eps=True, edge_dim=edge_dim)
                               if edge_dim > 0 else GINConv(mlp, train_eps=True))
-            self.norms.append(nn.LayerNorm(hidden_channels))
+            self.norms.append(nn.BatchNorm1d(hidden_channels) if norm == 'batch'
+                              else nn.LayerNorm(hidden_channels))
         self.pool_norm = nn.LayerNorm(hidden_channels) if level == 'graph' else None
         # pre-norm leaves the residual stream unnormalised: one norm before a node head
         self.final_norm = (nn.LayerNorm(hidden_channels)
@@ -192,7 +202,7 @@ class PositionalGIN(nn.Module):
             if self.norm == 'pre':      # h + GIN(LN(h))
                 out = conv(norm(h), data.edge_index, *extra)
                 h = h + nn.functional.dropout(out, self.dropout, self.training)
-            else:                       # LN(h + ReLU(GIN(h)))
+            else:                       # LN or BN of h + ReLU(GIN(h))
                 out = torch.relu(conv(h, data.edge_index, *extra))
                 h = norm(h + nn.functional.dropout(out, self.dropout, self.training))
         if self.level == 'graph':
