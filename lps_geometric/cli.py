@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the network that is symmetrized (graph datasets): a transformer '
                         'with one token per atom, an MLP on the adjacency image, or '
                         'PositionalGIN (sparse message passing that reads positions)')
+    t.add_argument('--gin-norm', default='post', choices=['post', 'pre', 'batch'],
+                   help='PositionalGIN layers: layer norm after (post) or before (pre), '
+                        'or batch norm after (batch)')
     t.add_argument('--epochs', type=int, default=100)
     t.add_argument('--batch-size', type=int, default=32, help='global batch size')
     t.add_argument('--eval-batch-size', type=int, default=256)
@@ -153,7 +156,7 @@ def model_factory(args, dataset, task):
         _with_vit, args.vit_checkpoint, models.SymmetrizedMolecule, out_channels,
         args.model, max_nodes, args.embed_dim, args.depth, args.heads, args.dropout, 16,
         args.samples, args.eval_samples, args.entropy_weight,
-        getattr(args, 'backbone', 'transformer'))
+        getattr(args, 'backbone', 'transformer'), getattr(args, 'gin_norm', 'post'))
 
 
 def _with_vit(checkpoint: Optional[Path], cls, *args):

@@ -114,12 +114,14 @@ class SymmetrizedMolecule(nn.Module):
             (:class:`~lps_geometric.nn.PositionalGIN` with bond features, width
             ``embed_dim``, ``depth`` layers: sparse, no adjacency image). (default:
             :obj:`"transformer"`)
+        gin_norm (str, optional): ``norm`` of :class:`~lps_geometric.nn.PositionalGIN`:
+            :obj:`"post"`, :obj:`"pre"` or :obj:`"batch"`. (default: :obj:`"post"`)
     """
     def __init__(self, out_channels: int, method: str = 'lps', max_nodes: int = 64,
                  embed_dim: int = 64, depth: int = 4, num_heads: int = 4,
                  dropout: float = 0.1, feature_dim: int = 16, num_samples: int = 1,
                  eval_num_samples: int = 10, entropy_weight: float = 0.1,
-                 backbone: str = 'transformer'):
+                 backbone: str = 'transformer', gin_norm: str = 'post'):
         super().__init__()
         if backbone not in ('transformer', 'mlp', 'gin'):
             raise ValueError(f"'backbone' must be 'transformer', 'mlp' or 'gin' (got "
@@ -135,7 +137,8 @@ class SymmetrizedMolecule(nn.Module):
         elif backbone == 'gin':
             backbone = PositionalGIN(feature_dim, out_channels, max_nodes=max_nodes,
                                      hidden_channels=embed_dim, num_layers=depth,
-                                     edge_dim=feature_dim, dropout=dropout)
+                                     edge_dim=feature_dim, dropout=dropout,
+                                     norm=gin_norm)
         else:
             backbone = AdjacencyMLP(feature_dim, out_channels, max_nodes=max_nodes,
                                     hidden_channels=[4 * embed_dim] * 2,

@@ -29,6 +29,13 @@ def test_train_resume_and_evaluate(tmp_path, capsys):
     assert 'rmse' in mlp[0]['test']
     positional = main(common + ['--model', 'lps', '--backbone', 'gin', '--name', 'lps-gin'])
     assert 'rmse' in positional[0]['test']
+    batch_norm = main(common + ['--model', 'lps', '--backbone', 'gin', '--gin-norm', 'batch',
+                                '--name', 'lps-gin-bn'])
+    assert 'rmse' in batch_norm[0]['test']
+    # The strict load of best.pt (batch-norm running statistics) only succeeds if
+    # evaluate rebuilds the model with the saved --gin-norm.
+    rerun = main(['evaluate', '--run', str(tmp_path / 'runs' / 'lps-gin-bn-seed0')])
+    assert 'rmse' in rerun
     gin = main(common + ['--model', 'gin', '--hidden', '16', '--layers', '2'])
     assert 'rmse' in gin[0]['test']
     metrics = main(['evaluate', '--run', str(tmp_path / 'runs' / 'freesolv-gin-seed0')])
