@@ -374,7 +374,7 @@ def parse_args(argv=None):
     p.add_argument('--positions', default='learned',
                    choices=['learned', 'random', 'sinusoidal'],
                    help='gin backbone: position codes')
-    p.add_argument('--gin-norm', default='post', choices=['post', 'pre', 'batch'],
+    p.add_argument('--gin-norm', default='post', choices=PositionalGIN.NORMS,
                    help='layer norm after (post) or before (pre) every PositionalGIN '
                         'layer, or batch norm after it (batch)')
     p.add_argument('--tokens', default='rows', choices=['rows', 'patches'],

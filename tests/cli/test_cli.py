@@ -101,3 +101,12 @@ def test_categorical_encoder_checks_its_columns():
     with pytest.raises(ValueError, match="'backbone'"):
         from lps_geometric.training import SymmetrizedMolecule
         SymmetrizedMolecule(1, backbone='cnn')
+
+
+def test_gin_norm_choices_follow_positional_gin():
+    # The CLI keeps its own list (it imports no model code before parsing).
+    from lps_geometric import PositionalGIN
+    from lps_geometric.cli import build_parser
+    train = build_parser()._subparsers._group_actions[0].choices['train']
+    action, = [a for a in train._actions if a.dest == 'gin_norm']
+    assert tuple(action.choices) == PositionalGIN.NORMS

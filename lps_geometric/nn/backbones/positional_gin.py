@@ -117,6 +117,8 @@ class PositionalGIN(nn.Module):
           ``perm_band`` :math:`(|V|, 2w+1)`
         - **output:** :math:`(B, \mathrm{out})` or :math:`(|V|, \mathrm{out})`
     """
+    NORMS = ('post', 'pre', 'batch')
+
     def __init__(self, in_channels: int, out_channels: int, max_nodes: int,
                  hidden_channels: int = 64, num_layers: int = 4, edge_dim: int = 0,
                  positions: str = 'learned', dropout: float = 0.0,
@@ -124,7 +126,7 @@ class PositionalGIN(nn.Module):
         super().__init__()
         if max_nodes < 1 or num_layers < 1 or hidden_channels < 1:
             raise ValueError('max_nodes, num_layers and hidden_channels must be positive')
-        if norm not in ('post', 'pre', 'batch'):
+        if norm not in self.NORMS:
             raise ValueError(f"'norm' must be 'post', 'pre' or 'batch' (got '{norm}')")
         self.norm = norm
         self.in_channels = in_channels
