@@ -66,6 +66,15 @@ def test_without_position_codes_it_would_be_a_plain_gin(norm):
         gin(norm='sandwich')
 
 
+def test_batch_norm_needs_two_nodes_in_training():
+    single = random_batch(sizes=(1,))
+    model = gin(norm='batch')
+    with pytest.raises(ValueError, match='at least two nodes'):
+        model(single)
+    assert model.eval()(single).shape == (1, 2)    # running statistics: fine
+    assert gin(norm='post')(single).shape == (1, 2)
+
+
 def test_band_positions_match_a_dense_relaxed_assignment():
     data = random_batch(sizes=(5, 3, 6))
     score = torch.randn(data.num_nodes, requires_grad=True)

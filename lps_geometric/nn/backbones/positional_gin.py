@@ -107,8 +107,8 @@ class PositionalGIN(nn.Module):
             codes) or :obj:`"sinusoidal"`. (default: :obj:`"learned"`)
         dropout (float, optional): Dropout after every layer. (default: :obj:`0.0`)
         norm (str, optional): :obj:`"post"` or :obj:`"pre"` layer norm, or
-            :obj:`"batch"` (post-norm with batch norm; see above).
-            (default: :obj:`"post"`)
+            :obj:`"batch"` (post-norm with batch norm; see above; a training batch
+            then needs at least two nodes). (default: :obj:`"post"`)
         level (str, optional): :obj:`"graph"` or :obj:`"node"`. (default: :obj:`"graph"`)
 
     Shapes:
@@ -202,6 +202,9 @@ class PositionalGIN(nn.Module):
         if self.edge_dim > 0:
             edge_attr = data.edge_attr.to(h.dtype).view(-1, self.edge_dim)
         extra = () if edge_attr is None else (edge_attr,)
+        if self.norm == 'batch' and self.training and h.size(0) < 2:
+            raise ValueError(f"PositionalGIN(norm='batch') needs at least two nodes in a "
+                             f"training batch for its batch statistics (got {h.size(0)})")
         for conv, norm in zip(self.convs, self.norms):
             if self.norm == 'pre':      # h + GIN(LN(h))
                 out = conv(norm(h), data.edge_index, *extra)
