@@ -117,14 +117,19 @@ def build_model(method: str, args) -> nn.Module:
     if method == 'egnn':
         return EGNNPredictor(args.egnn_hidden, args.egnn_layers)
     # pair tokens read q_i q_j, plus (unless --no-pair-geometry) the pair's relative position
-    # and velocity in the sampled frame and their lengths: 1 + 2 * (3 + 1) channels
-    edge_dim = 1 + 8 * args.pair_geometry
+    # and velocity in the sampled frame and their lengths: 1 + 2 * (3 + 1) channels, and
+    # with --pair-inner-product also <pos_i - pos_j, vel_i - vel_j>: one more
+    if args.pair_inner_product and not args.pair_geometry:
+        raise ValueError('--pair-inner-product is part of the pair geometry; it cannot be '
+                         'combined with --no-pair-geometry')
+    edge_dim = 1 + 8 * args.pair_geometry + args.pair_inner_product
     transformer = AdjacencyPatchTransformer(
         1 + 6, 3, max_nodes=5, edge_dim=edge_dim, tokens='patches', patch_size=1,
         embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads,
         mlp_ratio=args.mlp_ratio, dropout=args.dropout, level='node')
     if args.pair_geometry:
-        transformer = ConcatEdgeGeometry(transformer, keys=('pos', 'vel'), in_channels=1)
+        transformer = ConcatEdgeGeometry(transformer, keys=('pos', 'vel'), in_channels=1,
+                                         inner_products=args.pair_inner_product)
     backbone = ConcatNodeFeatures(transformer, keys=('pos', 'vel'), in_channels=1)
     if method == 'ga':
         sampler = UniformProductSampler(special=False, center=True)
@@ -278,6 +283,9 @@ def parse_args(argv=None):
                    help='pair tokens also read the relative position and velocity of '
                    'their two particles in the sampled frame, and their lengths '
                    '(ConcatEdgeGeometry); --no-pair-geometry: charges only')
+    p.add_argument('--pair-inner-product', action='store_true',
+                   help='pair tokens also read <pos_i - pos_j, vel_i - vel_j>, whether the '
+                   'pair approaches or parts (ConcatEdgeGeometry(inner_products=True))')
     p.add_argument('--sampler-hidden', type=int, default=64)
     p.add_argument('--sampler-layers', type=int, default=3)
     p.add_argument('--egnn-hidden', type=int, default=64)

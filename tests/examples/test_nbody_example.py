@@ -3,6 +3,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 PATH = Path(__file__).resolve().parents[2] / 'examples' / 'nbody.py'
@@ -49,8 +50,10 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
     g = group.random_element(data, torch.Generator().manual_seed(0))
     cases = [(m, False) for m in ('lps', 'canonical', 'fa', 'mfa', 'egnn')]
     cases += [('lps', True), ('fa', True)]         # pair tokens reading relative geometry
+    cases += [('canonical', 'inner'), ('lps', 'inner')]  # ... and <pos_i - pos_j, vel_i - vel_j>
     for method, geometry in cases:
-        args.pair_geometry = geometry
+        args.pair_geometry = bool(geometry)
+        args.pair_inner_product = geometry == 'inner'
         torch.manual_seed(0)
         model = example.build_model(method, args).double().eval()
         if method in ('egnn', 'fa', 'mfa'):     # deterministic: nothing to transport
@@ -63,6 +66,9 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
             out_g = model.model(moved, noise=transport_noise(g, noise, data, k)) + moved.pos
         expected = group.act_on_output(g, out, 'node', 'position')
         assert torch.allclose(out_g, expected, atol=1e-9), (method, geometry)
+    args.pair_geometry, args.pair_inner_product = False, True
+    with pytest.raises(ValueError, match='no-pair-geometry'):
+        example.build_model('ga', args)
 
 
 def test_resume_continues_from_the_checkpoint(tmp_path):

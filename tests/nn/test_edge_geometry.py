@@ -35,6 +35,43 @@ def test_features_are_differences_and_lengths_target_minus_source():
     assert no_norms.shape == (3, 3)
 
 
+def test_inner_products_of_differences_come_last():
+    data = tiny()
+    layer = ConcatEdgeGeometry(Capture(), keys=('pos', 'vel'), in_channels=1,
+                               inner_products=True)
+    out = layer(data)
+    assert out.shape == (3, 1 + 4 + 4 + 1)
+    plain = ConcatEdgeGeometry(Capture(), keys=('pos', 'vel'), in_channels=1)(data)
+    assert torch.equal(out[:, :-1], plain)
+    # edge 0 -> 1: (3, 4, 0) . (0, 0, 0) = 0; edge 1 -> 2: (-3, -4, 2) . (-1, 1, 0) = -1;
+    # edge 2 -> 0: (0, 0, -2) . (1, -1, 0) = 0
+    assert torch.allclose(out[:, -1], torch.tensor([0., -1., 0.]))
+    # invariant under a rotation and reflection applied to both vectors, and a shift
+    q, _ = torch.linalg.qr(torch.randn(3, 3))
+    moved = data.clone()
+    moved.pos, moved.vel = data.pos @ q.T + torch.randn(3), data.vel @ q.T
+    assert torch.allclose(layer(moved)[:, -1], out[:, -1], atol=1e-5)
+    assert 'inner_products=True' in repr(layer)
+
+
+def test_inner_products_of_multichannel_vectors():
+    data = tiny()
+    data.vec = torch.randn(3, 2, 3)
+    layer = ConcatEdgeGeometry(Capture(), keys=('vel', 'vec', 'pos'), norms=False,
+                               inner_products=True)
+    out = layer(data)
+    # 3 + 6 + 3 differences, then <vel, vec> (2), <vel, pos> (1), <vec, pos> (2)
+    assert out.shape == (3, 12 + 2 + 1 + 2)
+    src, dst = data.edge_index
+    dvel, dvec, dpos = (data[k][dst] - data[k][src] for k in ('vel', 'vec', 'pos'))
+    expected = torch.cat([(dvec * dvel[:, None]).sum(-1), (dvel * dpos).sum(-1, True),
+                          (dvec * dpos[:, None]).sum(-1)], dim=-1)
+    assert torch.allclose(out[:, 12:], expected, atol=1e-6)
+    data.low = torch.randn(3, 2)
+    with pytest.raises(ValueError, match='one dimension'):
+        ConcatEdgeGeometry(Capture(), keys=('pos', 'low'), inner_products=True)(data)
+
+
 def test_multichannel_vectors_and_wrapper_attributes():
     data = tiny()
     data.vec = torch.randn(3, 2, 3)

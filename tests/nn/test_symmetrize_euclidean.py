@@ -29,13 +29,15 @@ def transformer(level='node', out=3):
                                   level=level), keys=('pos', 'vel'), in_channels=1)
 
 
-def geometric_transformer(level='node', out=3):
+def geometric_transformer(level='node', out=3, inner_products=False):
     # the same, with each pair token also reading its relative position and velocity
-    inner = AdjacencyPatchTransformer(7, out, max_nodes=5, edge_dim=9, tokens='patches',
-                                      patch_size=1, embed_dim=16, depth=2, num_heads=2,
-                                      level=level)
+    # (and, with inner_products, <pos_i - pos_j, vel_i - vel_j>)
+    inner = AdjacencyPatchTransformer(7, out, max_nodes=5, edge_dim=9 + inner_products,
+                                      tokens='patches', patch_size=1, embed_dim=16,
+                                      depth=2, num_heads=2, level=level)
     return ConcatNodeFeatures(ConcatEdgeGeometry(inner, keys=('pos', 'vel'),
-                                                 in_channels=1),
+                                                 in_channels=1,
+                                                 inner_products=inner_products),
                               keys=('pos', 'vel'), in_channels=1)
 
 
@@ -72,6 +74,8 @@ CASES = [  # (group, sampler, backbone, level, output)
      geometric_transformer, 'node', 'vector'),
     ('S_n x E(3)', lambda: ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1),
      geometric_transformer, 'graph', 'scalar'),
+    ('S_n x E(3)', lambda: ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1),
+     lambda level: geometric_transformer(level, inner_products=True), 'node', 'vector'),
 ]
 
 

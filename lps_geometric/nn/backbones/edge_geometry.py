@@ -2,6 +2,7 @@ r"""Feeding pairwise geometry (relative vectors and distances) to a backbone's e
 import copy
 from typing import Sequence
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -36,13 +37,22 @@ class ConcatEdgeGeometry(BackboneWrapper):
         backbone (torch.nn.Module): Reads ``data.edge_attr`` of width
             ``in_channels + sum_key (d + 1) * C_key`` where a key's attribute has shape
             :math:`(|V|, d)` (:math:`C = 1`) or :math:`(|V|, C, d)`, and :math:`d + 1`
-            becomes :math:`d` with ``norms=False``.
+            becomes :math:`d` with ``norms=False``; ``inner_products=True`` adds
+            ``sum_{a < b} C_a * C_b``.
         keys (sequence of str, optional): Vector node attributes whose differences are
             appended, in order. (default: :obj:`("pos",)`)
         in_channels (int, optional): Width of the original ``data.edge_attr``
             (:obj:`0`: none). (default: :obj:`0`)
         norms (bool, optional): Also append the Euclidean norm of each difference.
             (default: :obj:`True`)
+        inner_products (bool, optional): Also append, for every two keys
+            :math:`a` before :math:`b`, the inner products :math:`\langle a_i - a_j,
+            b_i - b_j \rangle` of their differences (all :math:`C_a C_b` channel
+            pairs), after everything else. For ``keys=("pos", "vel")`` this is the
+            pair's radial velocity times its distance, the invariant that says whether
+            two particles approach or part; the norms give the Gram matrix's diagonal,
+            these its off-diagonal. Keys must then share the dimension :math:`d`.
+            (default: :obj:`False`)
 
     The wrapper exposes the backbone's ``level`` and ``max_nodes``, and ``edge_dim =
     in_channels`` (the width the *input* must carry), so that
@@ -58,19 +68,20 @@ class ConcatEdgeGeometry(BackboneWrapper):
     exposed = ('level', 'max_nodes')
 
     def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', ),
-                 in_channels: int = 0, norms: bool = True):
+                 in_channels: int = 0, norms: bool = True, inner_products: bool = False):
         if len(keys) == 0:
             raise ValueError('ConcatEdgeGeometry needs at least one vector attribute key')
         super().__init__(backbone)
         self.keys = tuple(keys)
         self.in_channels = in_channels
         self.norms = norms
+        self.inner_products = inner_products
         self.edge_dim = in_channels
 
     def edge_features(self, data: Data) -> Tensor:
         r"""The new ``edge_attr`` :math:`(|E|, \cdot)` the backbone receives."""
         src, dst = data.edge_index
-        parts = []
+        parts, diffs = [], []
         if self.in_channels > 0:
             edge_attr = self.read(data, 'edge_attr',
                                   f'edge features of width {self.in_channels}')
@@ -81,12 +92,23 @@ class ConcatEdgeGeometry(BackboneWrapper):
                 raise ValueError(f"'{key}' must have shape (|V|, d) or (|V|, C, d), got "
                                  f"{tuple(value.shape)}")
             diff = value[dst] - value[src]
+            diffs.append((key, diff.view(diff.size(0), -1, diff.size(-1))))
             parts.append(diff.reshape(diff.size(0), -1))
             if self.norms:
                 # clamped so that coincident nodes (and self-loops) give a finite
                 # gradient: sqrt is not differentiable at 0
                 norm = diff.pow(2).sum(dim=-1).clamp_min(1e-12).sqrt()
                 parts.append(norm.reshape(diff.size(0), -1))
+        if self.inner_products:
+            for a in range(len(diffs)):
+                for b in range(a + 1, len(diffs)):
+                    (key_a, diff_a), (key_b, diff_b) = diffs[a], diffs[b]
+                    if diff_a.size(-1) != diff_b.size(-1):
+                        raise ValueError(
+                            f"inner_products needs vectors of one dimension, but '{key_a}' "
+                            f"has {diff_a.size(-1)} and '{key_b}' {diff_b.size(-1)}")
+                    dot = torch.einsum('ecd,efd->ecf', diff_a, diff_b)
+                    parts.append(dot.reshape(dot.size(0), -1))
         return self.concat(parts)
 
     def forward(self, data: Data) -> Tensor:
@@ -96,4 +118,5 @@ class ConcatEdgeGeometry(BackboneWrapper):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.backbone}, keys={self.keys}, '
-                f'in_channels={self.in_channels}, norms={self.norms})')
+                f'in_channels={self.in_channels}, norms={self.norms}, '
+                f'inner_products={self.inner_products})')
