@@ -1,5 +1,6 @@
 r"""Feeding pairwise geometry (relative vectors and distances) to a backbone's edges."""
 import copy
+from itertools import combinations
 from typing import Sequence
 
 import torch
@@ -92,23 +93,21 @@ class ConcatEdgeGeometry(BackboneWrapper):
                 raise ValueError(f"'{key}' must have shape (|V|, d) or (|V|, C, d), got "
                                  f"{tuple(value.shape)}")
             diff = value[dst] - value[src]
-            diffs.append((key, diff.view(diff.size(0), -1, diff.size(-1))))
+            if self.inner_products:    # (|E|, C, d), also for (|V|, d) attributes
+                diffs.append((key, diff.view(diff.size(0), -1, diff.size(-1))))
             parts.append(diff.reshape(diff.size(0), -1))
             if self.norms:
                 # clamped so that coincident nodes (and self-loops) give a finite
                 # gradient: sqrt is not differentiable at 0
                 norm = diff.pow(2).sum(dim=-1).clamp_min(1e-12).sqrt()
                 parts.append(norm.reshape(diff.size(0), -1))
-        if self.inner_products:
-            for a in range(len(diffs)):
-                for b in range(a + 1, len(diffs)):
-                    (key_a, diff_a), (key_b, diff_b) = diffs[a], diffs[b]
-                    if diff_a.size(-1) != diff_b.size(-1):
-                        raise ValueError(
-                            f"inner_products needs vectors of one dimension, but '{key_a}' "
-                            f"has {diff_a.size(-1)} and '{key_b}' {diff_b.size(-1)}")
-                    dot = torch.einsum('ecd,efd->ecf', diff_a, diff_b)
-                    parts.append(dot.reshape(dot.size(0), -1))
+        for (key_a, diff_a), (key_b, diff_b) in combinations(diffs, 2):
+            if diff_a.size(-1) != diff_b.size(-1):
+                raise ValueError(
+                    f"inner_products needs vectors of one dimension, but '{key_a}' has "
+                    f"{diff_a.size(-1)} and '{key_b}' {diff_b.size(-1)}")
+            dot = torch.einsum('ecd,efd->ecf', diff_a, diff_b)
+            parts.append(dot.reshape(dot.size(0), -1))
         return self.concat(parts)
 
     def forward(self, data: Data) -> Tensor:

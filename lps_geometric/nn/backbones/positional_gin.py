@@ -127,7 +127,7 @@ class PositionalGIN(nn.Module):
         if max_nodes < 1 or num_layers < 1 or hidden_channels < 1:
             raise ValueError('max_nodes, num_layers and hidden_channels must be positive')
         if norm not in self.NORMS:
-            raise ValueError(f"'norm' must be 'post', 'pre' or 'batch' (got '{norm}')")
+            raise ValueError(f"'norm' must be one of {self.NORMS} (got '{norm}')")
         self.norm = norm
         self.in_channels = in_channels
         self.out_channels = out_channels
