@@ -312,7 +312,7 @@ def dense_sampler_forward(model, data, k: int):
     noise = sample_noise(stacked.num_nodes, sampler.noise_scale, sampler.noise,
                          batch.device)
     score = sampler.scores(stacked, noise)
-    perm = Permutation.from_scores(score.detach(), batch, ptr)
+    perm = Permutation.from_scores(score.detach(), batch, ptr, tie_break=noise.view(-1))
     hard = dense_assignment(perm, n)
     soft = dense_soft_assignment(score, perm, n, sampler.tau, model.band,
                                  sampler.sinkhorn_iters)

@@ -22,19 +22,31 @@ from lps_geometric.utils.batch import local_index, to_ptr_batch
 __all__ = ['Permutation', 'segment_argsort', 'SymmetricGroup']
 
 
-def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor) -> Tensor:
+def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor,
+                    tie_break: Optional[Tensor] = None) -> Tensor:
     r"""Per-graph ascending ranks of ``score`` for a whole batch.
 
-    Two stable sorts (by score, then by graph) give every graph's sorted order at once;
-    ties are broken by node index. Returns ``rank`` of shape :obj:`(|V|,)` with values in
-    :obj:`[0, n_b)`.
+    Stable sorts (by ``tie_break`` when given, by score, then by graph) give every
+    graph's sorted order at once; nodes of equal score are ordered by ``tie_break``, and
+    what ties remain by node index. Returns ``rank`` of shape :obj:`(|V|,)` with values
+    in :obj:`[0, n_b)`.
+
+    Breaking ties by node index depends on the input order, so a sampler whose scores can
+    tie exactly (a ReLU network saturates to the same value on several nodes) passes its
+    per-node noise as ``tie_break``: the ranks then stay equivariant (almost surely, for
+    continuous noise).
 
     Args:
         score (torch.Tensor): Node scores of shape :obj:`(|V|,)`.
         batch (torch.Tensor): Node-to-graph assignment of shape :obj:`(|V|,)`, sorted.
         ptr (torch.Tensor): Graph offsets of shape :obj:`(B + 1,)`.
+        tie_break (torch.Tensor, optional): Secondary key of shape :obj:`(|V|,)`.
     """
-    order = torch.sort(score, stable=True).indices
+    if tie_break is None:
+        order = torch.sort(score, stable=True).indices
+    else:
+        order = torch.sort(tie_break, stable=True).indices
+        order = order[torch.sort(score[order], stable=True).indices]
     order = order[torch.sort(batch[order], stable=True).indices]
     rank = torch.empty_like(order)
     rank[order] = local_index(batch, ptr)
@@ -64,9 +76,11 @@ class Permutation:
 
     # construction ------------------------------------------------------------------
     @classmethod
-    def from_scores(cls, score: Tensor, batch: Tensor, ptr: Tensor) -> 'Permutation':
-        r"""The permutation that sorts ``score`` ascending inside every graph."""
-        return cls(segment_argsort(score, batch, ptr), batch, ptr)
+    def from_scores(cls, score: Tensor, batch: Tensor, ptr: Tensor,
+                    tie_break: Optional[Tensor] = None) -> 'Permutation':
+        r"""The permutation that sorts ``score`` ascending inside every graph (equal
+        scores by ``tie_break``, then by node index; see :func:`segment_argsort`)."""
+        return cls(segment_argsort(score, batch, ptr, tie_break), batch, ptr)
 
     @classmethod
     def identity(cls, batch: Tensor, ptr: Tensor) -> 'Permutation':

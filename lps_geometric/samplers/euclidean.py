@@ -240,7 +240,10 @@ class ProductSampler(EuclideanFrameSampler):
         noise = self._noise(stacked, noise, generator)
         frame, center, h = self.frame(stacked, noise)
         score = self.score(h).squeeze(-1)
-        perm = Permutation.from_scores(score.detach(), stacked.batch, stacked.ptr)
+        # Exactly equal scores are ordered by the length of the node's noise vector
+        # (invariant, and it moves with the node), not by node index.
+        perm = Permutation.from_scores(score.detach(), stacked.batch, stacked.ptr,
+                                       tie_break=noise.detach().norm(dim=-1))
         band = entropy = None
         if torch.is_grad_enabled() and score.requires_grad:
             soft = banded_soft_rank(score, perm, self.band, self.tau, self.sinkhorn_iters)

@@ -12,6 +12,7 @@ from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.relaxation import (band_entropy, banded_soft_rank,
                                                straight_through)
 from lps_geometric.utils.batch import replicate_batch
+from lps_geometric.utils.sparse import NeighborSum
 
 __all__ = ['PermutationSampler', 'sample_noise']
 
@@ -48,7 +49,8 @@ class PermutationSampler(nn.Module):
         \mathrm{rank}_v = \#\{u \in G(v) : s_u < s_v\},
 
     so the hard permutation (the per-graph argsort) is equivariant: permuting the graph and
-    its noise permutes the ranks along, and :math:`g^{-1} \cdot G` is invariant. For the
+    its noise permutes the ranks along, and :math:`g^{-1} \cdot G` is invariant. Nodes
+    whose scores tie exactly (saturated ReLUs) are ordered by their noise. For the
     backward pass the hard assignment is relaxed (SoftSort with temperature :math:`\tau`,
     on a band of :math:`2w+1` positions, optionally Sinkhorn-normalised) with a
     straight-through estimator. :obj:`noise_scale=0` gives a learned canonicalization
@@ -134,14 +136,18 @@ class PermutationSampler(nn.Module):
         h = noise if x is None else torch.cat([x.to(noise.dtype), noise], dim=1)
         h = self.encoder(h)
         batch = data.batch
+        # GIN's sum over neighbours as CSR products (built once for all layers), the
+        # same as ``conv(h, edge_index)`` without an (|E|, hidden) message tensor.
+        neighbor_sum = None if self.edge_dim > 0 else \
+            NeighborSum(data.edge_index, h.size(0), h.dtype)
         vn = None
         for layer, conv in enumerate(self.convs):
             if vn is not None:
                 h = h + vn[batch]
-            if self.edge_dim > 0:
+            if neighbor_sum is None:
                 h = conv(h, data.edge_index, data.edge_attr.to(h.dtype))
             else:
-                h = conv(h, data.edge_index)
+                h = conv.nn(neighbor_sum(h) + (1 + conv.eps) * h)
             h = torch.relu(h)
             h = nn.functional.dropout(h, self.dropout, self.training)
             if self.virtual_node and layer < self.num_layers - 1:
@@ -161,7 +167,10 @@ class PermutationSampler(nn.Module):
                              f"{num_samples} samples of {data.num_nodes} nodes "
                              f"(got {tuple(noise.shape)})")
         score = self.scores(stacked, noise)
-        perm = Permutation.from_scores(score.detach(), stacked.batch, stacked.ptr)
+        # Exactly equal scores (ReLU units saturated on several nodes) are ordered by the
+        # noise, which moves with the nodes, not by node index.
+        perm = Permutation.from_scores(score.detach(), stacked.batch, stacked.ptr,
+                                       tie_break=noise.view(-1))
         band = entropy = None
         if torch.is_grad_enabled() and score.requires_grad:
             soft = banded_soft_rank(score, perm, self.band, self.tau,

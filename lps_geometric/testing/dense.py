@@ -156,7 +156,8 @@ class DenseSymmetrize(nn.Module):
             noise = sample_noise(stacked.num_nodes, self.sampler.noise_scale,
                                  self.sampler.noise, stacked.batch.device)
         score = self.sampler.scores(stacked, noise)
-        perm = Permutation.from_scores(score.detach(), batch, ptr)
+        perm = Permutation.from_scores(score.detach(), batch, ptr,
+                                       tie_break=noise.view(-1))
         hard = dense_assignment(perm, n)
         if torch.is_grad_enabled() and score.requires_grad:
             soft = dense_soft_assignment(score, perm, n, self.sampler.tau, self.band,

@@ -32,6 +32,15 @@ def test_segment_argsort_ties_broken_by_index(batch):
                        reference_ranks(score, batch.batch, batch.ptr))
 
 
+def test_segment_argsort_ties_broken_by_tie_break(batch):
+    score = torch.randint(0, 3, (batch.num_nodes, )).float()
+    tie_break = torch.rand(batch.num_nodes)
+    # score first, tie_break second: the same as sorting score + tie_break / 2
+    expected = reference_ranks(score + 0.5 * tie_break, batch.batch, batch.ptr)
+    assert torch.equal(segment_argsort(score, batch.batch, batch.ptr, tie_break),
+                       expected)
+
+
 def test_ranks_are_permutations_of_each_graph(batch):
     perm = SymmetricGroup().random_element(batch)
     for g in range(batch.num_graphs):

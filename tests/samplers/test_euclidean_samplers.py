@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lps_geometric.groups import EuclideanGroup, OrthogonalGroup, ProductGroup
+from lps_geometric.groups import EuclideanGroup, OrthogonalGroup, ProductGroup, segment_argsort
 from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,
                                     UniformProductSampler, UniformRotationSampler)
 from lps_geometric.testing import random_point_cloud, random_point_cloud_batch, transport_noise
@@ -128,6 +128,14 @@ def test_product_sampler_ranks_and_frames_follow_the_group():
     assert torch.allclose(Qg, g.transform.rotation.repeat(k, 1, 1) @ Q, atol=1e-9)
     # the straight-through band and the entropy exist in training
     assert s.band is not None and s.entropy is not None
+    # exactly tied scores are ordered by the length of the noise, which moves along
+    torch.nn.init.zeros_(sampler.score.weight)
+    with torch.no_grad():
+        s = sampler(data, k, noise=noise)
+        sg = sampler(group.act(g, data), k, noise=transport_noise(g, noise, data, k))
+    assert torch.equal(sg.element.permutation.rank[moved_index], s.element.permutation.rank)
+    assert torch.equal(s.element.permutation.rank,
+                       segment_argsort(noise.norm(dim=1), s.stacked.batch, s.stacked.ptr))
 
 
 def test_uniform_samplers_are_haar_and_centred():

@@ -3,6 +3,7 @@ import torch
 
 from lps_geometric import (ExhaustivePermutationSampler, PermutationSampler, Symmetrize,
                            SymmetricGroup, UniformPermutationSampler)
+from lps_geometric.groups import segment_argsort
 from lps_geometric.nn import AdjacencyPatchTransformer
 from lps_geometric.samplers import banded_soft_rank, straight_through, band_entropy
 from lps_geometric.testing import dense_soft_assignment, random_batch
@@ -12,12 +13,14 @@ from lps_geometric.utils.batch import max_graph_size
 
 def make_sampler(**kwargs):
     kwargs.setdefault('dropout', 0.0)
-    return PermutationSampler(3, hidden_channels=16, edge_dim=4, **kwargs).eval()
+    kwargs.setdefault('edge_dim', 4)
+    return PermutationSampler(3, hidden_channels=16, **kwargs).eval()
 
 
+@pytest.mark.parametrize('edge_dim', [0, 4])  # GIN (CSR neighbour sums) and GINE
 @pytest.mark.parametrize('num_samples', [1, 3])
-def test_ranks_follow_a_permutation_of_input_and_noise(batch, num_samples):
-    sampler = make_sampler()
+def test_ranks_follow_a_permutation_of_input_and_noise(batch, num_samples, edge_dim):
+    sampler = make_sampler(edge_dim=edge_dim)
     group = SymmetricGroup()
     g = group.random_element(batch)
     noise = torch.rand(num_samples * batch.num_nodes, 1)
@@ -29,8 +32,73 @@ def test_ranks_follow_a_permutation_of_input_and_noise(batch, num_samples):
         rank = sampler(batch, num_samples, noise=noise).element.rank
         rank_g = sampler(group.act(g, batch), num_samples,
                          noise=g_stacked.permute_nodes(noise)).element.rank
-    # Node v moved to σ(v) keeps its rank: rank_g[σ(v)] = rank[v].
-    assert torch.equal(g_stacked.permute_nodes(rank), rank_g)
+        score = sampler.scores(replicate_batch(batch, num_samples), noise)
+        score_g = sampler.scores(replicate_batch(group.act(g, batch), num_samples),
+                                 g_stacked.permute_nodes(noise))
+    assert torch.allclose(g_stacked.permute_nodes(score), score_g, atol=1e-5)
+    if edge_dim > 0:
+        # Node v moved to σ(v) keeps its rank: rank_g[σ(v)] = rank[v].
+        assert torch.equal(g_stacked.permute_nodes(rank), rank_g)
+    else:
+        # At initialisation this GIN washes the noise out of some nodes, whose scores
+        # then tie up to rounding, which the summation order decides: the scores put in
+        # rank order agree to float tolerance (exact ties: the next test).
+        ptr = replicate_batch(batch, num_samples).ptr
+        in_order = lambda s, r: torch.empty_like(s).index_copy_(  # noqa: E731
+            0, ptr[:-1].repeat_interleave(ptr.diff()) + r, s)
+        assert torch.allclose(in_order(score, rank), in_order(score_g, rank_g),
+                              atol=1e-5)
+
+
+@pytest.mark.parametrize('edge_dim', [0, 4])
+def test_exact_ties_are_ordered_by_the_noise(batch, edge_dim):
+    # Saturated ReLUs give several nodes exactly the same score; they are ordered by
+    # their noise (equivariant), not by node index (which depends on the input order).
+    sampler = make_sampler(edge_dim=edge_dim)
+    torch.nn.init.zeros_(sampler.score.weight)  # every score equals the bias
+    group = SymmetricGroup()
+    g = group.random_element(batch)
+    noise = torch.rand(batch.num_nodes, 1)
+    with torch.no_grad():
+        rank = sampler(batch, 1, noise=noise).element.rank
+        rank_g = sampler(group.act(g, batch), 1, noise=g.permute_nodes(noise)).element.rank
+    assert torch.equal(rank, segment_argsort(noise.view(-1), batch.batch, batch.ptr))
+    assert torch.equal(g.permute_nodes(rank), rank_g)
+
+
+def test_gin_scores_equal_message_passing(batch):
+    # The GIN sampler sums neighbours with CSR products; the same parameters through
+    # PyG's GINConv on the edge list give the same scores, and the same gradients.
+    sampler = make_sampler(edge_dim=0).double().train()
+    sampler.dropout = 0.0
+    for conv in sampler.convs:
+        torch.nn.init.uniform_(conv.eps, -0.5, 0.5)
+    data = batch.clone()
+    data.x = data.x.double()
+    noise = torch.rand(data.num_nodes, 1, dtype=torch.double)
+
+    def reference():
+        h = sampler.encoder(torch.cat([data.x, noise], dim=1))
+        vn = None
+        for layer, conv in enumerate(sampler.convs):
+            if vn is not None:
+                h = h + vn[data.batch]
+            h = torch.relu(conv(h, data.edge_index))
+            if layer < sampler.num_layers - 1:
+                pooled = torch.zeros(data.num_graphs, h.size(1), dtype=h.dtype)
+                pooled = pooled.index_add(0, data.batch, h)
+                vn = sampler.virtual_mlps[layer](pooled if vn is None else pooled + vn)
+        return sampler.score(h).squeeze(-1)
+
+    weights = torch.randn(data.num_nodes, dtype=torch.double)
+    ours = sampler.scores(data, noise)
+    grads = torch.autograd.grad((ours * weights).sum(), list(sampler.parameters()))
+    expected = reference()
+    grads_ref = torch.autograd.grad((expected * weights).sum(),
+                                    list(sampler.parameters()))
+    assert torch.allclose(ours, expected, atol=1e-12)
+    for a, b in zip(grads, grads_ref):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 def test_canonical_graph_is_invariant(batch):
