@@ -14,13 +14,17 @@ Since the map is linear and the image is sparse, every edge :math:`(i, j)` simpl
 :math:`W_{i \bmod p_h, j \bmod p_w} [1, e_{ij}]` to token
 :math:`(\lfloor i / p_h \rfloor, \lfloor j / p_w \rfloor)`, a scatter over edges in
 :math:`O(|E| C D)` time. It is evaluated with one :func:`torch.nn.functional.embedding_bag`
-per kind of entry (bags = tokens), so no :obj:`(|E|, D)` intermediate is formed.
+per kind of entry (bags = tokens), so no :obj:`(|E|, D)` intermediate is formed; the
+table's gradient is one CSR product with the transposed bags.
 
 Straight-through gradients: with a relaxed band assignment (``band``, one-hot forward,
 soft backward) the edges and nodes become :math:`4w + 1` and :math:`2w + 1` weighted pixel
-entries (:mod:`lps_geometric.nn.relaxed_graph`); the forward value is unchanged.
+entries (:mod:`lps_geometric.nn.relaxed_graph`); the forward value is unchanged, and
+the relaxed entries are only located (token, table cell) in the backward pass, one
+column at a time.
 """
 import math
+import warnings
 from typing import List, Optional, Tuple, Union
 
 import torch
@@ -68,14 +72,67 @@ class PatchGrid:
 def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
              table: Tensor, num_tokens: int) -> Tensor:
     r"""``out[t] = sum_{entries e of t} sum_c weight_e feat_ec table[row_e * C + c]``."""
-    C = feat.size(1)
+    psw = weight.unsqueeze(1) * feat
+    if psw.requires_grad:  # features or weights need gradients: autograd's own backward
+        return _embedding_bag_sum(token, row, psw, table, num_tokens)
+    return _TableBagSum.apply(table, token, row, psw, num_tokens)
+
+
+def _embedding_bag_sum(token: Tensor, row: Tensor, psw: Tensor, table: Tensor,
+                       num_tokens: int) -> Tensor:
+    C = psw.size(1)
     order = torch.argsort(token)
-    token, row, weight, feat = token[order], row[order], weight[order], feat[order]
+    token, row, psw = token[order], row[order], psw[order]
     rows = (row.unsqueeze(1) * C + torch.arange(C, device=row.device)).reshape(-1)
-    psw = (weight.unsqueeze(1) * feat).reshape(-1)
     counts = torch.bincount(token, minlength=num_tokens) * C
     offsets = torch.cumsum(counts, 0) - counts
-    return F.embedding_bag(rows, table, offsets, mode='sum', per_sample_weights=psw)
+    return F.embedding_bag(rows, table, offsets, mode='sum',
+                           per_sample_weights=psw.reshape(-1))
+
+
+def _transposed_bags(token: Tensor, row: Tensor, psw: Tensor, num_rows: int,
+                     num_tokens: int) -> Tensor:
+    r"""The bags as a CSR matrix :math:`(R, T)` with entry ``(row_e C + c, token_e)`` of
+    value ``psw[e, c]``: table row :math:`r` gathers the tokens it was added to."""
+    C = psw.size(1)
+    ncell = num_rows // C
+    order = torch.argsort(row * num_tokens + token)
+    row, token, psw = row[order], token[order], psw[order]
+    count = torch.bincount(row, minlength=ncell)
+    start = torch.cumsum(count, 0) - count
+    # entry q (sorted, cell k) of channel c sits at C start[k] + c count[k] + q - start[k]
+    within = torch.arange(row.numel(), device=row.device) - start[row]
+    channel = torch.arange(C, device=row.device)
+    position = ((C * start[row] + within).unsqueeze(1)
+                + channel * count[row].unsqueeze(1)).reshape(-1)
+    col = torch.empty_like(position).index_copy_(
+        0, position, token.unsqueeze(1).expand(-1, C).reshape(-1))
+    value = torch.empty(position.numel(), dtype=psw.dtype, device=psw.device)
+    value.index_copy_(0, position, psw.reshape(-1))
+    crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
+    torch.cumsum(count.repeat_interleave(C), 0, out=crow[1:])
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter('ignore', UserWarning)
+        return torch.sparse_csr_tensor(crow, col, value, (num_rows, num_tokens),
+                                       check_invariants=False)
+
+
+class _TableBagSum(torch.autograd.Function):
+    r""":func:`_bag_sum` when only the table needs a gradient: forward by
+    ``embedding_bag``, backward as one CSR product :math:`S^\top g` with the transposed
+    bags (``embedding_bag``'s own backward sorts all :math:`|E| C` entries and runs on
+    one thread)."""
+    @staticmethod
+    def forward(ctx, table, token, row, psw, num_tokens):
+        ctx.save_for_backward(token, row, psw)
+        ctx.shape = (table.size(0), num_tokens)
+        return _embedding_bag_sum(token, row, psw, table, num_tokens)
+
+    @staticmethod
+    def backward(ctx, grad):
+        token, row, psw = ctx.saved_tensors
+        bags = _transposed_bags(token, row, psw, *ctx.shape)
+        return bags @ grad.contiguous(), None, None, None, None
 
 
 #: The GEMM route of :func:`_pixel_values` computes :math:`T \times R` products where the
@@ -104,63 +161,115 @@ def _graph_blocks(token_ptr: Tensor, row_ptr: Tensor,
     return list(zip(tokens[:-1], tokens[1:], rows[:-1], rows[1:]))
 
 
-def _pixel_values(grad: Tensor, table: Tensor, token: Tensor, cell: Tensor,
-                  feat: Tensor, graph: Optional[Tensor] = None,
-                  token_ptr: Optional[Tensor] = None,
-                  budget: Optional[int] = None) -> Tensor:
+class _RelaxedPixels:
+    r"""The straight-through pixel entries of :math:`M` hard pixels, located column by
+    column: entry ``(m, s)`` is pixel ``(row[m] + dr_s, col[m] + dc_s)`` of graph
+    ``graph[m]``, clamped into the graph, with ``shifts[s] = (dr_s, dc_s)``.
+
+    Only the :math:`M` hard positions are kept; a column's global token and table cell
+    are computed when the backward pass needs them, so no :math:`(M, S)` index tensors
+    are built in the forward pass or held for the backward.
+
+    Args:
+        grid (PatchGrid): The batch's token layout.
+        sizes (torch.Tensor): Graph sizes :math:`(B,)`.
+        graph, row, col (torch.Tensor): Hard positions :math:`(M,)`.
+        shifts (list): :math:`S` pairs ``(dr, dc)``.
+        node_slots (int, optional): Cells of the node table (diagonal pixels, cell
+            ``row % node_slots``); edges (cell ``(row % p_h) p_w + col % p_w``) without.
+    """
+    def __init__(self, grid: PatchGrid, sizes: Tensor, graph: Tensor, row: Tensor,
+                 col: Tensor, shifts: List[Tuple[int, int]],
+                 node_slots: Optional[int] = None):
+        self.grid, self.sizes = grid, sizes
+        self.graph, self.row, self.col = graph, row, col
+        self.shifts = shifts
+        self.node_slots = node_slots
+        self._per_entry = None
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.shifts)
+
+    def take(self, order: Tensor) -> '_RelaxedPixels':
+        return _RelaxedPixels(self.grid, self.sizes, self.graph[order], self.row[order],
+                              self.col[order], self.shifts, self.node_slots)
+
+    def locate(self, s: int, lo: int, hi: int) -> Tuple[Tensor, Tensor]:
+        r"""Global tokens and table cells of column ``s`` of entries ``lo:hi``."""
+        if self._per_entry is None:  # the graph's first token, grid width and size
+            grid = self.grid
+            self._per_entry = (grid.token_ptr[self.graph], grid.grid_w[self.graph],
+                               self.sizes[self.graph])
+        first, grid_w, size = (t[lo:hi] for t in self._per_entry)
+        row, col = self.row[lo:hi], self.col[lo:hi]
+        dr, dc = self.shifts[s]
+        row = _clamp_to_graph(row + dr, size) if dr else row
+        col = _clamp_to_graph(col + dc, size) if dc else col
+        ph, pw = self.grid.patch_size
+        token = (first + torch.div(row, ph, rounding_mode='floor') * grid_w
+                 + torch.div(col, pw, rounding_mode='floor'))
+        if self.node_slots is not None:
+            return token, row % self.node_slots
+        return token, (row % ph) * pw + col % pw
+
+
+def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Tensor,
+                  token_ptr: Tensor, budget: Optional[int] = None) -> Tensor:
     r"""``out[m, s] = sum_c feat[m, c] <grad[token[m, s]], table[cell[m, s] * C + c]>``,
-    the gradient of the weight of pixel entry ``(m, s)``.
+    the gradient of the weight of pixel entry ``(m, s)`` (token and cell of entry
+    ``(m, s)`` from ``pixels.locate``).
 
     Either GEMMs ``grad @ table^T`` followed by a gather (when the :math:`T \times R`
     products are not many more than the entries, as for the patches of mid-sized
     graphs), or chunked per-entry products, linear in the number of entries (for large
     sparse graphs). When the products exceed ``budget`` (default
     :obj:`GEMM_BLOCK_BUDGET`), the GEMM route runs in blocks
-    of whole graphs of about ``budget`` products each: entry row :math:`m` belongs to
-    graph ``graph[m]``, which owns tokens ``token_ptr[g]:token_ptr[g + 1]``. Rows are
+    of whole graphs of about ``budget`` products each: entry :math:`m` belongs to graph
+    ``pixels.graph[m]``, which owns tokens ``token_ptr[g]:token_ptr[g + 1]``. Entries are
     grouped by graph once (free when they already are, as in a PyG batch) and every block
-    reads only its own rows, so the cost stays linear in the batch (without ``graph``,
-    the batch is one block).
+    reads only its own entries, so the cost stays linear in the batch.
 
     Shapes: ``grad`` :math:`(T, D)`, ``table`` :math:`(R, D)` with :math:`R = n_{cell} C`,
-    ``token``/``cell`` :math:`(M, S)`, ``feat`` :math:`(M, C)`, ``graph`` :math:`(M,)`,
-    ``token_ptr`` :math:`(B + 1,)`; output :math:`(M, S)`.
+    ``feat`` :math:`(M, C)`, ``token_ptr`` :math:`(B + 1,)`; output :math:`(M, S)`.
     """
     budget = GEMM_BLOCK_BUDGET if budget is None else budget
     C = feat.size(1)
     T, R = grad.size(0), table.size(0)
     ncell = R // C
-    M, S = token.shape
-    feat = feat.unsqueeze(1)
+    M, S = feat.size(0), pixels.num_columns
+    out = grad.new_empty(M, S)
     if T * R <= max(budget, GEMM_ROUTE_RATIO * M * S * C):
         order = None
-        if graph is None or T * R <= budget:
+        if T * R <= budget:
             blocks = [(0, T, 0, M)]
         else:
+            graph = pixels.graph
             if M > 1 and bool((graph[1:] < graph[:-1]).any()):
                 order = torch.argsort(graph, stable=True)
-                token, cell, feat, graph = token[order], cell[order], feat[order], \
-                    graph[order]
-            row_ptr = graph_ptr(graph, token_ptr.numel() - 1)
+                pixels, feat = pixels.take(order), feat[order]
+            row_ptr = graph_ptr(pixels.graph, token_ptr.numel() - 1)
             blocks = _graph_blocks(token_ptr, row_ptr, max(1, budget // R))
-        out = grad.new_empty(M, S)
         for t_lo, t_hi, r_lo, r_hi in blocks:
             if r_hi == r_lo:
                 continue
             products = (grad[t_lo:t_hi] @ table.t()).view(-1, C)
-            index = (token[r_lo:r_hi] - t_lo) * ncell + cell[r_lo:r_hi]
-            picked = products.index_select(0, index.view(-1)).view(r_hi - r_lo, S, C)
-            out[r_lo:r_hi] = (picked * feat[r_lo:r_hi]).sum(-1)
+            block_feat = feat[r_lo:r_hi].unsqueeze(2)
+            for s in range(S):
+                token, cell = pixels.locate(s, r_lo, r_hi)
+                picked = products.index_select(0, (token - t_lo) * ncell + cell)
+                out[r_lo:r_hi, s] = torch.bmm(picked.unsqueeze(1), block_feat).view(-1)
         if order is not None:
             out = torch.empty_like(out).index_copy_(0, order, out)
         return out
     kernel = table.view(ncell, C, -1)
-    out = grad.new_empty(M, S)
-    chunk = max(1, budget // (8 * S * C * table.size(1)))
+    chunk = max(1, budget // (8 * C * table.size(1)))
     for lo in range(0, M, chunk):
         hi = min(lo + chunk, M)
-        values = torch.einsum('mscd,msd->msc', kernel[cell[lo:hi]], grad[token[lo:hi]])
-        out[lo:hi] = (values * feat[lo:hi]).sum(-1)
+        for s in range(S):
+            token, cell = pixels.locate(s, lo, hi)
+            values = torch.einsum('mcd,md->mc', kernel[cell], grad[token])
+            out[lo:hi, s] = (values * feat[lo:hi]).sum(-1)
     return out
 
 
@@ -168,27 +277,27 @@ class _BandGradient(torch.autograd.Function):
     r"""Zero in the forward pass; backward, the gradient of the straight-through band.
 
     The forward embedding only holds the hard pixels (the band is one-hot forward). The
-    relaxed pixels of an entry are laid out as columns of ``token``/``cell``: for nodes
-    (``dst=None``) the :math:`2w+1` diagonal pixels of the band, for edges the hard pixel,
-    then the :math:`2w` row shifts (weights :math:`\tilde P_{u,m}`), then the :math:`2w`
-    column shifts (weights :math:`\tilde P_{v,m}`). Each weight's gradient is
+    relaxed pixels of an entry are the columns of ``pixels``: for nodes (``dst=None``)
+    the :math:`2w+1` diagonal pixels of the band, for edges the hard pixel, then the
+    :math:`2w` row shifts (weights :math:`\tilde P_{u,m}`), then the :math:`2w` column
+    shifts (weights :math:`\tilde P_{v,m}`). Each weight's gradient is
     :func:`_pixel_values`; the hard pixel's weight :math:`\tilde P_{u,w} \tilde P_{v,w}`
     passes its gradient to both factors (the other one is exactly one forward).
     """
     @staticmethod
-    def forward(ctx, band, table, token, cell, feat, src, dst, graph, token_ptr,
-                num_tokens):
+    def forward(ctx, band, table, pixels, feat, src, dst, num_tokens):
         ctx.nodes = dst is None
-        ctx.save_for_backward(table, token, cell, feat, src,
-                              src if dst is None else dst, graph, token_ptr)
+        ctx.pixels = pixels
+        ctx.save_for_backward(table, feat, src, src if dst is None else dst)
         ctx.band_shape = band.shape
         return table.new_zeros(num_tokens, table.size(1))
 
     @staticmethod
     def backward(ctx, grad):
-        table, token, cell, feat, src, dst, graph, token_ptr = ctx.saved_tensors
-        values = _pixel_values(grad.contiguous(), table, token, cell, feat, graph,
-                               token_ptr)
+        table, feat, src, dst = ctx.saved_tensors
+        pixels = ctx.pixels
+        values = _pixel_values(grad.contiguous(), table, pixels, feat,
+                               pixels.grid.token_ptr)
         N, width = ctx.band_shape
         w = (width - 1) // 2
         if ctx.nodes:
@@ -204,7 +313,7 @@ class _BandGradient(torch.autograd.Function):
             col[:, w] = values[:, 0]
             grad_band = values.new_zeros(N, width).index_add_(0, src, row)
             grad_band.index_add_(0, dst, col)
-        return (grad_band,) + (None,) * 9
+        return (grad_band,) + (None,) * 6
 
 
 def _clamp_to_graph(position: Tensor, size: Tensor) -> Tensor:
@@ -282,20 +391,14 @@ class AdjacencyPatchEmbedding(nn.Module):
         relaxed = band is not None and band.requires_grad
         if relaxed:
             w = (band.size(1) - 1) // 2
+            sizes = ptr[1:] - ptr[:-1]
+            shifts = [d for d in range(-w, w + 1) if d != 0]
+            pixels = _RelaxedPixels(grid, sizes, hard.graph, hard.row, hard.col,
+                                    [(0, 0)] + [(d, 0) for d in shifts]
+                                    + [(0, d) for d in shifts])
             src, dst = edge_index
-            shifts = torch.cat([torch.arange(-w, 0), torch.arange(1, w + 1)]).to(
-                batch.device)
-            graph, i, j = hard.graph.unsqueeze(1), hard.row.unsqueeze(1), \
-                hard.col.unsqueeze(1)
-            size = (ptr[1:] - ptr[:-1])[hard.graph].unsqueeze(1)
-            rows = torch.cat([i, _clamp_to_graph(i + shifts, size),
-                              i.expand(-1, 2 * w)], dim=1)
-            cols = torch.cat([j, j.expand(-1, 2 * w),
-                              _clamp_to_graph(j + shifts, size)], dim=1)
-            out = out + _BandGradient.apply(
-                band, self.edge_table.detach(), grid.token(graph, rows, cols),
-                cell_of(rows, cols), feat.detach(), src, dst, hard.graph, grid.token_ptr,
-                grid.num_tokens)
+            out = out + _BandGradient.apply(band, self.edge_table.detach(), pixels,
+                                            feat.detach(), src, dst, grid.num_tokens)
 
         if self.node_channels > 0:
             if x is None:
@@ -308,15 +411,11 @@ class AdjacencyPatchEmbedding(nn.Module):
             out = out + _bag_sum(token, hard.row % slots, hard.weight, x,
                                  self.node_table, grid.num_tokens)
             if relaxed:
-                w = (band.size(1) - 1) // 2
-                offsets = torch.arange(-w, w + 1, device=batch.device)
-                size = (ptr[1:] - ptr[:-1])[batch].unsqueeze(1)
-                pos = _clamp_to_graph(hard.row.unsqueeze(1) + offsets, size)
+                pixels = _RelaxedPixels(grid, sizes, batch, hard.row, hard.row,
+                                        [(d, d) for d in range(-w, w + 1)], slots)
                 out = out + _BandGradient.apply(
-                    band, self.node_table.detach(),
-                    grid.token(batch.unsqueeze(1), pos, pos), pos % slots, x.detach(),
-                    torch.arange(x.size(0), device=x.device), None, batch, grid.token_ptr,
-                    grid.num_tokens)
+                    band, self.node_table.detach(), pixels, x.detach(),
+                    torch.arange(x.size(0), device=x.device), None, grid.num_tokens)
         return out + self.bias, grid
 
     def __repr__(self) -> str:

@@ -94,6 +94,20 @@ def test_timm_style_parameter_names():
         assert name in names
 
 
+class TablePixels:
+    """Relaxed pixel entries given as (M, S) token and cell tables (duck-types
+    ``_RelaxedPixels`` for ``_pixel_values``)."""
+    def __init__(self, graph, token, cell):
+        self.graph, self.token, self.cell = graph, token, cell
+        self.num_columns = token.size(1)
+
+    def take(self, order):
+        return TablePixels(self.graph[order], self.token[order], self.cell[order])
+
+    def locate(self, s, lo, hi):
+        return self.token[lo:hi, s], self.cell[lo:hi, s]
+
+
 def test_pixel_gradient_strategies_agree():
     from lps_geometric.nn import patch_embedding
     from lps_geometric.nn.patch_embedding import _pixel_values
@@ -113,20 +127,21 @@ def test_pixel_gradient_strategies_agree():
                              table.view(R // C, C, d)[cell]) * feat[:, None]).sum(-1)
     order = torch.argsort(graph, stable=True)
     routes = [
-        (1 << 26, graph),  # one GEMM
-        (7 * R, graph),  # GEMM in blocks of whole graphs, rows not grouped by graph
-        (7 * R, graph[order]),  # the same, rows grouped (as in a PyG batch)
-        (1, graph),  # one graph per block
+        (1 << 26, False),  # one GEMM
+        (7 * R, False),  # GEMM in blocks of whole graphs, rows not grouped by graph
+        (7 * R, True),  # the same, rows grouped (as in a PyG batch)
+        (1, False),  # one graph per block
     ]
-    for budget, rows_graph in routes:
-        perm = order if rows_graph is not graph else torch.arange(M)
-        got = _pixel_values(grad, table, token[perm], cell[perm], feat[perm], rows_graph,
-                            token_ptr, budget=budget)
+    for budget, grouped in routes:
+        perm = order if grouped else torch.arange(M)
+        pixels = TablePixels(graph[perm], token[perm], cell[perm])
+        got = _pixel_values(grad, table, pixels, feat[perm], token_ptr, budget=budget)
         assert torch.allclose(got, expected[perm], atol=1e-5), budget
     ratio = patch_embedding.GEMM_ROUTE_RATIO
     try:  # per-entry products
         patch_embedding.GEMM_ROUTE_RATIO = 0
-        got = _pixel_values(grad, table, token, cell, feat, graph, token_ptr, budget=1)
+        got = _pixel_values(grad, table, TablePixels(graph, token, cell), feat,
+                            token_ptr, budget=1)
     finally:
         patch_embedding.GEMM_ROUTE_RATIO = ratio
     assert torch.allclose(got, expected, atol=1e-5)
@@ -140,3 +155,30 @@ def test_graph_blocks_cover_the_batch_once():
     # graphs start at tokens 0, 7, 7 (window 0), 20 (window 2), 26 (window 2)
     assert blocks == [(0, 20, 0, 9), (20, 40, 9, 12)]
     assert _graph_blocks(token_ptr, row_ptr, 1000) == [(0, 40, 0, 12)]
+
+
+@pytest.mark.parametrize('dtype', [torch.float, torch.double])
+def test_bag_sum_table_gradient_equals_embedding_bag(dtype):
+    # The CSR backward of the table (transposed bags) against embedding_bag's own.
+    from lps_geometric.nn.patch_embedding import _TableBagSum, _embedding_bag_sum, _bag_sum
+    gen = torch.Generator().manual_seed(1)
+    E, C, ncell, T, D = 400, 3, 12, 30, 8
+    token = torch.randint(0, T - 5, (E,), generator=gen)  # the last tokens get nothing
+    row = torch.randint(0, ncell - 2, (E,), generator=gen)  # nor the last cells
+    psw = torch.randn(E, C, generator=gen, dtype=dtype)
+    table = torch.randn(ncell * C, D, generator=gen, dtype=dtype, requires_grad=True)
+    g = torch.randn(T, D, generator=gen, dtype=dtype)
+    out = _TableBagSum.apply(table, token, row, psw, T)
+    (grad,) = torch.autograd.grad((out * g).sum(), table)
+    expected_out = _embedding_bag_sum(token, row, psw, table, T)
+    (expected,) = torch.autograd.grad((expected_out * g).sum(), table)
+    tol = 1e-5 if dtype == torch.float else 1e-12
+    assert torch.allclose(out, expected_out, atol=tol)
+    assert torch.allclose(grad, expected, atol=tol)
+    assert torch.equal(grad[-2 * C:], torch.zeros(2 * C, D, dtype=dtype))
+    # Features that need a gradient take embedding_bag's autograd path, and get it.
+    feat = psw.clone().requires_grad_(True)
+    out = _bag_sum(token, row, torch.ones(E, dtype=dtype), feat, table, T)
+    (grad_feat,) = torch.autograd.grad((out * g).sum(), feat)
+    expected = torch.einsum('ed,ecd->ec', g[token], table.view(ncell, C, D)[row])
+    assert torch.allclose(grad_feat, expected.detach(), atol=tol)
