@@ -1,5 +1,8 @@
 r"""A plain pre-LN transformer encoder (ViT-style) on padded token batches.
 
+With a padding mask, LayerNorms, linear maps and MLPs run on the real tokens only
+(:class:`TokenPacking`); only attention sees the padded :math:`(B, T)` layout.
+
 Attention is :func:`torch.nn.functional.scaled_dot_product_attention`, so fused kernels
 (flash / memory-efficient attention) are used where the device has them. Parameter names
 follow timm's ViT (``blocks.N.norm1``, ``blocks.N.attn.qkv``, ``blocks.N.attn.proj``,
@@ -11,7 +14,8 @@ from typing import Optional
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ['Attention', 'FeedForward', 'TransformerBlock', 'TransformerEncoder']
+__all__ = ['Attention', 'FeedForward', 'TokenPacking', 'TransformerBlock',
+           'TransformerEncoder']
 
 
 class Attention(nn.Module):
@@ -41,13 +45,46 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads,
-                                   D // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = self._attend(self.qkv(x), mask)
+        return self.proj_drop(self.proj(out.reshape(B, T, D)))
+
+    def forward_packed(self, x: Tensor, packing: 'TokenPacking') -> Tensor:
+        r"""The same on the real tokens only: ``x`` :math:`(N, D)`, the rows of the
+        padded batch at ``packing.index``; only attention sees the padded layout."""
+        qkv = packing.pad(self.qkv(x))
+        out = self._attend(qkv, packing.mask)
+        return self.proj_drop(self.proj(packing.unpad(out)))
+
+    def _attend(self, qkv: Tensor, mask: Optional[Tensor]) -> Tensor:
+        B, T, D3 = qkv.shape
+        q, k, v = qkv.view(B, T, 3, self.num_heads,
+                           D3 // (3 * self.num_heads)).permute(2, 0, 3, 1, 4)
         attn_mask = None if mask is None else mask[:, None, None, :]
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask,
             dropout_p=self.attn_dropout if self.training else 0.0)
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, T, D)))
+        return out.transpose(1, 2).reshape(B, T, D3 // 3)
+
+
+class TokenPacking:
+    r"""Where the real tokens of a padded batch are: ``mask`` :math:`(B, T)` and the flat
+    indices :math:`(N,)` of its :obj:`True` entries. Position-wise layers (LayerNorm,
+    linear maps, the MLP) run on the :math:`N` real tokens only; attention pads them
+    back (zeros, masked out as keys)."""
+    def __init__(self, mask: Tensor):
+        self.mask = mask
+        self.index = mask.view(-1).nonzero().view(-1)
+
+    def pack(self, x: Tensor) -> Tensor:
+        return x.reshape(-1, x.size(-1)).index_select(0, self.index)
+
+    def pad(self, x: Tensor) -> Tensor:
+        B, T = self.mask.shape
+        out = x.new_zeros(B * T, x.size(-1)).index_copy(0, self.index, x)
+        return out.view(B, T, -1)
+
+    def unpad(self, x: Tensor) -> Tensor:
+        return self.pack(x)
 
 
 class FeedForward(nn.Module):
@@ -90,6 +127,11 @@ class TransformerBlock(nn.Module):
         x = x + self.attn(self.norm1(x), mask)
         return x + self.mlp(self.norm2(x))
 
+    def forward_packed(self, x: Tensor, packing: TokenPacking) -> Tensor:
+        r"""The same on the real tokens :math:`(N, D)` of ``packing``."""
+        x = x + self.attn.forward_packed(self.norm1(x), packing)
+        return x + self.mlp(self.norm2(x))
+
 
 class TransformerEncoder(nn.Module):
     r"""A stack of :class:`TransformerBlock` followed by a final LayerNorm.
@@ -119,6 +161,16 @@ class TransformerEncoder(nn.Module):
         self.norm.reset_parameters()
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        r"""Tokens :math:`(B, T, D)` and a padding mask :math:`(B, T)` (:obj:`True` = real
+        token) to :math:`(B, T, D)`. With a mask, every position-wise layer runs on the
+        real tokens only (the padded rows of the output are zero): for graphs of
+        different sizes that skips the padding's share of the linear layers' work."""
+        if mask is None:
+            for block in self.blocks:
+                x = block(x)
+            return self.norm(x)
+        packing = TokenPacking(mask)
+        h = packing.pack(x)
         for block in self.blocks:
-            x = block(x, mask)
-        return self.norm(x)
+            h = block.forward_packed(h, packing)
+        return packing.pad(self.norm(h))

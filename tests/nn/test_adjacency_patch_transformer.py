@@ -182,3 +182,23 @@ def test_bag_sum_table_gradient_equals_embedding_bag(dtype):
     (grad_feat,) = torch.autograd.grad((out * g).sum(), feat)
     expected = torch.einsum('ed,ecd->ec', g[token], table.view(ncell, C, D)[row])
     assert torch.allclose(grad_feat, expected.detach(), atol=tol)
+
+
+def test_encoder_with_padding_equals_each_sequence_alone():
+    # With a mask the position-wise layers run on the real tokens only; each sequence
+    # must come out as if it were alone (no padding), and the padded rows are zero.
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(16, depth=2, num_heads=2).double().eval()
+    for block in encoder.blocks:  # non-trivial LayerNorm parameters
+        torch.nn.init.normal_(block.norm1.weight)
+        torch.nn.init.normal_(block.norm2.bias)
+    lengths = [5, 2, 7]
+    x = torch.randn(3, 7, 16, dtype=torch.double)
+    mask = torch.arange(7) < torch.tensor(lengths).unsqueeze(1)
+    out = encoder(x, mask)
+    for b, n in enumerate(lengths):
+        alone = encoder(x[b:b + 1, :n])
+        assert torch.allclose(out[b, :n], alone[0], atol=1e-12)
+        assert torch.equal(out[b, n:], torch.zeros(7 - n, 16, dtype=torch.double))
+    assert torch.allclose(encoder(x, torch.ones(3, 7, dtype=torch.bool)), encoder(x),
+                          atol=1e-12)
