@@ -71,11 +71,15 @@ def banded_soft_rank(score: Tensor, perm: Permutation, band: int = 2,
     logits = logits.masked_fill(~valid, float('-inf'))
     log_p = logits.log_softmax(dim=1)
     num_nodes = score.numel()
+    # Entries outside the graph stay -inf: they add exp(-inf) = 0 to their (clamped)
+    # column, and every column holds the finite centre entry of the node of that rank,
+    # so the whole band can be normalised without compacting it.
+    invalid = ~valid
+    index = position.view(-1)
     for _ in range(sinkhorn_iters):
-        flat = log_p[valid]
-        col = _scatter_logsumexp(flat, position[valid], num_nodes)
-        log_p = log_p.masked_scatter(valid, flat - col[position[valid]])
-        log_p = log_p.masked_fill(~valid, float('-inf')).log_softmax(dim=1)
+        col = _scatter_logsumexp(log_p.view(-1), index, num_nodes)
+        log_p = (log_p - col[position]).masked_fill(invalid, float('-inf'))
+        log_p = log_p.log_softmax(dim=1)
     return log_p.exp()
 
 
