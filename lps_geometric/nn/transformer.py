@@ -164,8 +164,9 @@ class TransformerEncoder(nn.Module):
         r"""Tokens :math:`(B, T, D)` and a padding mask :math:`(B, T)` (:obj:`True` = real
         token) to :math:`(B, T, D)`. With a mask, every position-wise layer runs on the
         real tokens only (the padded rows of the output are zero): for graphs of
-        different sizes that skips the padding's share of the linear layers' work."""
-        if mask is None:
+        different sizes that skips the padding's share of the linear layers' work (a
+        mask without padding is dropped: one host sync)."""
+        if mask is None or bool(mask.all()):
             for block in self.blocks:
                 x = block(x)
             return self.norm(x)
