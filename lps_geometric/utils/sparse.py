@@ -17,6 +17,10 @@ from torch import Tensor
 
 __all__ = ['NeighborSum']
 
+#: Dtypes that take the CSR route; others (half precision, where sparse kernels are
+#: patchy across devices) gather and scatter the messages.
+CSR_DTYPES = (torch.float32, torch.float64)
+
 
 def _csr(row: Tensor, col: Tensor, num_nodes: int, dtype: torch.dtype) -> Tensor:
     order = torch.argsort(row * num_nodes + col)
@@ -63,18 +67,25 @@ class NeighborSum:
         dtype = torch.float if dtype is None else dtype
         src, dst = edge_index
         self.num_nodes = num_nodes
-        self.matrix = _csr(dst, src, num_nodes, dtype)
-        self.transpose = _csr(src, dst, num_nodes, dtype)
+        self.dtype = dtype
+        self.edge_index = edge_index
+        self.matrix = self.transpose = None
+        if dtype in CSR_DTYPES:
+            self.matrix = _csr(dst, src, num_nodes, dtype)
+            self.transpose = _csr(src, dst, num_nodes, dtype)
 
     def __call__(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.size(0) != self.num_nodes:
             raise ValueError(f"{self.__class__.__name__} expects features of shape "
                              f"({self.num_nodes}, F) (got {tuple(x.shape)})")
-        if x.dtype != self.matrix.dtype:
+        if x.dtype != self.dtype:
             raise ValueError(f"{self.__class__.__name__} was built for "
-                             f"{self.matrix.dtype}, got features of {x.dtype}")
+                             f"{self.dtype}, got features of {x.dtype}")
+        if self.matrix is None:  # half precision: gather and scatter the messages
+            src, dst = self.edge_index
+            return x.new_zeros(x.shape).index_add_(0, dst, x.index_select(0, src))
         return _SparseProduct.apply(x.contiguous(), self.matrix, self.transpose)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_nodes={self.num_nodes}, '
-                f'num_edges={self.matrix.values().numel()})')
+                f'num_edges={self.edge_index.size(1)})')

@@ -42,6 +42,14 @@ def test_neighbor_sum_gradient():
     assert torch.allclose(grad, expected)
 
 
+def test_neighbor_sum_in_half_precision_falls_back_to_scatter():
+    edge_index = directed_edges(seed=2)
+    x = torch.randn(9, 4).to(torch.bfloat16)
+    op = NeighborSum(edge_index, 9, torch.bfloat16)
+    assert op.matrix is None
+    assert torch.equal(op(x), scatter_reference(x, edge_index))
+
+
 def test_neighbor_sum_without_edges():
     op = NeighborSum(torch.zeros(2, 0, dtype=torch.long), 4)
     x = torch.randn(4, 2, requires_grad=True)
