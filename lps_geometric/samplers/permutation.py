@@ -12,7 +12,7 @@ from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.relaxation import (band_entropy, banded_soft_rank,
                                                straight_through)
 from lps_geometric.utils.batch import replicate_batch
-from lps_geometric.utils.sparse import NeighborSum
+from lps_geometric.utils.sparse import NeighborSum, gin_update
 
 __all__ = ['PermutationSampler', 'sample_noise']
 
@@ -147,7 +147,7 @@ class PermutationSampler(nn.Module):
             if neighbor_sum is None:
                 h = conv(h, data.edge_index, data.edge_attr.to(h.dtype))
             else:
-                h = conv.nn(neighbor_sum(h) + (1 + conv.eps) * h)
+                h = gin_update(conv, h, neighbor_sum)
             h = torch.relu(h)
             h = nn.functional.dropout(h, self.dropout, self.training)
             if self.virtual_node and layer < self.num_layers - 1:

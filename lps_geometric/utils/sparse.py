@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ['NeighborSum']
+__all__ = ['NeighborSum', 'gin_update']
 
 #: Dtypes that take the CSR route; others (half precision, where sparse kernels are
 #: patchy across devices) gather and scatter the messages.
@@ -89,3 +89,11 @@ class NeighborSum:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_nodes={self.num_nodes}, '
                 f'num_edges={self.edge_index.size(1)})')
+
+
+def gin_update(conv, x: Tensor, neighbor_sum: NeighborSum) -> Tensor:
+    r""":class:`~torch_geometric.nn.conv.GINConv`'s update
+    :math:`\mathrm{MLP}((1 + \epsilon) x_v + \sum_{u \in N(v)} x_u)` with the sum from
+    ``neighbor_sum``: the same parameters and the same value as ``conv(x, edge_index)``.
+    """
+    return conv.nn(neighbor_sum(x) + (1 + conv.eps) * x)

@@ -12,19 +12,20 @@ from lps_geometric.utils.batch import local_index
 from lps_geometric.utils import replicate_batch
 
 
-def gin(level='graph', positions='learned', **kw):
-    return PositionalGIN(3, 2, max_nodes=6, hidden_channels=16, num_layers=2, edge_dim=4,
-                         positions=positions, level=level, **kw)
+def gin(level='graph', positions='learned', edge_dim=4, **kw):
+    return PositionalGIN(3, 2, max_nodes=6, hidden_channels=16, num_layers=2,
+                         edge_dim=edge_dim, positions=positions, level=level, **kw)
 
 
+@pytest.mark.parametrize('edge_dim', [0, 4])  # GIN (CSR neighbour sums) and GINE
 @pytest.mark.parametrize('level', ['graph', 'node'])
 @pytest.mark.parametrize('positions,norm', [('learned', 'post'), ('random', 'post'),
                                             ('sinusoidal', 'post'), ('learned', 'pre'),
                                             ('learned', 'batch')])
-def test_exhaustive_group_averaging_is_exact(level, positions, norm):
+def test_exhaustive_group_averaging_is_exact(level, positions, norm, edge_dim):
     data = random_batch(sizes=(4, 5, 1, 3))
-    model = Symmetrize(gin(level, positions, norm=norm), ExhaustivePermutationSampler(),
-                       level=level)
+    model = Symmetrize(gin(level, positions, edge_dim, norm=norm),
+                       ExhaustivePermutationSampler(), level=level)
     if norm == 'batch':
         # Batch statistics are sums over all nodes: invariant in training mode too.
         assert equivariance_error(model, data, 'permutation', num_trials=3,
@@ -36,6 +37,34 @@ def test_exhaustive_group_averaging_is_exact(level, positions, norm):
     # The backbone reads positions, so on its own it is not invariant.
     raw = equivariance_error(model.backbone, data, num_trials=3, level=level)
     assert raw.max_abs > 1e-3
+
+
+@pytest.mark.parametrize('norm', ['post', 'pre'])
+def test_csr_neighbour_sums_equal_message_passing(norm, monkeypatch):
+    # Without edge features the GIN layers sum neighbours with CSR products; PyG's
+    # GINConv on the edge list, with the same parameters, gives the same output and
+    # gradients.
+    from lps_geometric.nn.backbones import positional_gin
+    data = random_batch(sizes=(4, 5, 1, 3))
+    model = gin('node', edge_dim=0, norm=norm).double()
+    for conv in model.convs:
+        torch.nn.init.uniform_(conv.eps, -0.5, 0.5)
+    data.x = data.x.double()
+
+    def run():
+        out = model(data)
+        return out, torch.autograd.grad(out.square().sum(), list(model.parameters()))
+
+    out, grads = run()
+
+    def message_passing(conv, x, neighbor_sum):
+        return conv(x, data.edge_index)
+
+    monkeypatch.setattr(positional_gin, 'gin_update', message_passing)
+    expected, expected_grads = run()
+    assert torch.allclose(out, expected, atol=1e-12)
+    for a, b in zip(grads, expected_grads):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 def warm_up_running_statistics(model, data):

@@ -10,6 +10,7 @@ from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
 from lps_geometric.groups.symmetric import Permutation, check_level
 from lps_geometric.samplers.relaxation import band_positions
 from lps_geometric.utils.batch import local_index, to_ptr_batch
+from lps_geometric.utils.sparse import NeighborSum, gin_update
 from lps_geometric.utils.validation import check_graph_size
 
 __all__ = ['PositionalGIN', 'position_table']
@@ -205,12 +206,21 @@ class PositionalGIN(nn.Module):
         if self.norm == 'batch' and self.training and h.size(0) < 2:
             raise ValueError(f"PositionalGIN(norm='batch') needs at least two nodes in a "
                              f"training batch for its batch statistics (got {h.size(0)})")
+        # Without edge features, GIN sums neighbours with CSR products built once.
+        neighbor_sum = None if self.edge_dim > 0 else \
+            NeighborSum(data.edge_index, h.size(0), h.dtype)
+
+        def gin(conv, value):
+            if neighbor_sum is None:
+                return conv(value, data.edge_index, *extra)
+            return gin_update(conv, value, neighbor_sum)
+
         for conv, norm in zip(self.convs, self.norms):
             if self.norm == 'pre':      # h + GIN(LN(h))
-                out = conv(norm(h), data.edge_index, *extra)
+                out = gin(conv, norm(h))
                 h = h + nn.functional.dropout(out, self.dropout, self.training)
             else:                       # LN or BN of h + ReLU(GIN(h))
-                out = torch.relu(conv(h, data.edge_index, *extra))
+                out = torch.relu(gin(conv, h))
                 h = norm(h + nn.functional.dropout(out, self.dropout, self.training))
         if self.level == 'graph':
             h = self.pool_norm(global_add_pool(h, batch, size=B))
