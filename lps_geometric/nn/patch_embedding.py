@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from lps_geometric.nn.relaxed_graph import edge_pixels, node_pixels
 from lps_geometric.utils.batch import graph_ptr
+from lps_geometric.utils.sparse import CSR_DTYPES
 
 __all__ = ['AdjacencyPatchEmbedding', 'PatchGrid']
 
@@ -73,7 +74,9 @@ def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
              table: Tensor, num_tokens: int) -> Tensor:
     r"""``out[t] = sum_{entries e of t} sum_c weight_e feat_ec table[row_e * C + c]``."""
     psw = weight.unsqueeze(1) * feat
-    if psw.requires_grad:  # features or weights need gradients: autograd's own backward
+    if psw.requires_grad or psw.dtype not in CSR_DTYPES:
+        # features or weights need gradients, or half precision (no CPU CSR kernels):
+        # autograd's own backward
         return _embedding_bag_sum(token, row, psw, table, num_tokens)
     return _TableBagSum.apply(table, token, row, psw, num_tokens)
 
