@@ -24,7 +24,6 @@ the relaxed entries are only located (token, table cell) in the backward pass, o
 column at a time.
 """
 import math
-import warnings
 from typing import List, Optional, Tuple, Union
 
 import torch
@@ -33,7 +32,7 @@ from torch import Tensor, nn
 
 from lps_geometric.nn.relaxed_graph import edge_pixels, node_pixels
 from lps_geometric.utils.batch import graph_ptr
-from lps_geometric.utils.sparse import CSR_DTYPES
+from lps_geometric.utils.sparse import CSR_DTYPES, csr_tensor
 
 __all__ = ['AdjacencyPatchEmbedding', 'PatchGrid']
 
@@ -114,10 +113,7 @@ def _transposed_bags(token: Tensor, row: Tensor, psw: Tensor, num_rows: int,
     value.index_copy_(0, position, psw.reshape(-1))
     crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
     torch.cumsum(count.repeat_interleave(C), 0, out=crow[1:])
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter('ignore', UserWarning)
-        return torch.sparse_csr_tensor(crow, col, value, (num_rows, num_tokens),
-                                       check_invariants=False)
+    return csr_tensor(crow, col, value, (num_rows, num_tokens))
 
 
 class _TableBagSum(torch.autograd.Function):

@@ -53,7 +53,7 @@ class Attention(nn.Module):
         padded batch at ``packing.index``; only attention sees the padded layout."""
         qkv = packing.pad(self.qkv(x))
         out = self._attend(qkv, packing.mask)
-        return self.proj_drop(self.proj(packing.unpad(out)))
+        return self.proj_drop(self.proj(packing.pack(out)))
 
     def _attend(self, qkv: Tensor, mask: Optional[Tensor]) -> Tensor:
         B, T, D3 = qkv.shape
@@ -82,9 +82,6 @@ class TokenPacking:
         B, T = self.mask.shape
         out = x.new_zeros(B * T, x.size(-1)).index_copy(0, self.index, x)
         return out.view(B, T, -1)
-
-    def unpad(self, x: Tensor) -> Tensor:
-        return self.pack(x)
 
 
 class FeedForward(nn.Module):

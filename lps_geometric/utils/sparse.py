@@ -22,26 +22,31 @@ __all__ = ['NeighborSum', 'gin_update']
 CSR_DTYPES = (torch.float32, torch.float64)
 
 
+def csr_tensor(crow: Tensor, col: Tensor, value: Tensor, shape) -> Tensor:
+    r"""A CSR tensor from indices the caller built sorted (no invariant checks, no
+    "CSR support is in beta" warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        return torch.sparse_csr_tensor(crow, col, value, shape, check_invariants=False)
+
+
 def _csr(row: Tensor, col: Tensor, num_nodes: int, dtype: torch.dtype) -> Tensor:
     order = torch.argsort(row * num_nodes + col)
     row, col = row[order], col[order]
     crow = torch._convert_indices_from_coo_to_csr(row, num_nodes)
     values = torch.ones(row.numel(), dtype=dtype, device=row.device)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter('ignore', UserWarning)
-        return torch.sparse_csr_tensor(crow, col, values, (num_nodes, num_nodes),
-                                       check_invariants=False)
+    return csr_tensor(crow, col, values, (num_nodes, num_nodes))
 
 
 class _SparseProduct(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, matrix: Tensor, transpose: Tensor) -> Tensor:
-        ctx.transpose = transpose
-        return matrix @ x
+    def forward(ctx, x: Tensor, op: 'NeighborSum') -> Tensor:
+        ctx.op = op
+        return op.matrix @ x
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        return ctx.transpose @ grad.contiguous(), None, None
+        return ctx.op.transpose @ grad.contiguous(), None
 
 
 class NeighborSum:
@@ -50,7 +55,7 @@ class NeighborSum:
     multi-edges counted), as CSR sparse-dense products forward and backward.
 
     Build it once per batch and call it for every layer: the two CSR matrices cost one
-    sort of the edge list each.
+    sort of the edge list each (:math:`A^\top` only once a backward pass needs it).
 
     Args:
         edge_index (torch.Tensor): Edges :math:`(2, |E|)`, source first.
@@ -69,10 +74,18 @@ class NeighborSum:
         self.num_nodes = num_nodes
         self.dtype = dtype
         self.edge_index = edge_index
-        self.matrix = self.transpose = None
+        self.matrix = self._transpose = None
         if dtype in CSR_DTYPES:
             self.matrix = _csr(dst, src, num_nodes, dtype)
-            self.transpose = _csr(src, dst, num_nodes, dtype)
+
+    @property
+    def transpose(self) -> Tensor:
+        r""":math:`A^\top` in CSR, built on the first backward pass (never in
+        inference)."""
+        if self._transpose is None:
+            src, dst = self.edge_index
+            self._transpose = _csr(src, dst, self.num_nodes, self.dtype)
+        return self._transpose
 
     def __call__(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.size(0) != self.num_nodes:
@@ -84,7 +97,7 @@ class NeighborSum:
         if self.matrix is None:  # half precision: gather and scatter the messages
             src, dst = self.edge_index
             return x.new_zeros(x.shape).index_add_(0, dst, x.index_select(0, src))
-        return _SparseProduct.apply(x.contiguous(), self.matrix, self.transpose)
+        return _SparseProduct.apply(x.contiguous(), self)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_nodes={self.num_nodes}, '
