@@ -45,6 +45,9 @@ def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor,
     if tie_break is None:
         order = torch.sort(score, stable=True).indices
     else:
+        if tie_break.shape != score.shape:
+            raise ValueError(f"'tie_break' must have the shape of 'score' "
+                             f"{tuple(score.shape)} (got {tuple(tie_break.shape)})")
         order = torch.sort(tie_break, stable=True).indices
         order = order[torch.sort(score[order], stable=True).indices]
     order = order[torch.sort(batch[order], stable=True).indices]

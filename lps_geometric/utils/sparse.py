@@ -70,6 +70,12 @@ class NeighborSum:
     def __init__(self, edge_index: Tensor, num_nodes: int,
                  dtype: Optional[torch.dtype] = None):
         dtype = torch.float if dtype is None else dtype
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"'edge_index' must have shape (2, |E|) "
+                             f"(got {tuple(edge_index.shape)})")
+        if edge_index.numel() > 0 and not (  # the CSR kernels do not check indices
+                0 <= int(edge_index.min()) and int(edge_index.max()) < num_nodes):
+            raise ValueError(f"'edge_index' has node indices outside [0, {num_nodes})")
         src, dst = edge_index
         self.num_nodes = num_nodes
         self.dtype = dtype

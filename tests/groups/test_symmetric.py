@@ -39,6 +39,8 @@ def test_segment_argsort_ties_broken_by_tie_break(batch):
     expected = reference_ranks(score + 0.5 * tie_break, batch.batch, batch.ptr)
     assert torch.equal(segment_argsort(score, batch.batch, batch.ptr, tie_break),
                        expected)
+    with pytest.raises(ValueError, match='tie_break'):
+        segment_argsort(score, batch.batch, batch.ptr, tie_break[:-1])
 
 
 def test_ranks_are_permutations_of_each_graph(batch):

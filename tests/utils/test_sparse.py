@@ -66,3 +66,9 @@ def test_neighbor_sum_checks_its_input():
     with pytest.raises(ValueError, match='float64'):
         op(torch.randn(9, 2, dtype=torch.double))
     assert 'num_nodes=9' in repr(op)
+    with pytest.raises(ValueError, match=r'outside \[0, 9\)'):
+        NeighborSum(torch.tensor([[0, 9], [1, 2]]), 9)
+    with pytest.raises(ValueError, match=r'outside'):
+        NeighborSum(torch.tensor([[0, -1], [1, 2]]), 9)
+    with pytest.raises(ValueError, match=r'shape \(2, \|E\|\)'):
+        NeighborSum(torch.tensor([0, 1]), 9)
