@@ -21,7 +21,7 @@ Straight-through gradients: with a relaxed band assignment (``band``, one-hot fo
 soft backward) the edges and nodes become :math:`4w + 1` and :math:`2w + 1` weighted pixel
 entries (:mod:`lps_geometric.nn.relaxed_graph`); the forward value is unchanged, and
 the relaxed entries are only located (token, table cell) in the backward pass, one
-column at a time.
+block of graphs at a time.
 """
 import math
 from typing import List, Optional, Tuple, Union
@@ -94,25 +94,19 @@ def _embedding_bag_sum(token: Tensor, row: Tensor, psw: Tensor, table: Tensor,
 
 def _transposed_bags(token: Tensor, row: Tensor, psw: Tensor, num_rows: int,
                      num_tokens: int) -> Tensor:
-    r"""The bags as a CSR matrix :math:`(R, T)` with entry ``(row_e C + c, token_e)`` of
-    value ``psw[e, c]``: table row :math:`r` gathers the tokens it was added to."""
+    r"""The bags as a CSR matrix :math:`(R, T)`, rows in channel-major order: row
+    :math:`c\, n_{cell} + k` holds, at column ``token_e``, the value ``psw[e, c]`` of
+    every entry :math:`e` of table cell ``row_e = k``, so table row :math:`k C + c`
+    gathers the tokens it was added to. Every channel shares one sort of the entries
+    by (cell, token): the column indices are that order repeated :math:`C` times."""
     C = psw.size(1)
     ncell = num_rows // C
     order = torch.argsort(row * num_tokens + token)
-    row, token, psw = row[order], token[order], psw[order]
     count = torch.bincount(row, minlength=ncell)
-    start = torch.cumsum(count, 0) - count
-    # entry q (sorted, cell k) of channel c sits at C start[k] + c count[k] + q - start[k]
-    within = torch.arange(row.numel(), device=row.device) - start[row]
-    channel = torch.arange(C, device=row.device)
-    position = ((C * start[row] + within).unsqueeze(1)
-                + channel * count[row].unsqueeze(1)).reshape(-1)
-    col = torch.empty_like(position).index_copy_(
-        0, position, token.unsqueeze(1).expand(-1, C).reshape(-1))
-    value = torch.empty(position.numel(), dtype=psw.dtype, device=psw.device)
-    value.index_copy_(0, position, psw.reshape(-1))
     crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
-    torch.cumsum(count.repeat_interleave(C), 0, out=crow[1:])
+    torch.cumsum(count.repeat(C), 0, out=crow[1:])
+    col = token[order].repeat(C)
+    value = psw[order].t().reshape(-1)
     return csr_tensor(crow, col, value, (num_rows, num_tokens))
 
 
@@ -131,7 +125,9 @@ class _TableBagSum(torch.autograd.Function):
     def backward(ctx, grad):
         token, row, psw = ctx.saved_tensors
         bags = _transposed_bags(token, row, psw, *ctx.shape)
-        return bags @ grad.contiguous(), None, None, None, None
+        C = psw.size(1)
+        grad_table = (bags @ grad.contiguous()).view(C, -1, grad.size(1))
+        return grad_table.transpose(0, 1).reshape(-1, grad.size(1)), None, None, None, None
 
 
 #: The GEMM route of :func:`_pixel_values` computes :math:`T \times R` products where the
@@ -140,8 +136,16 @@ class _TableBagSum(torch.autograd.Function):
 #: (2 threads), at N = 2000 (ratio 28) the GEMM route made the whole training step 1.9x
 #: faster (``benchmarks/README.md``).
 GEMM_ROUTE_RATIO = 48
-#: Products (floats) one GEMM block of :func:`_pixel_values` may hold.
-GEMM_BLOCK_BUDGET = 1 << 26
+#: Below this many products (floats) the GEMM route is always taken.
+GEMM_ROUTE_MIN = 1 << 26
+#: Products (floats) one GEMM block of :func:`_pixel_values` may hold: blocks of whole
+#: graphs whose products stay in cache for the gather that follows (and below glibc's
+#: mmap threshold, so no fresh pages each step). At N = 444 (5,120 table rows, ~170
+#: tokens a graph) blocks of one graph made the band gradient 1.4x faster on one thread
+#: than a single 113 MB GEMM.
+GEMM_BLOCK_BUDGET = 1 << 20
+#: Floats the per-entry route of :func:`_pixel_values` gathers per chunk.
+ENTRY_CHUNK_BUDGET = 1 << 26
 
 
 def _graph_blocks(token_ptr: Tensor, row_ptr: Tensor,
@@ -161,13 +165,14 @@ def _graph_blocks(token_ptr: Tensor, row_ptr: Tensor,
 
 
 class _RelaxedPixels:
-    r"""The straight-through pixel entries of :math:`M` hard pixels, located column by
-    column: entry ``(m, s)`` is pixel ``(row[m] + dr_s, col[m] + dc_s)`` of graph
-    ``graph[m]``, clamped into the graph, with ``shifts[s] = (dr_s, dc_s)``.
+    r"""The straight-through pixel entries of :math:`M` hard pixels: entry ``(m, s)``
+    is pixel ``(row[m] + dr_s, col[m] + dc_s)`` of graph ``graph[m]``, clamped into the
+    graph, with ``shifts[s] = (dr_s, dc_s)``.
 
-    Only the :math:`M` hard positions are kept; a column's global token and table cell
-    are computed when the backward pass needs them, so no :math:`(M, S)` index tensors
-    are built in the forward pass or held for the backward.
+    Only the :math:`M` hard positions are kept; the global tokens and table cells are
+    computed when the backward pass needs them, for one block of entries at a time
+    (:meth:`flat_index`, :meth:`locate`), so no :math:`(M, S)` index tensors are built
+    in the forward pass or held for the backward.
 
     Args:
         grid (PatchGrid): The batch's token layout.
@@ -185,6 +190,7 @@ class _RelaxedPixels:
         self.shifts = shifts
         self.node_slots = node_slots
         self._per_entry = None
+        self._flat = None
 
     @property
     def num_columns(self) -> int:
@@ -194,23 +200,93 @@ class _RelaxedPixels:
         return _RelaxedPixels(self.grid, self.sizes, self.graph[order], self.row[order],
                               self.col[order], self.shifts, self.node_slots)
 
-    def locate(self, s: int, lo: int, hi: int) -> Tuple[Tensor, Tensor]:
-        r"""Global tokens and table cells of column ``s`` of entries ``lo:hi``."""
+    def flat_index(self, lo: int, hi: int, token_lo: int) -> Tensor:
+        r"""``(token - token_lo) * n_cell + cell`` of every column of entries ``lo:hi``,
+        :math:`(m, S)`: the row of a :math:`(T, n_{cell})` product table starting at
+        token ``token_lo``.
+
+        The same as :meth:`locate`, without integer division: the flat index is the sum
+        of a row part (row of patches and row inside the patch) and a column part, and
+        both are read from per-graph tables over every position a shift can reach
+        (padded by the largest shift :math:`w` and clamped into the graph), built once.
+        """
+        if self._flat is None:
+            self._flat = self._flat_tables()
+        first, row_at, col_at, row_table, col_table, dr, dc = self._flat
+        ncell = self.num_cells
+        return ((first[lo:hi] - token_lo * ncell).unsqueeze(1)
+                + row_table[row_at[lo:hi].unsqueeze(1) + dr]
+                + col_table[col_at[lo:hi].unsqueeze(1) + dc])
+
+    @property
+    def num_cells(self) -> int:
+        ph, pw = self.grid.patch_size
+        return ph * pw if self.node_slots is None else self.node_slots
+
+    def _flat_tables(self):
+        grid, sizes = self.grid, self.sizes
+        ph, pw = grid.patch_size
+        ncell = self.num_cells
+        w = max(abs(d) for shift in self.shifts for d in shift)
+        padded = sizes + 2 * w
+        start = torch.cumsum(padded, 0) - padded
+        graph = torch.repeat_interleave(torch.arange(sizes.numel(), device=sizes.device),
+                                        padded)
+        position = _clamp_to_graph(torch.arange(graph.numel(), device=sizes.device)
+                                   - start[graph] - w, sizes[graph])
+        patch_row = torch.div(position, ph, rounding_mode='floor')
+        patch_col = torch.div(position, pw, rounding_mode='floor')
+        if self.node_slots is None:
+            row_table = (patch_row * grid.grid_w[graph] * ncell
+                         + (position - patch_row * ph) * pw)
+            col_table = patch_col * ncell + position - patch_col * pw
+        else:
+            row_table = (patch_row * grid.grid_w[graph] * ncell
+                         + position % self.node_slots)
+            col_table = patch_col * ncell
+        offset = start[self.graph] + w
+        first = grid.token_ptr[self.graph] * ncell
+        device = sizes.device
+        dr = torch.tensor([d for d, _ in self.shifts], device=device)
+        dc = torch.tensor([d for _, d in self.shifts], device=device)
+        return first, offset + self.row, offset + self.col, row_table, col_table, dr, dc
+
+    def locate(self, lo: int, hi: int, s: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+        r"""Global tokens and table cells of entries ``lo:hi``: of every column, as
+        :math:`(m, S)` tables, or of column ``s`` alone, as :math:`(m,)` vectors."""
         if self._per_entry is None:  # the graph's first token, grid width and size
             grid = self.grid
             self._per_entry = (grid.token_ptr[self.graph], grid.grid_w[self.graph],
                                self.sizes[self.graph])
         first, grid_w, size = (t[lo:hi] for t in self._per_entry)
         row, col = self.row[lo:hi], self.col[lo:hi]
-        dr, dc = self.shifts[s]
-        row = _clamp_to_graph(row + dr, size) if dr else row
-        col = _clamp_to_graph(col + dc, size) if dc else col
+        shifts = self.shifts if s is None else self.shifts[s:s + 1]
+        if s is None:
+            first, grid_w, size = first[:, None], grid_w[:, None], size[:, None]
+            row, col = row[:, None], col[:, None]
+        dr = [d for d, _ in shifts]
+        dc = [d for _, d in shifts]
+        row = _shift_into_graph(row, dr, size, s is None)
+        col = _shift_into_graph(col, dc, size, s is None)
         ph, pw = self.grid.patch_size
         token = (first + torch.div(row, ph, rounding_mode='floor') * grid_w
                  + torch.div(col, pw, rounding_mode='floor'))
         if self.node_slots is not None:
             return token, row % self.node_slots
         return token, (row % ph) * pw + col % pw
+
+
+def _shift_into_graph(position: Tensor, shift: List[int], size: Tensor,
+                      table: bool) -> Tensor:
+    r"""``position + shift`` clamped into the graph: one column (``table=False``, a
+    single shift) or a table :math:`(m, S)` (one shift per column)."""
+    if not any(shift):
+        return position.expand(-1, len(shift)) if table else position
+    if table:
+        shifted = position + torch.tensor(shift, device=position.device)
+    else:
+        shifted = position + shift[0]
+    return _clamp_to_graph(shifted, size)
 
 
 def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Tensor,
@@ -222,8 +298,9 @@ def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Ten
     Either GEMMs ``grad @ table^T`` followed by a gather (when the :math:`T \times R`
     products are not many more than the entries, as for the patches of mid-sized
     graphs), or chunked per-entry products, linear in the number of entries (for large
-    sparse graphs). When the products exceed ``budget`` (default
-    :obj:`GEMM_BLOCK_BUDGET`), the GEMM route runs in blocks
+    sparse graphs; the GEMM route is taken below :obj:`GEMM_ROUTE_MIN` products or
+    :obj:`GEMM_ROUTE_RATIO` times the entries' :math:`M S C`). When the products exceed
+    ``budget`` (default :obj:`GEMM_BLOCK_BUDGET`), the GEMM route runs in blocks
     of whole graphs of about ``budget`` products each: entry :math:`m` belongs to graph
     ``pixels.graph[m]``, which owns tokens ``token_ptr[g]:token_ptr[g + 1]``. Entries are
     grouped by graph once (free when they already are, as in a PyG batch) and every block
@@ -238,7 +315,7 @@ def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Ten
     ncell = R // C
     M, S = feat.size(0), pixels.num_columns
     out = grad.new_empty(M, S)
-    if T * R <= max(budget, GEMM_ROUTE_RATIO * M * S * C):
+    if T * R <= max(GEMM_ROUTE_MIN, GEMM_ROUTE_RATIO * M * S * C):
         order = None
         if T * R <= budget:
             blocks = [(0, T, 0, M)]
@@ -253,20 +330,19 @@ def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Ten
             if r_hi == r_lo:
                 continue
             products = (grad[t_lo:t_hi] @ table.t()).view(-1, C)
-            block_feat = feat[r_lo:r_hi].unsqueeze(2)
-            for s in range(S):
-                token, cell = pixels.locate(s, r_lo, r_hi)
-                picked = products.index_select(0, (token - t_lo) * ncell + cell)
-                out[r_lo:r_hi, s] = torch.bmm(picked.unsqueeze(1), block_feat).view(-1)
+            index = pixels.flat_index(r_lo, r_hi, t_lo)  # (m, S)
+            picked = products.index_select(0, index.view(-1))
+            torch.bmm(picked.view(r_hi - r_lo, S, C), feat[r_lo:r_hi].unsqueeze(2),
+                      out=out[r_lo:r_hi].unsqueeze(2))
         if order is not None:
             out = torch.empty_like(out).index_copy_(0, order, out)
         return out
     kernel = table.view(ncell, C, -1)
-    chunk = max(1, budget // (8 * C * table.size(1)))
+    chunk = max(1, ENTRY_CHUNK_BUDGET // (8 * C * table.size(1)))
     for lo in range(0, M, chunk):
         hi = min(lo + chunk, M)
         for s in range(S):
-            token, cell = pixels.locate(s, lo, hi)
+            token, cell = pixels.locate(lo, hi, s)
             values = torch.einsum('mcd,md->mc', kernel[cell], grad[token])
             out[lo:hi, s] = (values * feat[lo:hi]).sum(-1)
     return out

@@ -97,14 +97,21 @@ def test_timm_style_parameter_names():
 class TablePixels:
     """Relaxed pixel entries given as (M, S) token and cell tables (duck-types
     ``_RelaxedPixels`` for ``_pixel_values``)."""
-    def __init__(self, graph, token, cell):
+    def __init__(self, graph, token, cell, num_cells):
         self.graph, self.token, self.cell = graph, token, cell
         self.num_columns = token.size(1)
+        self.num_cells = num_cells
 
     def take(self, order):
-        return TablePixels(self.graph[order], self.token[order], self.cell[order])
+        return TablePixels(self.graph[order], self.token[order], self.cell[order],
+                           self.num_cells)
 
-    def locate(self, s, lo, hi):
+    def flat_index(self, lo, hi, token_lo):
+        return (self.token[lo:hi] - token_lo) * self.num_cells + self.cell[lo:hi]
+
+    def locate(self, lo, hi, s=None):
+        if s is None:
+            return self.token[lo:hi], self.cell[lo:hi]
         return self.token[lo:hi, s], self.cell[lo:hi, s]
 
 
@@ -134,17 +141,50 @@ def test_pixel_gradient_strategies_agree():
     ]
     for budget, grouped in routes:
         perm = order if grouped else torch.arange(M)
-        pixels = TablePixels(graph[perm], token[perm], cell[perm])
+        pixels = TablePixels(graph[perm], token[perm], cell[perm], R // C)
         got = _pixel_values(grad, table, pixels, feat[perm], token_ptr, budget=budget)
         assert torch.allclose(got, expected[perm], atol=1e-5), budget
-    ratio = patch_embedding.GEMM_ROUTE_RATIO
-    try:  # per-entry products
-        patch_embedding.GEMM_ROUTE_RATIO = 0
-        got = _pixel_values(grad, table, TablePixels(graph, token, cell), feat,
-                            token_ptr, budget=1)
+    ratio, least = patch_embedding.GEMM_ROUTE_RATIO, patch_embedding.GEMM_ROUTE_MIN
+    chunk = patch_embedding.ENTRY_CHUNK_BUDGET
+    try:  # per-entry products, in one chunk and in chunks of 10 entries
+        patch_embedding.GEMM_ROUTE_RATIO, patch_embedding.GEMM_ROUTE_MIN = 0, 0
+        pixels = TablePixels(graph, token, cell, R // C)
+        got = _pixel_values(grad, table, pixels, feat, token_ptr)
+        patch_embedding.ENTRY_CHUNK_BUDGET = 10 * 8 * C * d
+        chunked = _pixel_values(grad, table, pixels, feat, token_ptr)
     finally:
-        patch_embedding.GEMM_ROUTE_RATIO = ratio
+        patch_embedding.GEMM_ROUTE_RATIO, patch_embedding.GEMM_ROUTE_MIN = ratio, least
+        patch_embedding.ENTRY_CHUNK_BUDGET = chunk
     assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(chunked, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize('patch_size', [(1, 1), (2, 2), (3, 3), (1, 4), (5, 5)])
+@pytest.mark.parametrize('nodes', [False, True])
+def test_flat_index_tables_match_locate(patch_size, nodes):
+    from lps_geometric.nn.patch_embedding import PatchGrid, _RelaxedPixels
+    gen = torch.Generator().manual_seed(1)
+    sizes = torch.tensor([7, 1, 2, 11, 5])  # graphs smaller than the shifts too
+    ptr = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
+    grid = PatchGrid(ptr, patch_size)
+    w = 3
+    graph = torch.randint(0, 5, (300,), generator=gen)
+    row = (torch.rand(300, generator=gen) * sizes[graph]).long()
+    col = row if nodes else (torch.rand(300, generator=gen) * sizes[graph]).long()
+    if nodes:
+        shifts, slots = [(d, d) for d in range(-w, w + 1)], max(patch_size)
+    else:
+        steps = [d for d in range(-w, w + 1) if d]
+        shifts, slots = [(0, 0)] + [(d, 0) for d in steps] + [(0, d) for d in steps], None
+    pixels = _RelaxedPixels(grid, sizes, graph, row, col, shifts, slots)
+    token, cell = pixels.locate(0, 300)
+    for lo, hi, token_lo in [(0, 300, 0), (40, 200, 3)]:
+        expected = (token[lo:hi] - token_lo) * pixels.num_cells + cell[lo:hi]
+        assert torch.equal(pixels.flat_index(lo, hi, token_lo), expected)
+    for s in (0, len(shifts) - 1):
+        column = pixels.locate(10, 50, s)
+        assert torch.equal(column[0], token[10:50, s])
+        assert torch.equal(column[1], cell[10:50, s])
 
 
 def test_graph_blocks_cover_the_batch_once():
