@@ -353,9 +353,10 @@ class _BandGradient(torch.autograd.Function):
 
     The forward embedding only holds the hard pixels (the band is one-hot forward). The
     relaxed pixels of an entry are the columns of ``pixels``: for nodes (``dst=None``)
-    the :math:`2w+1` diagonal pixels of the band, for edges the hard pixel, then the
-    :math:`2w` row shifts (weights :math:`\tilde P_{u,m}`), then the :math:`2w` column
-    shifts (weights :math:`\tilde P_{v,m}`). Each weight's gradient is
+    the :math:`2w+1` diagonal pixels of the band; for edges the :math:`2w + 1` row
+    shifts :math:`-w, \dots, w` (weights :math:`\tilde P_{u,m}`, the hard pixel in the
+    middle), then the :math:`2w` nonzero column shifts (weights
+    :math:`\tilde P_{v,m}`). Each weight's gradient is
     :func:`_pixel_values`; the hard pixel's weight :math:`\tilde P_{u,w} \tilde P_{v,w}`
     passes its gradient to both factors (the other one is exactly one forward).
     """
@@ -378,15 +379,9 @@ class _BandGradient(torch.autograd.Function):
         if ctx.nodes:
             grad_band = values.new_zeros(N, width).index_add_(0, src, values)
         else:
-            keep = torch.cat([torch.arange(0, w), torch.arange(w + 1, width)]).to(
-                values.device)
-            row = values.new_zeros(values.size(0), width)
-            col = values.new_zeros(values.size(0), width)
-            row[:, keep] = values[:, 1:1 + 2 * w]
-            col[:, keep] = values[:, 1 + 2 * w:]
-            row[:, w] = values[:, 0]
-            col[:, w] = values[:, 0]
-            grad_band = values.new_zeros(N, width).index_add_(0, src, row)
+            col = torch.cat([values[:, width:width + w], values[:, w:w + 1],
+                             values[:, width + w:]], dim=1)
+            grad_band = values.new_zeros(N, width).index_add_(0, src, values[:, :width])
             grad_band.index_add_(0, dst, col)
         return (grad_band,) + (None,) * 6
 
@@ -467,10 +462,9 @@ class AdjacencyPatchEmbedding(nn.Module):
         if relaxed:
             w = (band.size(1) - 1) // 2
             sizes = ptr[1:] - ptr[:-1]
-            shifts = [d for d in range(-w, w + 1) if d != 0]
             pixels = _RelaxedPixels(grid, sizes, hard.graph, hard.row, hard.col,
-                                    [(0, 0)] + [(d, 0) for d in shifts]
-                                    + [(0, d) for d in shifts])
+                                    [(d, 0) for d in range(-w, w + 1)]
+                                    + [(0, d) for d in range(-w, w + 1) if d != 0])
             src, dst = edge_index
             out = out + _BandGradient.apply(band, self.edge_table.detach(), pixels,
                                             feat.detach(), src, dst, grid.num_tokens)
