@@ -127,14 +127,20 @@ def build_model(method: str, args) -> nn.Module:
     if args.pair_inner_product and not args.pair_geometry:
         raise ValueError('--pair-inner-product is part of the pair geometry; it cannot be '
                          'combined with --no-pair-geometry')
-    edge_dim = 1 + 8 * args.pair_geometry + args.pair_inner_product
+    if args.pair_inverse_powers and not args.pair_geometry:
+        raise ValueError('--pair-inverse-powers is part of the pair geometry; it cannot be '
+                         'combined with --no-pair-geometry')
+    edge_dim = (1 + 8 * args.pair_geometry + args.pair_inner_product
+                + 4 * len(args.pair_inverse_powers))
     transformer = AdjacencyPatchTransformer(
         1 + 6, 3, max_nodes=5, edge_dim=edge_dim, tokens='patches', patch_size=1,
         embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads,
         mlp_ratio=args.mlp_ratio, dropout=args.dropout, level='node')
     if args.pair_geometry:
         transformer = ConcatEdgeGeometry(transformer, keys=('pos', 'vel'), in_channels=1,
-                                         inner_products=args.pair_inner_product)
+                                         inner_products=args.pair_inner_product,
+                                         inverse_powers=args.pair_inverse_powers,
+                                         softening=args.softening)
     backbone = ConcatNodeFeatures(transformer, keys=('pos', 'vel'), in_channels=1)
     if method == 'ga':
         sampler = UniformProductSampler(special=False, center=True)
@@ -291,6 +297,13 @@ def parse_args(argv=None):
     p.add_argument('--pair-inner-product', action='store_true',
                    help='pair tokens also read <pos_i - pos_j, vel_i - vel_j>, whether the '
                    'pair approaches or parts (ConcatEdgeGeometry(inner_products=True))')
+    p.add_argument('--pair-inverse-powers', type=int, nargs='*', default=[],
+                   metavar='P',
+                   help='pair tokens also read (pos_i - pos_j) / r^(P+1) and 1 / r^P for '
+                   'each P (softened distance r; 2: the Coulomb field), in the sampled '
+                   'frame (ConcatEdgeGeometry(inverse_powers=...))')
+    p.add_argument('--softening', type=float, default=0.1,
+                   help='softening length of --pair-inverse-powers')
     p.add_argument('--sampler-hidden', type=int, default=64)
     p.add_argument('--sampler-layers', type=int, default=3)
     p.add_argument('--egnn-hidden', type=int, default=64)

@@ -118,3 +118,33 @@ def test_clear_errors():
     data.pos = torch.zeros(3)
     with pytest.raises(ValueError, match='shape'):
         ConcatEdgeGeometry(Capture(), keys=('pos', ))(data)
+
+
+def test_inverse_power_fields_of_the_first_key_come_last():
+    data = tiny()
+    layer = ConcatEdgeGeometry(Capture(), keys=('pos', 'vel'), in_channels=1,
+                               inner_products=True, inverse_powers=(1, 2), softening=0.5)
+    out = layer(data)
+    assert out.shape == (3, 1 + 4 + 4 + 1 + 2 * 4)
+    plain = ConcatEdgeGeometry(Capture(), keys=('pos', 'vel'), in_channels=1,
+                               inner_products=True)(data)
+    assert torch.equal(out[:, :10], plain)
+    # edge 0 -> 1: delta (3, 4, 0), softened distance sqrt(25 + 0.25)
+    r = (25.25) ** 0.5
+    delta = torch.tensor([3., 4., 0.])
+    expected = torch.cat([delta / r ** 2, torch.tensor([1 / r]),
+                          delta / r ** 3, torch.tensor([1 / r ** 2])])
+    assert torch.allclose(out[0, 10:], expected, atol=1e-6)
+    # coincident points stay finite; the fields rotate with the frame, lengths do not
+    data.pos[1] = data.pos[0]
+    assert torch.isfinite(layer(data)).all()
+    q, _ = torch.linalg.qr(torch.randn(3, 3))
+    moved = data.clone()
+    moved.pos, moved.vel = data.pos @ q.T + torch.randn(3), data.vel @ q.T
+    a, b = layer(data)[:, 10:].view(3, 2, 4), layer(moved)[:, 10:].view(3, 2, 4)
+    assert torch.allclose(b[..., :3], a[..., :3] @ q.T, atol=1e-5)
+    assert torch.allclose(b[..., 3], a[..., 3], atol=1e-5)
+    assert 'inverse_powers=(1, 2)' in repr(layer)
+    for bad in (dict(inverse_powers=(0,)), dict(inverse_powers=(2,), softening=0.0)):
+        with pytest.raises(ValueError):
+            ConcatEdgeGeometry(Capture(), keys=('pos',), **bad)

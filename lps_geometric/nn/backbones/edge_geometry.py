@@ -1,7 +1,7 @@
 r"""Feeding pairwise geometry (relative vectors and distances) to a backbone's edges."""
 import copy
 from itertools import combinations
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +39,8 @@ class ConcatEdgeGeometry(BackboneWrapper):
             ``in_channels + sum_key (d + 1) * C_key`` where a key's attribute has shape
             :math:`(|V|, d)` (:math:`C = 1`) or :math:`(|V|, C, d)`, and :math:`d + 1`
             becomes :math:`d` with ``norms=False``; ``inner_products=True`` adds
-            ``sum_{a < b} C_a * C_b``.
+            ``sum_{a < b} C_a * C_b``, and ``inverse_powers`` adds
+            ``len(inverse_powers) * (d + 1) * C`` for the first key.
         keys (sequence of str, optional): Vector node attributes whose differences are
             appended, in order. (default: :obj:`("pos",)`)
         in_channels (int, optional): Width of the original ``data.edge_attr``
@@ -54,6 +55,18 @@ class ConcatEdgeGeometry(BackboneWrapper):
             two particles approach or part; the norms give the Gram matrix's diagonal,
             these its off-diagonal. Keys must then share the dimension :math:`d`.
             (default: :obj:`False`)
+        inverse_powers (sequence of int, optional): For the first key (positions),
+            also append, for every power :math:`p`, the field
+            :math:`\Delta / r_\epsilon^{p + 1}` and :math:`r_\epsilon^{-p}` with
+            :math:`\Delta = \mathrm{pos}_i - \mathrm{pos}_j` and the softened distance
+            :math:`r_\epsilon = \sqrt{\lVert \Delta \rVert^2 + \epsilon^2}`:
+            :math:`p = 2` is the direction and strength of an inverse-square force
+            (Coulomb, gravity), which a network otherwise has to build from
+            :math:`\Delta` and :math:`\lVert \Delta \rVert`. Appended after
+            everything else; the vector is expressed in the sampled frame like
+            :math:`\Delta`. (default: :obj:`()`)
+        softening (float, optional): :math:`\epsilon` of ``inverse_powers``, which
+            keeps the features finite for coincident points. (default: :obj:`0.1`)
 
     The wrapper exposes the backbone's ``level`` and ``max_nodes``, and ``edge_dim =
     in_channels`` (the width the *input* must carry), so that
@@ -69,20 +82,28 @@ class ConcatEdgeGeometry(BackboneWrapper):
     exposed = ('level', 'max_nodes')
 
     def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', ),
-                 in_channels: int = 0, norms: bool = True, inner_products: bool = False):
+                 in_channels: int = 0, norms: bool = True, inner_products: bool = False,
+                 inverse_powers: Sequence[int] = (), softening: float = 0.1):
         if len(keys) == 0:
             raise ValueError('ConcatEdgeGeometry needs at least one vector attribute key')
+        if any(not isinstance(q, int) or q < 1 for q in inverse_powers):
+            raise ValueError(f"'inverse_powers' must be positive integers "
+                             f"(got {tuple(inverse_powers)})")
+        if inverse_powers and not softening > 0:
+            raise ValueError(f"'softening' must be positive (got {softening})")
         super().__init__(backbone)
         self.keys = tuple(keys)
         self.in_channels = in_channels
         self.norms = norms
         self.inner_products = inner_products
+        self.inverse_powers = tuple(inverse_powers)
+        self.softening = softening
         self.edge_dim = in_channels
 
     def edge_features(self, data: Data) -> Tensor:
         r"""The new ``edge_attr`` :math:`(|E|, \cdot)` the backbone receives."""
         src, dst = data.edge_index
-        parts, diffs = [], []
+        parts, diffs, fields = [], [], []
         if self.in_channels > 0:
             edge_attr = self.read(data, 'edge_attr',
                                   f'edge features of width {self.in_channels}')
@@ -93,6 +114,8 @@ class ConcatEdgeGeometry(BackboneWrapper):
                 raise ValueError(f"'{key}' must have shape (|V|, d) or (|V|, C, d), got "
                                  f"{tuple(value.shape)}")
             diff = value[dst] - value[src]
+            if self.inverse_powers and key == self.keys[0]:
+                fields = self.inverse_fields(diff)
             if self.inner_products:    # (|E|, C, d), also for (|V|, d) attributes
                 diffs.append((key, diff.view(diff.size(0), -1, diff.size(-1))))
             parts.append(diff.reshape(diff.size(0), -1))
@@ -108,7 +131,19 @@ class ConcatEdgeGeometry(BackboneWrapper):
                     f"{diff_a.size(-1)} and '{key_b}' {diff_b.size(-1)}")
             dot = torch.einsum('ecd,efd->ecf', diff_a, diff_b)
             parts.append(dot.reshape(dot.size(0), -1))
-        return self.concat(parts)
+        return self.concat(parts + fields)
+
+    def inverse_fields(self, diff: Tensor) -> List[Tensor]:
+        r""":math:`\Delta / r_\epsilon^{p + 1}` and :math:`r_\epsilon^{-p}` for every
+        power :math:`p`, each flattened to :math:`(|E|, \cdot)`."""
+        inv = (diff.pow(2).sum(dim=-1, keepdim=True)
+               + self.softening ** 2).rsqrt()  # 1 / r_eps
+        parts = []
+        for power in self.inverse_powers:
+            scale = inv.pow(power)
+            parts.append((diff * (scale * inv)).reshape(diff.size(0), -1))
+            parts.append(scale.reshape(diff.size(0), -1))
+        return parts
 
     def forward(self, data: Data) -> Tensor:
         out = copy.copy(data)
@@ -118,4 +153,6 @@ class ConcatEdgeGeometry(BackboneWrapper):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.backbone}, keys={self.keys}, '
                 f'in_channels={self.in_channels}, norms={self.norms}, '
-                f'inner_products={self.inner_products})')
+                f'inner_products={self.inner_products}'
+                + (f', inverse_powers={self.inverse_powers}, softening={self.softening}'
+                   if self.inverse_powers else '') + ')')
