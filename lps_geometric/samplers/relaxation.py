@@ -16,7 +16,6 @@ the band (log domain), making the band doubly stochastic where the band allows i
 """
 import torch
 from torch import Tensor
-from torch_geometric.utils import scatter
 
 from lps_geometric.groups.symmetric import Permutation
 
@@ -38,12 +37,29 @@ def band_positions(perm: Permutation, band: int):
     return perm.ptr[perm.batch].unsqueeze(1) + local, valid
 
 
-def _scatter_logsumexp(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
-    maximum = scatter(src.detach(), index, 0, dim_size=dim_size, reduce='max')
-    maximum = torch.nan_to_num(maximum, neginf=0.0)
-    total = scatter((src - maximum[index]).exp(), index, 0, dim_size=dim_size,
-                    reduce='sum')
-    return total.clamp_min(1e-30).log() + maximum
+def _band_column_logsumexp(log_p: Tensor, band: int) -> Tensor:
+    r"""Log-sum-exp of every column of a transposed band in rank order (``log_p`` of
+    shape :obj:`(2w + 1, |V|)`, entry :math:`(m, q)` for the node at global position
+    :math:`q`): column :math:`p` holds the entries :math:`(m, p + w - m)`,
+    :math:`m = 0, \dots, 2w`, one diagonal of the band, read as :math:`2w + 1` shifted
+    slices (positions past either end count as :math:`-\infty`). Returns
+    :obj:`(|V|,)`."""
+    width, num_nodes = log_p.shape
+    pad = log_p.new_full((width, band), float('-inf'))
+    padded = torch.cat([pad, log_p, pad], dim=1)  # node q at q + w
+    diagonal = torch.stack([padded[m, 2 * band - m:2 * band - m + num_nodes]
+                            for m in range(width)])
+    return diagonal.logsumexp(dim=0)
+
+
+def _band_column_values(column: Tensor, band: int) -> Tensor:
+    r"""``column[q + m - w]`` for every entry :math:`(m, q)` of a transposed band in
+    rank order, :obj:`(2w + 1, |V|)`; positions past either end read zero (their
+    entries are outside their graph, and masked by the caller)."""
+    pad = column.new_zeros(band)
+    padded = torch.cat([pad, column, pad])
+    num_nodes = column.numel()
+    return torch.stack([padded[m:m + num_nodes] for m in range(2 * band + 1)])
 
 
 def banded_soft_rank(score: Tensor, perm: Permutation, band: int = 2,
@@ -70,16 +86,21 @@ def banded_soft_rank(score: Tensor, perm: Permutation, band: int = 2,
     logits = -(score.unsqueeze(1) - sorted_score[position]).abs() / tau
     logits = logits.masked_fill(~valid, float('-inf'))
     log_p = logits.log_softmax(dim=1)
-    num_nodes = score.numel()
-    # Entries outside the graph stay -inf: they add exp(-inf) = 0 to their (clamped)
-    # column, and every column holds the finite centre entry of the node of that rank,
-    # so the whole band can be normalised without compacting it.
-    invalid = ~valid
-    index = position.view(-1)
-    for _ in range(sinkhorn_iters):
-        col = _scatter_logsumexp(log_p.view(-1), index, num_nodes)
-        log_p = (log_p - col[position]).masked_fill(invalid, float('-inf'))
-        log_p = log_p.log_softmax(dim=1)
+    if sinkhorn_iters > 0:
+        # In rank order a column of the band is one of its diagonals, so column sums
+        # are shifted slices instead of scatters. Entries outside the graph stay -inf:
+        # they add exp(-inf) = 0 to whichever column they fall in, and every column
+        # holds the finite centre entry of the node of that rank.
+        # The band is transposed, (2w + 1, |V|), so that every reduction runs over
+        # its short first dimension with the long one contiguous.
+        log_p = perm.permute_nodes(log_p).t().contiguous()
+        invalid = perm.permute_nodes(~valid).t().contiguous()
+        for _ in range(sinkhorn_iters):
+            column = _band_column_logsumexp(log_p, band)
+            log_p = (log_p - _band_column_values(column, band)).masked_fill(
+                invalid, float('-inf'))
+            log_p = log_p - log_p.logsumexp(dim=0, keepdim=True)
+        log_p = perm.pull_nodes(log_p.t())
     return log_p.exp()
 
 
