@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from lps_geometric.nn.relaxed_graph import edge_pixels, node_pixels
 from lps_geometric.utils.batch import graph_ptr
-from lps_geometric.utils.sparse import CSR_DTYPES, csr_tensor
+from lps_geometric.utils.sparse import CSR_DTYPES, argsort_keys, csr_tensor
 
 __all__ = ['AdjacencyPatchEmbedding', 'PatchGrid']
 
@@ -83,7 +83,7 @@ def _bag_sum(token: Tensor, row: Tensor, weight: Tensor, feat: Tensor,
 def _embedding_bag_sum(token: Tensor, row: Tensor, psw: Tensor, table: Tensor,
                        num_tokens: int) -> Tensor:
     C = psw.size(1)
-    order = torch.argsort(token)
+    order = argsort_keys(token, num_tokens)
     token, row, psw = token[order], row[order], psw[order]
     rows = (row.unsqueeze(1) * C + torch.arange(C, device=row.device)).reshape(-1)
     counts = torch.bincount(token, minlength=num_tokens) * C
@@ -101,7 +101,7 @@ def _transposed_bags(token: Tensor, row: Tensor, psw: Tensor, num_rows: int,
     by (cell, token): the column indices are that order repeated :math:`C` times."""
     C = psw.size(1)
     ncell = num_rows // C
-    order = torch.argsort(row * num_tokens + token)
+    order = argsort_keys(row * num_tokens + token, ncell * num_tokens)
     count = torch.bincount(row, minlength=ncell)
     crow = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
     torch.cumsum(count.repeat(C), 0, out=crow[1:])

@@ -72,3 +72,14 @@ def test_neighbor_sum_checks_its_input():
         NeighborSum(torch.tensor([[0, -1], [1, 2]]), 9)
     with pytest.raises(ValueError, match=r'shape \(2, \|E\|\)'):
         NeighborSum(torch.tensor([0, 1]), 9)
+
+
+def test_argsort_keys_sorts_in_int32_and_int64():
+    from lps_geometric.utils.sparse import argsort_keys
+    gen = torch.Generator().manual_seed(0)
+    small = torch.randint(0, 1000, (5000,), generator=gen)
+    large = torch.randint(0, 1 << 40, (5000,), generator=gen)
+    for key, bound in ((small, 1000), (large, 1 << 40)):
+        order = argsort_keys(key, bound)
+        assert order.dtype == torch.long
+        assert torch.equal(key[order], torch.sort(key).values)
