@@ -1,7 +1,8 @@
 r"""A plain pre-LN transformer encoder (ViT-style) on padded token batches.
 
 With a padding mask, LayerNorms, linear maps and MLPs run on the real tokens only
-(:class:`TokenPacking`); only attention sees the padded :math:`(B, T)` layout.
+(:class:`TokenPacking`); attention runs on a few buckets of sequences of similar length,
+each padded only to its own longest.
 
 Attention is :func:`torch.nn.functional.scaled_dot_product_attention`, so fused kernels
 (flash / memory-efficient attention) are used where the device has them. Parameter names
@@ -9,8 +10,9 @@ follow timm's ViT (``blocks.N.norm1``, ``blocks.N.attn.qkv``, ``blocks.N.attn.pr
 ``blocks.N.mlp.fc1``, ``blocks.N.mlp.fc2``, ``norm``) so pretrained ViT blocks map on
 one-to-one.
 """
-from typing import Optional
+from typing import Callable, List, NamedTuple, Optional
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -50,10 +52,10 @@ class Attention(nn.Module):
 
     def forward_packed(self, x: Tensor, packing: 'TokenPacking') -> Tensor:
         r"""The same on the real tokens only: ``x`` :math:`(N, D)`, the rows of the
-        padded batch at ``packing.index``; only attention sees the padded layout."""
-        qkv = packing.pad(self.qkv(x))
-        out = self._attend(qkv, packing.mask)
-        return self.proj_drop(self.proj(packing.pack(out)))
+        padded batch at ``packing.index``; attention runs on ``packing``'s buckets of
+        sequences of similar length."""
+        out = packing.attend(self.qkv(x), self._attend)
+        return self.proj_drop(self.proj(out))
 
     def _attend(self, qkv: Tensor, mask: Optional[Tensor]) -> Tensor:
         B, T, D3 = qkv.shape
@@ -66,14 +68,58 @@ class Attention(nn.Module):
         return out.transpose(1, 2).reshape(B, T, D3 // 3)
 
 
+class _Bucket(NamedTuple):
+    gather: Tensor  # (b, L) packed rows of the bucket's padded layout (padding: any row)
+    mask: Optional[Tensor]  # (b, L) real tokens, None when the bucket has no padding
+    real: Tensor  # flat positions in (b * L) of the real tokens
+
+
 class TokenPacking:
     r"""Where the real tokens of a padded batch are: ``mask`` :math:`(B, T)` and the flat
     indices :math:`(N,)` of its :obj:`True` entries. Position-wise layers (LayerNorm,
-    linear maps, the MLP) run on the :math:`N` real tokens only; attention pads them
-    back (zeros, masked out as keys)."""
-    def __init__(self, mask: Tensor):
+    linear maps, the MLP) run on the :math:`N` real tokens only.
+
+    Attention (:meth:`attend`) runs on at most ``max_buckets`` buckets of sequences of
+    similar length, each padded only to its own longest sequence (real tokens first, in
+    their order): one bucket per distinct length when there are at most that many (no
+    padding at all, no mask), otherwise sequences sorted by length and split into
+    buckets of equal count. Attention costs :math:`O(L^2)` per sequence, so this skips
+    most of the padding's share; for adjacency patches of graphs of 356-444 nodes
+    (144, 169 or 196 patch tokens plus one) it is a quarter of the attention's work.
+    Planning the buckets reads the sequence lengths on the host (one sync).
+    """
+    def __init__(self, mask: Tensor, max_buckets: int = 4):
+        if max_buckets < 1:
+            raise ValueError(f"'max_buckets' must be positive (got {max_buckets})")
         self.mask = mask
         self.index = mask.view(-1).nonzero().view(-1)
+        lengths = mask.sum(dim=1)
+        starts = torch.cumsum(lengths, 0) - lengths
+        host = lengths.tolist()
+        by_length = sorted((n, b) for b, n in enumerate(host) if n > 0)
+        distinct = sorted({n for n, _ in by_length})
+        if len(distinct) <= max_buckets:
+            groups = [[b for n, b in by_length if n == length] for length in distinct]
+        else:
+            size = -(-len(by_length) // max_buckets)
+            groups = [[b for _, b in by_length[i:i + size]]
+                      for i in range(0, len(by_length), size)]
+        self.buckets: List[_Bucket] = []
+        rows = []
+        for group in groups:
+            seqs = torch.tensor(group, device=mask.device)
+            count = lengths[seqs]
+            longest = max(host[b] for b in group)
+            position = torch.arange(longest, device=mask.device)
+            real = position < count.unsqueeze(1)
+            gather = starts[seqs].unsqueeze(1) + torch.where(real, position, 0)
+            flat = real.view(-1).nonzero().view(-1)
+            padded = min(host[b] for b in group) < longest
+            self.buckets.append(_Bucket(gather, real if padded else None, flat))
+            rows.append(gather.view(-1)[flat])
+        order = torch.cat(rows)  # packed row of every output row of the buckets
+        self._unbucket = torch.empty_like(order).index_copy_(
+            0, order, torch.arange(order.numel(), device=order.device))
 
     def pack(self, x: Tensor) -> Tensor:
         return x.reshape(-1, x.size(-1)).index_select(0, self.index)
@@ -82,6 +128,19 @@ class TokenPacking:
         B, T = self.mask.shape
         out = x.new_zeros(B * T, x.size(-1)).index_copy(0, self.index, x)
         return out.view(B, T, -1)
+
+    def attend(self, x: Tensor, attention: Callable[[Tensor, Optional[Tensor]], Tensor]
+               ) -> Tensor:
+        r"""``attention`` (padded :math:`(b, L, F)` and a key mask :math:`(b, L)` or
+        :obj:`None`, to :math:`(b, L, F')`) applied to the packed rows :math:`(N, F)`
+        of every bucket; returns the packed :math:`(N, F')`."""
+        outputs = []
+        for bucket in self.buckets:
+            b, length = bucket.gather.shape
+            out = attention(x.index_select(0, bucket.gather.view(-1)).view(b, length, -1),
+                            bucket.mask)
+            outputs.append(out.reshape(b * length, -1).index_select(0, bucket.real))
+        return torch.cat(outputs).index_select(0, self._unbucket)
 
 
 class FeedForward(nn.Module):

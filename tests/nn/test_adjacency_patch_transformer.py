@@ -259,3 +259,33 @@ def test_encoder_with_padding_equals_each_sequence_alone():
         assert torch.equal(out[b, n:], torch.zeros(7 - n, 16, dtype=torch.double))
     assert torch.allclose(encoder(x, torch.ones(3, 7, dtype=torch.bool)), encoder(x),
                           atol=1e-12)
+
+
+@pytest.mark.parametrize('max_buckets', [1, 2, 3, 4, 20])
+def test_bucketed_attention_equals_attention_per_sequence(max_buckets):
+    # Masks with holes, an empty sequence, more distinct lengths than buckets: every
+    # sequence's real tokens attend to each other only, in their order.
+    from lps_geometric.nn.transformer import Attention, TokenPacking
+    torch.manual_seed(0)
+    B, T, D = 7, 9, 8
+    mask = torch.rand(B, T) < 0.6
+    mask[0] = False  # empty
+    mask[1] = True  # full
+    mask[2, :3] = torch.tensor([False, True, False])
+    attn = Attention(D, 2).double()
+    x = torch.randn(B, T, D, dtype=torch.double, requires_grad=True)
+    packing = TokenPacking(mask, max_buckets)
+    assert len(packing.buckets) <= max_buckets
+    out = attn.forward_packed(packing.pack(x), packing)
+    for b in range(B):
+        rows = mask[b].nonzero().view(-1)
+        if rows.numel() == 0:
+            continue
+        alone = attn(x[b:b + 1, rows])[0]
+        got = out[packing.mask.view(-1).nonzero().view(-1) // T == b]
+        assert torch.allclose(got, alone, atol=1e-12)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert torch.equal(x.grad[~mask], torch.zeros_like(x.grad[~mask]))
+    with pytest.raises(ValueError, match='max_buckets'):
+        TokenPacking(mask, 0)
