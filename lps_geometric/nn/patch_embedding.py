@@ -171,7 +171,8 @@ class _RelaxedPixels:
 
     Only the :math:`M` hard positions are kept; the global tokens and table cells are
     computed when the backward pass needs them, for one block of entries at a time
-    (:meth:`flat_index`, :meth:`locate`), so no :math:`(M, S)` index tensors are built
+    (:meth:`flat_index` for the GEMM route, :meth:`locate` one column at a time for
+    the per-entry route), so no :math:`(M, S)` index tensors are built
     in the forward pass or held for the backward.
 
     Args:
@@ -251,42 +252,23 @@ class _RelaxedPixels:
         dc = torch.tensor([d for _, d in self.shifts], device=device)
         return first, offset + self.row, offset + self.col, row_table, col_table, dr, dc
 
-    def locate(self, lo: int, hi: int, s: Optional[int] = None) -> Tuple[Tensor, Tensor]:
-        r"""Global tokens and table cells of entries ``lo:hi``: of every column, as
-        :math:`(m, S)` tables, or of column ``s`` alone, as :math:`(m,)` vectors."""
+    def locate(self, s: int, lo: int, hi: int) -> Tuple[Tensor, Tensor]:
+        r"""Global tokens and table cells of column ``s`` of entries ``lo:hi``."""
         if self._per_entry is None:  # the graph's first token, grid width and size
             grid = self.grid
             self._per_entry = (grid.token_ptr[self.graph], grid.grid_w[self.graph],
                                self.sizes[self.graph])
         first, grid_w, size = (t[lo:hi] for t in self._per_entry)
         row, col = self.row[lo:hi], self.col[lo:hi]
-        shifts = self.shifts if s is None else self.shifts[s:s + 1]
-        if s is None:
-            first, grid_w, size = first[:, None], grid_w[:, None], size[:, None]
-            row, col = row[:, None], col[:, None]
-        dr = [d for d, _ in shifts]
-        dc = [d for _, d in shifts]
-        row = _shift_into_graph(row, dr, size, s is None)
-        col = _shift_into_graph(col, dc, size, s is None)
+        dr, dc = self.shifts[s]
+        row = _clamp_to_graph(row + dr, size) if dr else row
+        col = _clamp_to_graph(col + dc, size) if dc else col
         ph, pw = self.grid.patch_size
         token = (first + torch.div(row, ph, rounding_mode='floor') * grid_w
                  + torch.div(col, pw, rounding_mode='floor'))
         if self.node_slots is not None:
             return token, row % self.node_slots
         return token, (row % ph) * pw + col % pw
-
-
-def _shift_into_graph(position: Tensor, shift: List[int], size: Tensor,
-                      table: bool) -> Tensor:
-    r"""``position + shift`` clamped into the graph: one column (``table=False``, a
-    single shift) or a table :math:`(m, S)` (one shift per column)."""
-    if not any(shift):
-        return position.expand(-1, len(shift)) if table else position
-    if table:
-        shifted = position + torch.tensor(shift, device=position.device)
-    else:
-        shifted = position + shift[0]
-    return _clamp_to_graph(shifted, size)
 
 
 def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Tensor,
@@ -342,7 +324,7 @@ def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Ten
     for lo in range(0, M, chunk):
         hi = min(lo + chunk, M)
         for s in range(S):
-            token, cell = pixels.locate(lo, hi, s)
+            token, cell = pixels.locate(s, lo, hi)
             values = torch.einsum('mcd,md->mc', kernel[cell], grad[token])
             out[lo:hi, s] = (values * feat[lo:hi]).sum(-1)
     return out

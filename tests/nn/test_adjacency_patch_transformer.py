@@ -109,9 +109,7 @@ class TablePixels:
     def flat_index(self, lo, hi, token_lo):
         return (self.token[lo:hi] - token_lo) * self.num_cells + self.cell[lo:hi]
 
-    def locate(self, lo, hi, s=None):
-        if s is None:
-            return self.token[lo:hi], self.cell[lo:hi]
+    def locate(self, s, lo, hi):
         return self.token[lo:hi, s], self.cell[lo:hi, s]
 
 
@@ -177,14 +175,21 @@ def test_flat_index_tables_match_locate(patch_size, nodes):
         steps = [d for d in range(-w, w + 1) if d]
         shifts, slots = [(0, 0)] + [(d, 0) for d in steps] + [(0, d) for d in steps], None
     pixels = _RelaxedPixels(grid, sizes, graph, row, col, shifts, slots)
-    token, cell = pixels.locate(0, 300)
+    columns = [pixels.locate(s, 0, 300) for s in range(len(shifts))]
+    token = torch.stack([t for t, _ in columns], dim=1)
+    cell = torch.stack([c for _, c in columns], dim=1)
+    # the located pixels are the shifted ones, clamped into the graph
+    size = sizes[graph].unsqueeze(1)
+    shifted_row = torch.minimum((row.unsqueeze(1) + torch.tensor(
+        [d for d, _ in shifts])).clamp(min=0), size - 1)
+    ph, pw = patch_size
+    assert torch.equal(token - grid.token_ptr[graph].unsqueeze(1) - torch.div(
+        shifted_row, ph, rounding_mode='floor') * grid.grid_w[graph].unsqueeze(1),
+        torch.div(torch.minimum((col.unsqueeze(1) + torch.tensor(
+            [d for _, d in shifts])).clamp(min=0), size - 1), pw, rounding_mode='floor'))
     for lo, hi, token_lo in [(0, 300, 0), (40, 200, 3)]:
         expected = (token[lo:hi] - token_lo) * pixels.num_cells + cell[lo:hi]
         assert torch.equal(pixels.flat_index(lo, hi, token_lo), expected)
-    for s in (0, len(shifts) - 1):
-        column = pixels.locate(10, 50, s)
-        assert torch.equal(column[0], token[10:50, s])
-        assert torch.equal(column[1], cell[10:50, s])
 
 
 def test_graph_blocks_cover_the_batch_once():
