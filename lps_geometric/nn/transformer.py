@@ -10,7 +10,7 @@ follow timm's ViT (``blocks.N.norm1``, ``blocks.N.attn.qkv``, ``blocks.N.attn.pr
 ``blocks.N.mlp.fc1``, ``blocks.N.mlp.fc2``, ``norm``) so pretrained ViT blocks map on
 one-to-one.
 """
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -69,15 +69,19 @@ class Attention(nn.Module):
 
 
 class _Bucket(NamedTuple):
-    gather: Tensor  # (b, L) packed rows of the bucket's padded layout (padding: any row)
-    mask: Optional[Tensor]  # (b, L) real tokens, None when the bucket has no padding
-    real: Tensor  # flat positions in (b * L) of the real tokens
+    start: int  # first packed row of the bucket
+    end: int  # one past its last
+    shape: Tuple[int, int]  # (b, L): sequences, longest length
+    gather: Optional[Tensor]  # (b, L) rows in start:end of the padded layout, or None
+    mask: Optional[Tensor]  # (b, L) real tokens (None: no padding)
+    real: Optional[Tensor]  # flat positions in (b * L) of the real tokens
 
 
 class TokenPacking:
     r"""Where the real tokens of a padded batch are: ``mask`` :math:`(B, T)` and the flat
-    indices :math:`(N,)` of its :obj:`True` entries. Position-wise layers (LayerNorm,
-    linear maps, the MLP) run on the :math:`N` real tokens only.
+    indices ``index`` :math:`(N,)` of its :obj:`True` entries in packed order.
+    Position-wise layers (LayerNorm, linear maps, the MLP) run on the :math:`N` real
+    tokens only.
 
     Attention (:meth:`attend`) runs on at most ``max_buckets`` buckets of sequences of
     similar length, each padded only to its own longest sequence (real tokens first, in
@@ -86,13 +90,16 @@ class TokenPacking:
     buckets of equal count. Attention costs :math:`O(L^2)` per sequence, so this skips
     most of the padding's share; for adjacency patches of graphs of 356-444 nodes
     (144, 169 or 196 patch tokens plus one) it is a quarter of the attention's work.
-    Planning the buckets reads the sequence lengths on the host (one sync).
+    The packed order is the buckets' (bucket, sequence, position), so a bucket without
+    padding is a contiguous block of rows that attention reads as a view. Planning the
+    buckets reads the sequence lengths on the host (one sync).
     """
     def __init__(self, mask: Tensor, max_buckets: int = 4):
         if max_buckets < 1:
             raise ValueError(f"'max_buckets' must be positive (got {max_buckets})")
         self.mask = mask
-        self.index = mask.view(-1).nonzero().view(-1)
+        device = mask.device
+        real_positions = mask.view(-1).nonzero().view(-1)  # (sequence, position) order
         lengths = mask.sum(dim=1)
         starts = torch.cumsum(lengths, 0) - lengths
         host = lengths.tolist()
@@ -105,21 +112,29 @@ class TokenPacking:
             groups = [[b for _, b in by_length[i:i + size]]
                       for i in range(0, len(by_length), size)]
         self.buckets: List[_Bucket] = []
-        rows = []
+        row = 0
         for group in groups:
-            seqs = torch.tensor(group, device=mask.device)
-            count = lengths[seqs]
-            longest = max(host[b] for b in group)
-            position = torch.arange(longest, device=mask.device)
-            real = position < count.unsqueeze(1)
-            gather = starts[seqs].unsqueeze(1) + torch.where(real, position, 0)
-            flat = real.view(-1).nonzero().view(-1)
-            padded = min(host[b] for b in group) < longest
-            self.buckets.append(_Bucket(gather, real if padded else None, flat))
-            rows.append(gather.view(-1)[flat])
-        order = torch.cat(rows)  # packed row of every output row of the buckets
-        self._unbucket = torch.empty_like(order).index_copy_(
-            0, order, torch.arange(order.numel(), device=order.device))
+            count = [host[b] for b in group]
+            shape = (len(group), max(count))
+            gather = mask_b = real = None
+            if min(count) < shape[1]:
+                count_t = torch.tensor(count, device=device)
+                position = torch.arange(shape[1], device=device)
+                mask_b = position < count_t.unsqueeze(1)
+                offset = torch.cumsum(count_t, 0) - count_t
+                gather = offset.unsqueeze(1) + torch.where(mask_b, position, 0)
+                real = mask_b.view(-1).nonzero().view(-1)
+            self.buckets.append(_Bucket(row, row + sum(count), shape, gather, mask_b,
+                                        real))
+            row += sum(count)
+        # the real tokens in bucket order: sequence after sequence of every bucket
+        order = torch.tensor([b for group in groups for b in group], device=device,
+                             dtype=torch.long)
+        count = lengths[order]
+        within = torch.arange(row, device=device) - torch.repeat_interleave(
+            torch.cumsum(count, 0) - count, count, output_size=row)
+        self.index = real_positions[torch.repeat_interleave(starts[order], count,
+                                                            output_size=row) + within]
 
     def pack(self, x: Tensor) -> Tensor:
         return x.reshape(-1, x.size(-1)).index_select(0, self.index)
@@ -136,11 +151,16 @@ class TokenPacking:
         of every bucket; returns the packed :math:`(N, F')`."""
         outputs = []
         for bucket in self.buckets:
-            b, length = bucket.gather.shape
-            out = attention(x.index_select(0, bucket.gather.view(-1)).view(b, length, -1),
-                            bucket.mask)
-            outputs.append(out.reshape(b * length, -1).index_select(0, bucket.real))
-        return torch.cat(outputs).index_select(0, self._unbucket)
+            b, length = bucket.shape
+            rows = x[bucket.start:bucket.end]
+            if bucket.gather is None:
+                out = attention(rows.view(b, length, -1), None)
+                outputs.append(out.reshape(b * length, -1))
+            else:
+                out = attention(rows.index_select(0, bucket.gather.view(-1)).view(
+                    b, length, -1), bucket.mask)
+                outputs.append(out.reshape(b * length, -1).index_select(0, bucket.real))
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
 
 class FeedForward(nn.Module):
