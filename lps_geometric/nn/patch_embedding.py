@@ -319,15 +319,35 @@ def _pixel_values(grad: Tensor, table: Tensor, pixels: _RelaxedPixels, feat: Ten
         if order is not None:
             out = torch.empty_like(out).index_copy_(0, order, out)
         return out
-    kernel = table.view(ncell, C, -1)
-    chunk = max(1, ENTRY_CHUNK_BUDGET // (8 * C * table.size(1)))
+    if table.dtype not in CSR_DTYPES or M == 0:
+        kernel = table.view(ncell, C, -1)
+        chunk = max(1, ENTRY_CHUNK_BUDGET // (8 * C * table.size(1)))
+        for lo in range(0, M, chunk):
+            hi = min(lo + chunk, M)
+            for s in range(S):
+                token, cell = pixels.locate(s, lo, hi)
+                values = torch.einsum('mcd,md->mc', kernel[cell], grad[token])
+                out[lo:hi, s] = (values * feat[lo:hi]).sum(-1)
+        return out
+    # Per entry, the feature-weighted table row sum_c feat[m, c] table[cell * C + c] is
+    # one row of a CSR product (C nonzeros a row) instead of a gathered (m, C, D) copy
+    # of the table; entries sorted by cell read each cell's rows once per run of the
+    # entries that share it (shifted cells stay near the hard one).
+    order = argsort_keys(pixels.locate(0, 0, M)[1], ncell)
+    pixels, feat = pixels.take(order), feat[order]
+    chunk = max(1, ENTRY_CHUNK_BUDGET // (8 * table.size(1)))
+    channel = torch.arange(C, device=feat.device)
+    sorted_out = torch.empty_like(out)
     for lo in range(0, M, chunk):
         hi = min(lo + chunk, M)
+        crow = torch.arange(0, (hi - lo) * C + 1, C, device=feat.device)
+        value = feat[lo:hi].reshape(-1)
         for s in range(S):
             token, cell = pixels.locate(s, lo, hi)
-            values = torch.einsum('mcd,md->mc', kernel[cell], grad[token])
-            out[lo:hi, s] = (values * feat[lo:hi]).sum(-1)
-    return out
+            weights = csr_tensor(crow, (cell.unsqueeze(1) * C + channel).view(-1), value,
+                                 (hi - lo, R))
+            sorted_out[lo:hi, s] = ((weights @ table) * grad[token]).sum(-1)
+    return out.index_copy_(0, order, sorted_out)
 
 
 class _BandGradient(torch.autograd.Function):
