@@ -99,10 +99,7 @@ class TokenPacking:
             raise ValueError(f"'max_buckets' must be positive (got {max_buckets})")
         self.mask = mask
         device = mask.device
-        real_positions = mask.view(-1).nonzero().view(-1)  # (sequence, position) order
-        lengths = mask.sum(dim=1)
-        starts = torch.cumsum(lengths, 0) - lengths
-        host = lengths.tolist()
+        host = mask.sum(dim=1).tolist()
         by_length = sorted((n, b) for b, n in enumerate(host) if n > 0)
         distinct = sorted({n for n, _ in by_length})
         if len(distinct) <= max_buckets:
@@ -127,14 +124,14 @@ class TokenPacking:
             self.buckets.append(_Bucket(row, row + sum(count), shape, gather, mask_b,
                                         real))
             row += sum(count)
-        # the real tokens in bucket order: sequence after sequence of every bucket
-        order = torch.tensor([b for group in groups for b in group], device=device,
-                             dtype=torch.long)
-        count = lengths[order]
-        within = torch.arange(row, device=device) - torch.repeat_interleave(
-            torch.cumsum(count, 0) - count, count, output_size=row)
-        self.index = real_positions[torch.repeat_interleave(starts[order], count,
-                                                            output_size=row) + within]
+        # the real tokens in bucket order: a stable sort of the (sequence, position)
+        # order by each sequence's place among the buckets
+        place = torch.zeros(mask.size(0), dtype=torch.long, device=device)
+        order = [b for group in groups for b in group]
+        place[torch.tensor(order, dtype=torch.long, device=device)] = torch.arange(
+            len(order), device=device)
+        real = mask.view(-1).nonzero().view(-1)
+        self.index = real[torch.sort(place[real // mask.size(1)], stable=True).indices]
 
     def pack(self, x: Tensor) -> Tensor:
         return x.reshape(-1, x.size(-1)).index_select(0, self.index)
