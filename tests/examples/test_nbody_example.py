@@ -51,9 +51,11 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
     cases = [(m, False) for m in ('lps', 'canonical', 'fa', 'mfa', 'egnn')]
     cases += [('lps', True), ('fa', True)]         # pair tokens reading relative geometry
     cases += [('canonical', 'inner'), ('lps', 'inner')]  # ... and <pos_i - pos_j, vel_i - vel_j>
+    cases += [('lps', 'inverse')]  # ... and the inverse-square field
     for method, geometry in cases:
         args.pair_geometry = bool(geometry)
         args.pair_inner_product = geometry == 'inner'
+        args.pair_inverse_powers = [2] if geometry == 'inverse' else []
         torch.manual_seed(0)
         model = example.build_model(method, args).double().eval()
         if method in ('egnn', 'fa', 'mfa'):     # deterministic: nothing to transport
@@ -67,6 +69,9 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
         expected = group.act_on_output(g, out, 'node', 'position')
         assert torch.allclose(out_g, expected, atol=1e-9), (method, geometry)
     args.pair_geometry, args.pair_inner_product = False, True
+    with pytest.raises(ValueError, match='no-pair-geometry'):
+        example.build_model('ga', args)
+    args.pair_inner_product, args.pair_inverse_powers = False, [2]
     with pytest.raises(ValueError, match='no-pair-geometry'):
         example.build_model('ga', args)
 
