@@ -198,7 +198,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
         progress=True)
     result = train(config, functools.partial(build_model, method, args), data, split,
-                   Task('regression', metric='mse'))
+                   Task('regression', metric='mse', loss=args.loss))
     model = build_model(method, args).to(args.device)
     model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
                                      map_location=args.device, weights_only=True))
@@ -283,6 +283,9 @@ def parse_args(argv=None):
                         'evaluation and the selected model (e.g. 0.999; 0: off)')
     p.add_argument('--cosine', action='store_true',
                    help='cosine learning-rate decay to zero over --epochs')
+    p.add_argument('--loss', choices=('mse', 'l1'), default='mse',
+                   help='training loss on the predicted positions (validation and test '
+                   'are always scored by MSE)')
     p.add_argument('--entropy-weight', type=float, default=0.1)
     p.add_argument('--tau', type=float, default=0.1)
     p.add_argument('--embed-dim', type=int, default=64)

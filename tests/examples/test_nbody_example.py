@@ -93,3 +93,21 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     full = json.loads((straight / 'results_egnn.json').read_text())['results'][0]
     assert full['history']['train'] == resumed['history']['train']
     assert full['test_mse'] == resumed['test_mse']
+
+
+def test_l1_training_loss_is_scored_by_mse(tmp_path):
+    # with a learning rate of 0 the model stays at its initialisation, so both runs test the
+    # same model (the same test MSE) while their training losses are L1 and MSE of its errors
+    example = load_example()
+    runs = {}
+    for loss in ('mse', 'l1'):
+        out = tmp_path / loss
+        example.main(['--method', 'egnn', '--out', str(out), '--root', str(tmp_path / 'data'),
+                      '--loss', loss, '--egnn-lr', '0'] + SMALL)
+        runs[loss] = json.loads((out / 'results_egnn.json').read_text())['results'][0]
+    assert runs['l1']['test_mse'] == pytest.approx(runs['mse']['test_mse'], rel=1e-6)
+    l1, mse = runs['l1']['history']['train'][0], runs['mse']['history']['train'][0]
+    assert l1 != pytest.approx(mse, rel=1e-3)
+    assert l1 <= math.sqrt(mse) + 1e-6            # mean |e| <= sqrt(mean e^2) per batch
+    with pytest.raises(SystemExit):
+        example.parse_args(SMALL + ['--loss', 'huber'])
