@@ -197,6 +197,13 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         state['epoch'] = epoch + 1
         state['step'] = 0
         train_loss = float(total_loss) / max(1, steps_per_epoch - start)
+        if not math.isfinite(train_loss):
+            # stop rather than train on NaN weights (and report a missing best model later);
+            # last.ckpt keeps the end of the previous epoch unless checkpoint_every saved since
+            raise FloatingPointError(
+                f'the training loss became {train_loss} in epoch {epoch + 1}: the model '
+                f'diverged. Lower the learning rate or clip the gradients '
+                f'(TrainConfig.clip); the best model so far, if any, is in {ckpt_dir}')
         state['history']['train'].append((epoch + 1, train_loss))
         metrics = {'train_loss': train_loss, 'lr': scheduler.get_last_lr()[0]}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
@@ -261,6 +268,10 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     Returns:
         ``dict(metric, test, valid, best_epoch, history, ...)``, or
         ``dict(stopped=True, ...)`` when ``stop_after_steps`` ended the invocation.
+
+    Raises:
+        FloatingPointError: the mean training loss of an epoch is NaN or infinite (the
+            model diverged; checked once per epoch, no per-step sync).
     """
     for key in ('train', 'valid', 'test'):
         if key not in split or len(split[key]) == 0:

@@ -218,3 +218,21 @@ def test_bf16_mixed_precision_runs(tmp_path):
     result = train(config(tmp_path, 'bf16', epochs=1, precision='bf16-mixed'), small_mfa,
                    data, split_of(16, 4, 4), Task('regression'))
     assert result['test']['rmse'] == result['test']['rmse']      # finite, not NaN
+
+
+class _Diverging(torch.nn.Module):
+    r"""Predicts 0 until its weight has been stepped once, then inf."""
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, data):
+        scale = torch.where(self.weight.detach() == 0, 0.0, float('inf'))
+        return (self.weight + scale).expand(data.num_graphs, 1)
+
+
+def test_diverged_training_stops_with_a_clear_error(tmp_path):
+    data = fake_molecules(24)
+    cfg = config(tmp_path, 'nan', epochs=3, clip=0.0)  # with clipping Lightning refuses first
+    with pytest.raises(FloatingPointError, match='diverged.*epoch 1|epoch 1.*diverged'):
+        train(cfg, _Diverging, data, split_of(16, 4, 4), Task('regression'))
