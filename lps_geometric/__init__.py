@@ -13,8 +13,9 @@ from lps_geometric.frames import (GraphMinimalFrameSampler, LaplacianFrameSample
                                   PCAFrameSampler, ProductMinimalFrameSampler,
                                   SetMinimalFrameSampler, SortedProductFrameSampler,
                                   UnitaryMinimalFrameSampler)
-from lps_geometric.diagnostics import (EquivarianceReport, LayerwiseReport,
-                                       equivariance_error, layerwise_equivariance_error)
+from lps_geometric.diagnostics import (EquivarianceReport, LayerwiseReport, SampleSpread,
+                                       equivariance_error, layerwise_equivariance_error,
+                                       sample_spread)
 from lps_geometric.utils import GraphInputError, validate_graph_batch
 
 __version__ = '0.1.0'
@@ -31,5 +32,6 @@ __all__ = [
     'GraphMinimalFrameSampler', 'ProductMinimalFrameSampler', 'SortedProductFrameSampler',
     'LorentzMinimalFrameSampler', 'UnitaryMinimalFrameSampler',
     'validate_graph_batch', 'GraphInputError', 'equivariance_error',
-    'EquivarianceReport', 'layerwise_equivariance_error', 'LayerwiseReport', '__version__'
+    'EquivarianceReport', 'layerwise_equivariance_error', 'LayerwiseReport', 'sample_spread',
+    'SampleSpread', '__version__'
 ]
