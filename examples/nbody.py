@@ -45,6 +45,12 @@ Examples::
         --embed-dim 96 --batch-size 10 --lr 2e-3
     python examples/nbody.py --method all --epochs 30 --out results/nbody
     python examples/nbody.py --quick
+    python examples/nbody.py --method ga --pair-inner-product \
+        --ensemble runs/seed0/run_ga runs/seed1/run_ga
+
+``--ensemble`` trains nothing: it evaluates finished runs of one method (trained with the
+same architecture flags, e.g. with different ``--seed`` and ``--out``) and the mean of
+their predictions.
 """
 import argparse
 import functools
@@ -59,12 +65,14 @@ from typing import Dict, List
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
+from lps_geometric.diagnostics import sample_spread  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
 from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatEdgeGeometry, ConcatNodeFeatures, Symmetrize)
@@ -181,6 +189,55 @@ def evaluate(model, dataset, args, num_samples=None) -> float:
     return float(total) / (len(dataset) * 5 * 3)
 
 
+@torch.no_grad()
+def predict(model, dataset, args, num_samples=None) -> torch.Tensor:
+    r"""Predicted positions of every particle of ``dataset``, in order, :math:`(5N, 3)`."""
+    model.eval()
+    return torch.cat([model(data.to(args.device), num_samples=num_samples).double()
+                      for data in DataLoader(dataset, batch_size=args.eval_batch_size)])
+
+
+def evaluate_ensemble(splits: Dict, args) -> Dict:
+    r"""Test and validation MSE of the runs in ``--ensemble`` (each ``run_<method>``
+    folder's ``checkpoints/best.pt``, built with the current flags) and of the mean of
+    their predictions. The mean of E(3)-equivariant predictions is E(3)-equivariant, so the
+    ensemble keeps the symmetry of its members."""
+    method = args.method
+    if method == 'all':
+        raise ValueError('--ensemble evaluates runs of one method; pass --method too')
+    k = None if method in DETERMINISTIC else args.test_samples
+    targets = {s: torch.cat([d.y for d in splits[s]]).double().to(args.device)
+               for s in ('val', 'test')}
+    members, preds = [], {'val': [], 'test': []}
+    for run_dir in args.ensemble:
+        path = Path(run_dir) / 'checkpoints' / 'best.pt'
+        if not path.exists():
+            raise FileNotFoundError(f'{path} does not exist: --ensemble takes the '
+                                    f'run_<method> folders of finished runs')
+        model = build_model(method, args).to(args.device)
+        try:
+            model.load_state_dict(torch.load(path, map_location=args.device,
+                                             weights_only=True))
+        except RuntimeError as error:
+            raise ValueError(f'{path} does not fit --method {method} with the current '
+                             f'flags (pass the flags it was trained with)') from error
+        row = dict(run_dir=str(run_dir))
+        for split in ('val', 'test'):
+            torch.manual_seed(args.seed)
+            pred = predict(model, splits[split], args, num_samples=k)
+            preds[split].append(pred)
+            row[f'{split}_mse'] = float(F.mse_loss(pred, targets[split]))
+        members.append(row)
+        print(f'  {run_dir}: val {row["val_mse"]:.5f}, test {row["test_mse"]:.5f}',
+              flush=True)
+    ensemble = {f'{split}_mse': float(F.mse_loss(torch.stack(preds[split]).mean(0),
+                                                 targets[split]))
+                for split in ('val', 'test')}
+    print(f'  ensemble of {len(members)}: val {ensemble["val_mse"]:.5f}, '
+          f'test {ensemble["test_mse"]:.5f} (k = {k or 1} per member)', flush=True)
+    return dict(method=method, members=members, test_samples=k, **ensemble)
+
+
 def train_method(method: str, splits: Dict, args) -> Dict:
     r"""Trains one method with the library's engine (:func:`lps_geometric.training.train`:
     checkpoints that resume exactly, progress bar, CSV log, best-validation model) and
@@ -221,18 +278,34 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             torch.manual_seed(args.seed)
             sweep[k] = evaluate(model, splits['test'], args, num_samples=k)
             print(f'    {method} test MSE with k = {k}: {sweep[k]:.5f}', flush=True)
+    spread = None
+    if method in ('lps', 'ga', 'canonical'):
+        # how random the (learned) sampler still is on held-out systems: 1 for the
+        # uniform distribution, 0 for a canonicalization (see sample_spread)
+        model.eval()
+        probe = Batch.from_data_list(list(splits['val'])[:args.eval_batch_size]).to(
+            args.device)
+        spread = sample_spread(model.model.sampler, probe, num_samples=8,
+                               generator=_generator(args)).summary()
+        print(f'    {method} sample spread on validation (1 = uniform, 0 = '
+              f'deterministic): ' + ', '.join(f'{k} {v:.3f}' for k, v in spread.items()),
+              flush=True)
     best_val = min((v for _, v in history['val']), default=math.inf)
     out = dict(method=method, test_mse=test, best_val_mse=best_val,
                best_epoch=result['best_epoch'], epochs=args.epochs,
                train_samples=None if method == 'egnn' else (
                    'frame' if method in ('fa', 'mfa') else model.model.num_samples),
-               test_samples=test_k, test_mse_by_samples=sweep,
+               test_samples=test_k, test_mse_by_samples=sweep, sample_spread=spread,
                median_step_s=result['median_step_s'], parameters=result['parameters'],
                seconds=result['seconds'], history=history, run_dir=str(run_dir))
     print(f'  {method:10s} test MSE {test:.5f} (best val {best_val:.5f} at epoch '
           f'{result["best_epoch"]}, {_ms(result["median_step_s"])} ms/step, '
           f'{out["seconds"]:.0f}s)', flush=True)
     return out
+
+
+def _generator(args) -> torch.Generator:
+    return torch.Generator(device=args.device).manual_seed(args.seed)
 
 
 def _ms(seconds) -> str:
@@ -331,6 +404,10 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--root', type=Path, default=REPO / 'datasets')
     p.add_argument('--out', type=Path, default=REPO / 'results' / 'nbody')
+    p.add_argument('--ensemble', type=Path, nargs='+', default=None, metavar='RUN_DIR',
+                   help='train nothing: evaluate finished runs (their run_<method> '
+                   'folders, trained with the same flags, e.g. different --seed and --out) '
+                   'and the mean of their predictions')
     p.add_argument('--resume', action='store_true',
                    help='continue from OUT/checkpoint_METHOD.pt (saved at every evaluation)')
     p.add_argument('--verbose', action='store_true', help='print every evaluation')
@@ -356,6 +433,13 @@ def main(argv=None):
     print(f'n-body: {len(splits["train"])} / {len(splits["val"])} / {len(splits["test"])} '
           f'systems ({time.time() - t0:.1f}s to load or generate); device={args.device}, '
           f'epochs={args.epochs}, batch={args.batch_size}, seed={args.seed}', flush=True)
+    if args.ensemble:
+        result = evaluate_ensemble(splits, args)
+        path = args.out / f'ensemble_{args.method}.json'
+        path.write_text(json.dumps(dict(args={k: str(v) for k, v in vars(args).items()},
+                                        torch=torch.__version__, result=result), indent=1))
+        print(f'\nresults: {path}')
+        return
     methods = METHODS if args.method == 'all' else (args.method,)
     results = [train_method(m, splits, args) for m in methods]
     print('\n| method | test MSE | best val MSE | k train / test | ms per step | params |')

@@ -35,6 +35,11 @@ def test_every_method_trains_and_reports(tmp_path):
         if r['method'] in ('lps', 'ga'):
             assert set(r['test_mse_by_samples']) == {'1', '3'}
         assert len(r['history']['train']) == 2
+    spread = {r['method']: r['sample_spread'] for r in result['results']}
+    assert spread['egnn'] is None and spread['fa'] is None
+    assert spread['canonical']['rotation'] < 1e-6 and spread['canonical']['permutation'] == 0
+    assert 0.6 < spread['ga']['rotation'] < 1.4 and 0.6 < spread['ga']['permutation'] < 1.4
+    assert 0 < spread['lps']['rotation'] and 0 < spread['lps']['permutation']
     assert (tmp_path / 'run_lps' / 'checkpoints' / 'last.ckpt').exists()
 
 
@@ -111,3 +116,31 @@ def test_l1_training_loss_is_scored_by_mse(tmp_path):
     assert l1 <= math.sqrt(mse) + 1e-6            # mean |e| <= sqrt(mean e^2) per batch
     with pytest.raises(SystemExit):
         example.parse_args(SMALL + ['--loss', 'huber'])
+
+
+def test_ensemble_of_finished_runs(tmp_path):
+    example = load_example()
+    data = ['--root', str(tmp_path / 'data')]
+    for seed in (0, 1):
+        example.main(['--method', 'ga', '--seed', str(seed), '--out',
+                      str(tmp_path / f's{seed}')] + data + SMALL)
+    runs = [str(tmp_path / f's{seed}' / 'run_ga') for seed in (0, 1)]
+    example.main(['--method', 'ga', '--out', str(tmp_path / 'ens'), '--ensemble', *runs]
+                 + data + SMALL)
+    result = json.loads((tmp_path / 'ens' / 'ensemble_ga.json').read_text())['result']
+    trained = json.loads((tmp_path / 's0' / 'results_ga.json').read_text())['results'][0]
+    members = result['members']
+    # members are scored with --seed (0 here) for their test-time samples, as the seed-0
+    # run scored itself ...
+    assert members[0]['test_mse'] == pytest.approx(trained['test_mse'], rel=1e-5)
+    # ... and the mean prediction is no worse than the mean member (Jensen)
+    for split in ('val', 'test'):
+        mean_member = sum(m[f'{split}_mse'] for m in members) / 2
+        assert result[f'{split}_mse'] <= mean_member + 1e-12
+        assert result[f'{split}_mse'] < mean_member      # two different models
+    with pytest.raises(FileNotFoundError, match='finished runs'):
+        example.main(['--method', 'ga', '--out', str(tmp_path / 'ens'), '--ensemble',
+                      str(tmp_path / 'nowhere')] + data + SMALL)
+    with pytest.raises(ValueError, match='does not fit'):
+        example.main(['--method', 'ga', '--out', str(tmp_path / 'ens'), '--ensemble',
+                      runs[0]] + data + SMALL + ['--embed-dim', '8'])  # the last value wins
