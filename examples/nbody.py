@@ -171,7 +171,8 @@ def build_model(method: str, args) -> nn.Module:
                                  tau=args.tau)
         k, eval_k = (1, 1) if canonical else (args.samples, args.eval_samples)
     model = Symmetrize(backbone, sampler, num_samples=k, eval_num_samples=eval_k,
-                       output='vector', entropy_weight=args.entropy_weight)
+                       output='vector', entropy_weight=args.entropy_weight,
+                       spread_weight=args.spread_weight)
     return SymmetrizedPredictor(model)
 
 
@@ -366,6 +367,10 @@ def parse_args(argv=None):
                    help='training loss on the predicted positions (validation and test '
                    'are always scored by MSE)')
     p.add_argument('--entropy-weight', type=float, default=0.1)
+    p.add_argument('--spread-weight', type=float, default=0.0,
+                   help="LPS: weight of the penalty 1 - spread of the sampled frames "
+                   "(Symmetrize's spread_weight), against a sampler that learns to ignore "
+                   'its noise')
     p.add_argument('--tau', type=float, default=0.1)
     p.add_argument('--embed-dim', type=int, default=64)
     p.add_argument('--depth', type=int, default=8)

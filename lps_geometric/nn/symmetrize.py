@@ -6,6 +6,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
+from lps_geometric.diagnostics.spread import rotation_spread
+from lps_geometric.groups.euclidean import EuclideanTransform, ProductElement
+from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.validation import validate_graph_batch
@@ -56,6 +59,13 @@ class Symmetrize(nn.Module):
             ``level`` attribute, else :obj:`"graph"`)
         entropy_weight (float, optional): Weight of the sampler's entropy penalty in
             :meth:`regularization_loss`. (default: :obj:`0.0`)
+        spread_weight (float, optional): Weight :math:`\lambda` of a penalty
+            :math:`\lambda\,(1 - s)` in :meth:`regularization_loss`, where :math:`s` is
+            the spread of the :math:`k \ge 2` rotations sampled for each graph in the last
+            training pass (:func:`~lps_geometric.diagnostics.rotation_spread`: one for
+            Haar samples, zero for one frame per input), averaged over the batch. It
+            keeps a learned frame sampler from collapsing into a canonicalization
+            (whose noise the network learned to ignore). (default: :obj:`0.0`)
         output (str, optional): What the backbone's output is, which fixes how a group
             element maps it back: :obj:`"scalar"` (invariant features, logits),
             :obj:`"vector"` (rotates: velocities, forces, displacements; last dimension
@@ -81,7 +91,7 @@ class Symmetrize(nn.Module):
     def __init__(self, backbone: nn.Module, sampler: nn.Module, num_samples: int = 1,
                  eval_num_samples: Optional[int] = None, level: Optional[str] = None,
                  entropy_weight: float = 0.0, output: str = 'scalar',
-                 validate: bool = True):
+                 validate: bool = True, spread_weight: float = 0.0):
         super().__init__()
         if num_samples < 1:
             raise ValueError(f"'num_samples' must be positive (got {num_samples})")
@@ -101,6 +111,9 @@ class Symmetrize(nn.Module):
         self.eval_num_samples = eval_num_samples or num_samples
         self.level = level
         self.entropy_weight = entropy_weight
+        if spread_weight < 0:
+            raise ValueError(f"'spread_weight' must be non-negative (got {spread_weight})")
+        self.spread_weight = spread_weight
         self.validate = validate
         self.last_sample: Optional[GroupSample] = None
 
@@ -225,16 +238,41 @@ class Symmetrize(nn.Module):
         return scatter(out, sample.node_index, dim=0, dim_size=N, reduce='sum')
 
     def regularization_loss(self) -> Tensor:
-        r"""``entropy_weight`` times the entropy of the sampler's relaxed assignment in
-        the last forward pass (zero when there is none); add it to the training loss."""
+        r"""The sampler's penalties for the last forward pass (zero when there are none);
+        add it to the training loss: ``entropy_weight`` times the entropy of the relaxed
+        permutation, plus ``spread_weight`` times :math:`1 - s`, the shortfall of the
+        sampled rotations' spread from that of Haar samples (for :math:`k \ge 2`
+        samples of a learned frame)."""
         sample = self.last_sample
-        if sample is None or sample.entropy is None or self.entropy_weight == 0:
-            device = next(self.parameters(), torch.empty(0)).device
-            return torch.zeros((), device=device)
-        return self.entropy_weight * sample.entropy
+        device = next(self.parameters(), torch.empty(0)).device
+        loss = torch.zeros((), device=device)
+        if sample is None:
+            return loss
+        if sample.entropy is not None and self.entropy_weight != 0:
+            loss = loss + self.entropy_weight * sample.entropy
+        rotation = _sampled_rotation(sample)
+        if (self.spread_weight != 0 and rotation is not None and rotation.requires_grad
+                and sample.num_samples >= 2):
+            spread = rotation_spread(rotation, sample.num_samples).mean()
+            loss = loss + self.spread_weight * (1.0 - spread).to(rotation.dtype)
+        return loss
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(\n  backbone={self.backbone},\n'
                 f'  sampler={self.sampler},\n  num_samples={self.num_samples}, '
                 f'eval_num_samples={self.eval_num_samples}, level={self.level}, '
-                f'output={self.output})')
+                f'output={self.output}' + (f', spread_weight={self.spread_weight}'
+                                           if self.spread_weight else '') + ')')
+
+
+def _sampled_rotation(sample: GroupSample) -> Optional[Tensor]:
+    r"""The :math:`(kB, d, d)` orthogonal part of a regular (unweighted, not ragged)
+    sample, or :obj:`None`."""
+    if sample.weight is not None or sample.graph_index is not None:
+        return None
+    element = sample.element
+    if isinstance(element, ProductElement):
+        element = element.transform
+    if isinstance(element, EuclideanTransform) and not isinstance(element, LinearTransform):
+        return element.rotation
+    return None

@@ -9,7 +9,7 @@ from lps_geometric.groups import EuclideanGroup, ProductGroup
 from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer, ConcatEdgeGeometry,
                               ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,
-                                    UniformRotationSampler)
+                                    UniformProductSampler, UniformRotationSampler)
 from lps_geometric.testing import random_point_cloud_batch, transport_noise
 from lps_geometric.utils import GraphInputError
 
@@ -158,6 +158,45 @@ def test_gradients_reach_both_parts_of_the_sampler():
     assert sampler.score.weight.grad is not None and sampler.score.weight.grad.abs().sum() > 0
     frame_grads = [p.grad for p in sampler.net.parameters() if p.grad is not None]
     assert frame_grads and sum(float(g.abs().sum()) for g in frame_grads) > 0
+
+
+def test_spread_penalty_is_one_minus_the_sampled_spread_and_widens_a_narrow_sampler():
+    from lps_geometric.diagnostics import rotation_spread, sample_spread
+    data = clouds((5, 5, 4, 5, 5, 4))
+    torch.manual_seed(3)
+    sampler = ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1,
+                             noise_scale=0.05).double()
+    model = Symmetrize(PointMLP('node'), sampler, num_samples=4, output='vector',
+                       spread_weight=0.5).double()
+    assert 'spread_weight=0.5' in repr(model)
+    model(data)
+    rotation = model.last_sample.element.transform.rotation
+    expected = 0.5 * (1 - rotation_spread(rotation, 4).mean())
+    assert torch.allclose(model.regularization_loss(), expected.to(torch.float64))
+    # the penalty alone, minimised, makes the frame depend on the noise
+    probe = torch.Generator().manual_seed(0)
+    before = sample_spread(sampler, data, 8, probe).summary()['rotation']
+    optimizer = torch.optim.Adam(sampler.parameters(), lr=2e-2)
+    for _ in range(20):
+        optimizer.zero_grad()
+        model(data)
+        model.regularization_loss().backward()
+        optimizer.step()
+    after = sample_spread(sampler, data, 8, torch.Generator().manual_seed(0)
+                          ).summary()['rotation']
+    assert after > before + 0.2
+    # nothing to penalise: one sample, evaluation (no gradient), group averaging
+    model(data, num_samples=1)
+    assert float(model.regularization_loss()) == 0.0
+    with torch.no_grad():
+        model(data)
+    assert float(model.regularization_loss()) == 0.0
+    ga = Symmetrize(PointMLP('node'), UniformProductSampler(), num_samples=4,
+                    output='vector', spread_weight=0.5).double()
+    ga(data)
+    assert float(ga.regularization_loss()) == 0.0
+    with pytest.raises(ValueError, match='spread_weight'):
+        Symmetrize(PointMLP('node'), sampler, spread_weight=-1.0)
 
 
 def test_bad_inputs_are_rejected():
