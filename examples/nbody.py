@@ -437,7 +437,8 @@ def main(argv=None):
                               seed=args.data_seed) for s in ('train', 'val', 'test')}
     print(f'n-body: {len(splits["train"])} / {len(splits["val"])} / {len(splits["test"])} '
           f'systems ({time.time() - t0:.1f}s to load or generate); device={args.device}, '
-          f'epochs={args.epochs}, batch={args.batch_size}, seed={args.seed}', flush=True)
+          + (f'evaluating {len(args.ensemble)} runs, seed={args.seed}' if args.ensemble else
+             f'epochs={args.epochs}, batch={args.batch_size}, seed={args.seed}'), flush=True)
     if args.ensemble:
         result = evaluate_ensemble(splits, args)
         path = args.out / f'ensemble_{args.method}.json'
