@@ -168,7 +168,7 @@ def build_model(method: str, args) -> nn.Module:
         sampler = ProductSampler(1, hidden_channels=args.sampler_hidden,
                                  num_layers=args.sampler_layers, vector_keys=('vel',),
                                  edge_dim=1, noise_scale=0.0 if canonical else 1.0,
-                                 tau=args.tau)
+                                 tau=args.tau, norm=args.sampler_norm)
         k, eval_k = (1, 1) if canonical else (args.samples, args.eval_samples)
     model = Symmetrize(backbone, sampler, num_samples=k, eval_num_samples=eval_k,
                        output='vector', entropy_weight=args.entropy_weight,
@@ -393,6 +393,10 @@ def parse_args(argv=None):
                    help='softening length of --pair-inverse-powers')
     p.add_argument('--sampler-hidden', type=int, default=64)
     p.add_argument('--sampler-layers', type=int, default=3)
+    p.add_argument('--sampler-norm', action='store_true',
+                   help="normalised EGNN layers in the LPS/canonicalization sampler "
+                   "(EGNNConv's norm): without them its activations can overflow on "
+                   'long small-batch runs, which stops training with an error')
     p.add_argument('--egnn-hidden', type=int, default=64)
     p.add_argument('--egnn-layers', type=int, default=4)
     p.add_argument('--num-train', type=int, default=3000)

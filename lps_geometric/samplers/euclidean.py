@@ -86,6 +86,14 @@ class EuclideanFrameSampler(nn.Module):
         translation (str, optional): :obj:`"centroid"`, :obj:`"learned"` or
             :obj:`"none"`. (default: :obj:`"centroid"`)
         noise_scale (float, optional): :math:`\sigma`. (default: :obj:`1.0`)
+        norm (bool, optional): Normalise every EGNN layer's scalars and vectors
+            (``EGNNConv(norm=True)``). Without it the EGNN's magnitudes can overflow
+            after long training (seen on n-body: 1e23 in the third layer after 24,000
+            steps), which the sampler reports as an error rather than return a frame
+            that is not equivariant. (default: :obj:`False`)
+
+    Frame vectors that are not finite raise a :class:`FloatingPointError`: Gram-Schmidt
+    would replace them by a fixed fallback frame, silently losing equivariance.
 
     Shapes:
         - **input:** a batch with ``pos`` :math:`(|V|, 3)` (and ``x``, ``edge_attr``, the
@@ -99,7 +107,8 @@ class EuclideanFrameSampler(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
                  vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
-                 translation: str = 'centroid', noise_scale: float = 1.0):
+                 translation: str = 'centroid', noise_scale: float = 1.0,
+                 norm: bool = False):
         super().__init__()
         if translation not in _TRANSLATIONS:
             raise ValueError(f"'translation' must be one of {_TRANSLATIONS} "
@@ -114,9 +123,10 @@ class EuclideanFrameSampler(nn.Module):
         self.special = special
         self.translation = translation
         self.noise_scale = noise_scale
+        self.norm = norm
         self.net = EGNN(max(in_channels, 1), hidden_channels, num_layers,
                         vector_channels=2 + len(self.vector_keys), out_vector_channels=3,
-                        edge_dim=edge_dim, update_pos=False)
+                        edge_dim=edge_dim, update_pos=False, norm=norm)
         self.center_head = nn.Linear(hidden_channels, 1) if translation == 'learned' \
             else None
 
@@ -171,6 +181,13 @@ class EuclideanFrameSampler(nn.Module):
         h, vec_out, centroid = self.encode(stacked, noise)
         batch, B = stacked.batch, stacked.num_graphs
         vectors = scatter(vec_out, batch, dim=0, dim_size=B, reduce='sum')  # (B, 3, 3)
+        if not bool(torch.isfinite(vectors).all()):
+            bad = int((~torch.isfinite(vectors).flatten(1).all(dim=1)).sum())
+            raise FloatingPointError(
+                f'{self.__class__.__name__}: the frame network returned non-finite '
+                f'vectors for {bad} of {B} graphs (its activations overflowed); a '
+                f'fallback frame would not be equivariant. Use norm=True (normalised '
+                f'EGNN layers), a lower learning rate or inputs of a smaller scale')
         frame = gram_schmidt(vectors, special=self.special)
         if self.translation == 'none':
             center = None
@@ -195,7 +212,8 @@ class EuclideanFrameSampler(nn.Module):
         return (f'{self.__class__.__name__}({self.in_channels}, group={self.group_name}, '
                 f'hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, '
                 f'vector_keys={self.vector_keys}, translation={self.translation}, '
-                f'noise_scale={self.noise_scale})')
+                f'noise_scale={self.noise_scale}' + (', norm=True' if self.norm else '')
+                + ')')
 
 
 class ProductSampler(EuclideanFrameSampler):
@@ -215,9 +233,9 @@ class ProductSampler(EuclideanFrameSampler):
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
                  vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
                  translation: str = 'centroid', noise_scale: float = 1.0, tau: float = 0.1,
-                 band: int = 2, sinkhorn_iters: int = 0):
+                 band: int = 2, sinkhorn_iters: int = 0, norm: bool = False):
         super().__init__(in_channels, hidden_channels, num_layers, vector_keys, edge_dim,
-                         special, translation, noise_scale)
+                         special, translation, noise_scale, norm)
         if tau <= 0:
             raise ValueError(f"'tau' must be positive (got {tau})")
         self.tau = tau

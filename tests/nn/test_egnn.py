@@ -20,6 +20,8 @@ CONFIGS = {
                               out_vector_channels=0, edge_dim=3),
     'fixed-pos-plain': dict(in_channels=4, out_channels=4, vector_channels=3,
                             update_pos=False, gate=False, residual=False),
+    'layer-norm': dict(in_channels=4, out_channels=4, vector_channels=2,
+                       out_vector_channels=3, edge_dim=3, norm=True),
 }
 
 
@@ -96,6 +98,12 @@ def dense_reference(conv, x, pos, vec, edge_index, edge_attr=None):
             vec_out = vec_out + own
     if conv.residual and V == V_out:
         vec_out = vec_out + vec
+    if conv.norm:
+        h = torch.nn.functional.layer_norm(h, (h.size(-1),), conv.h_norm.weight,
+                                           conv.h_norm.bias, conv.h_norm.eps)
+        if V_out > 0:
+            rms = torch.sqrt((vec_out ** 2).sum(-1).mean(-1) + conv.eps)   # (N,)
+            vec_out = vec_out / rms[:, None, None] * conv.vec_scale[None, :, None]
 
     pos_out = pos
     if conv.update_pos:

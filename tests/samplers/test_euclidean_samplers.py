@@ -23,12 +23,13 @@ def frame_and_center(sample):
     return Q, c
 
 
+@pytest.mark.parametrize('norm', [False, True])
 @pytest.mark.parametrize('translation', ['centroid', 'learned', 'none'])
-def test_frame_sampler_exactly_equivariant_with_transported_noise(translation):
+def test_frame_sampler_exactly_equivariant_with_transported_noise(translation, norm):
     data = clouds()
     sampler = EuclideanFrameSampler(1, hidden_channels=16, num_layers=2,
                                     vector_keys=('vel',), edge_dim=1,
-                                    translation=translation).double()
+                                    translation=translation, norm=norm).double()
     group = EuclideanGroup() if translation != 'none' else OrthogonalGroup()
     k = 3
     noise = torch.randn(k * data.num_nodes, 3, dtype=DT)
@@ -107,6 +108,27 @@ def test_frame_sampler_errors_and_repr():
     with pytest.raises(ValueError, match='translation'):
         EuclideanFrameSampler(1, translation='median')
     assert 'E(3)' in repr(sampler) and 'S_n x SE(3)' in repr(ProductSampler(1, special=True))
+
+
+def test_overflowing_frame_network_is_an_error_and_norm_prevents_it():
+    # large weights and a large input: the products of vectors in the EGNN's messages
+    # overflow float32 within three layers (as after long training on n-body)
+    torch.manual_seed(0)
+    data = random_point_cloud_batch((5, 5, 5))
+    data.pos = data.pos * 1e3
+    data.vel = data.vel * 1e3
+    for norm in (False, True):
+        sampler = ProductSampler(1, 16, 3, vector_keys=('vel',), edge_dim=1, norm=norm)
+        with torch.no_grad():
+            for p in sampler.parameters():
+                p.mul_(8.0)
+        if norm:
+            assert 'norm=True' in repr(sampler)
+            Q, _ = frame_and_center(sampler(data, 2))
+            assert torch.isfinite(Q).all()
+        else:
+            with pytest.raises(FloatingPointError, match='non-finite vectors for 6 of 6 graphs'):
+                sampler(data, 2)
 
 
 def test_product_sampler_ranks_and_frames_follow_the_group():

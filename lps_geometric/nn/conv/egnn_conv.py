@@ -114,6 +114,15 @@ class EGNNConv(MessagePassing):
         eps (float, optional): :math:`\epsilon` of ``normalize``. (default: :obj:`1e-8`)
         gate (bool, optional): Gate the self term by :math:`\phi_g(h_i)`.
             (default: :obj:`True`)
+        norm (bool, optional): Normalise the layer's outputs: LayerNorm of
+            :math:`h_i'`, and each node's vector channels divided by their RMS length,
+            :math:`v_i'^{\,c} \gets \gamma_c\, v_i'^{\,c} / (\frac{1}{V'}\sum_{c'}
+            \|v_i'^{\,c'}\|^2 + \epsilon)^{1/2}` (an invariant, so equivariance is
+            kept). The messages read products of vectors (:math:`\langle v_i^c, v_j^c
+            \rangle`) and scale vectors by learned functions of them, so without it the
+            magnitudes can grow like a high power of the input's per layer and overflow
+            after long training (seen in the n-body frame sampler). (default:
+            :obj:`False`)
         **kwargs (optional): Further arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -137,7 +146,7 @@ class EGNNConv(MessagePassing):
                  update_pos: bool = True, aggr: str = 'add',
                  act: Union[str, Callable, None] = 'silu', tanh: bool = False,
                  residual: bool = True, normalize: bool = False, eps: float = 1e-8,
-                 gate: bool = True, **kwargs):
+                 gate: bool = True, norm: bool = False, **kwargs):
         if aggr == 'sum':
             aggr = 'add'
         if aggr not in ('add', 'mean'):
@@ -166,6 +175,7 @@ class EGNNConv(MessagePassing):
         self.normalize = normalize
         self.eps = eps
         self.gate = gate
+        self.norm = norm
 
         V, V_out, H = vector_channels, out_vector_channels, self.hidden_channels
         act = activation_resolver(act) if act is not None else nn.Identity()
@@ -185,6 +195,9 @@ class EGNNConv(MessagePassing):
         self.pos_mlp = _mlp(H, H, 1, act) if update_pos else None
         self.scale_mlp = _mlp(in_channels, H, V_out, act) if update_pos and V_out > 0 \
             else None
+        # norm: LayerNorm of h', RMS norm of each node's vector channels (learned scale)
+        self.h_norm = nn.LayerNorm(out_channels) if norm else None
+        self.vec_scale = nn.Parameter(torch.ones(V_out)) if norm and V_out > 0 else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -194,6 +207,10 @@ class EGNNConv(MessagePassing):
             _reset(module)
         if self.pos_mlp is not None:
             nn.init.xavier_uniform_(self.pos_mlp[-1].weight, gain=1e-3)
+        if self.h_norm is not None:
+            self.h_norm.reset_parameters()
+        if self.vec_scale is not None:
+            nn.init.ones_(self.vec_scale)
 
     def forward(self, x: Tensor, pos: Tensor, vec: Optional[Tensor], edge_index: Tensor,
                 edge_attr: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
@@ -254,6 +271,13 @@ class EGNNConv(MessagePassing):
             vec_out = vec_out + own
         if self.residual and V == V_out:
             vec_out = vec_out + vec
+        if self.h_norm is not None:
+            h = self.h_norm(h)
+        if self.vec_scale is not None:
+            # divide by the node's RMS vector length (an invariant), so the layer's
+            # output has unit scale whatever its input's
+            rms = vec_out.pow(2).sum(dim=-1).mean(dim=-1, keepdim=True).add(self.eps).sqrt()
+            vec_out = vec_out / rms.unsqueeze(-1) * self.vec_scale.view(1, -1, 1)
 
         pos_out = pos
         if self.update_pos:
@@ -313,4 +337,5 @@ class EGNNConv(MessagePassing):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
-                f'vector_channels={self.vector_channels}->{self.out_vector_channels})')
+                f'vector_channels={self.vector_channels}->{self.out_vector_channels}'
+                + (', norm=True' if self.norm else '') + ')')
