@@ -13,9 +13,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from lps_geometric.groups.euclidean import EuclideanTransform, ProductElement
+from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
-from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.utils.batch import batch_vector, num_graphs_of
 
 __all__ = ['SampleSpread', 'sample_spread', 'rotation_spread', 'permutation_spread']
@@ -172,17 +171,7 @@ def sample_spread(sampler, data: Data, num_samples: int = 8,
         raise ValueError('sample_spread measures samplers that draw k independent '
                          'samples per graph; this one returned a weighted or ragged frame '
                          '(a deterministic frame has no spread to measure)')
-    element = sample.element
-    perm = transform = None
-    if isinstance(element, ProductElement):
-        perm, transform = element.permutation, element.transform
-    elif isinstance(element, Permutation):
-        perm = element
-    elif isinstance(element, EuclideanTransform):
-        transform = element
-    else:
-        raise TypeError(f'sample_spread does not know the group elements of type '
-                        f'{type(element).__name__}')
+    perm, transform = split_element(sample.element)
     batch = batch_vector(data)
     B = num_graphs_of(data)
     rotation = center = permutation = None

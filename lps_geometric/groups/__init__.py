@@ -12,13 +12,14 @@ way round.
 """
 from .symmetric import Permutation, SymmetricGroup, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
-                        OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal)
+                        OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal,
+                        split_element)
 from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
                      minkowski_inner, minkowski_metric, random_lorentz)
 
 __all__ = [
     'Permutation', 'SymmetricGroup', 'segment_argsort', 'EuclideanTransform',
     'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
-    'haar_orthogonal', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform', 'LorentzGroup',
+    'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform', 'LorentzGroup',
     'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric', 'random_lorentz'
 ]

@@ -19,7 +19,7 @@ from lps_geometric.utils.batch import to_ptr_batch
 
 __all__ = [
     'EuclideanTransform', 'ProductElement', 'OrthogonalGroup', 'EuclideanGroup',
-    'ProductGroup', 'haar_orthogonal', 'POSITION_KEYS', 'VECTOR_KEYS'
+    'ProductGroup', 'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS'
 ]
 
 #: Node attributes that are points (rotated and translated).
@@ -239,6 +239,21 @@ class ProductElement:
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.permutation}, {self.transform})'
+
+
+def split_element(element) -> Tuple[Optional[Permutation], Optional[EuclideanTransform]]:
+    r"""The permutation part and the Euclidean part of a group element (either may be
+    :obj:`None`): a :class:`ProductElement` gives both, a
+    :class:`~lps_geometric.groups.Permutation` or an :class:`EuclideanTransform` one.
+    Other types raise a :class:`TypeError`."""
+    if isinstance(element, ProductElement):
+        return element.permutation, element.transform
+    if isinstance(element, Permutation):
+        return element, None
+    if isinstance(element, EuclideanTransform):
+        return None, element
+    raise TypeError(f'Unsupported group element {type(element).__name__} (expected a '
+                    f'Permutation, an EuclideanTransform or a ProductElement)')
 
 
 class OrthogonalGroup:

@@ -7,7 +7,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from lps_geometric.diagnostics.spread import rotation_spread
-from lps_geometric.groups.euclidean import EuclideanTransform, ProductElement
+from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
@@ -270,9 +270,10 @@ def _sampled_rotation(sample: GroupSample) -> Optional[Tensor]:
     sample, or :obj:`None`."""
     if sample.weight is not None or sample.graph_index is not None:
         return None
-    element = sample.element
-    if isinstance(element, ProductElement):
-        element = element.transform
-    if isinstance(element, EuclideanTransform) and not isinstance(element, LinearTransform):
-        return element.rotation
-    return None
+    try:
+        _, transform = split_element(sample.element)
+    except TypeError:       # elements without a rotation part (e.g. of other groups)
+        return None
+    if transform is None or isinstance(transform, LinearTransform):
+        return None
+    return transform.rotation

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from lps_geometric.groups.euclidean import EuclideanTransform, ProductElement
+from lps_geometric.groups.euclidean import EuclideanTransform, split_element
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.utils.batch import replicate_batch
 
@@ -51,15 +51,7 @@ def transport_noise(element, noise: Tensor, data: Data, num_samples: int) -> Ten
     nodes. With the transported noise, an equivariant sampler gives the transformed
     sample exactly, so a symmetrized model is exactly equivariant."""
     stacked = replicate_batch(data, num_samples)
-    perm, transform = None, None
-    if isinstance(element, ProductElement):
-        perm, transform = element.permutation, element.transform
-    elif isinstance(element, Permutation):
-        perm = element
-    elif isinstance(element, EuclideanTransform):
-        transform = element
-    else:
-        raise TypeError(f'Unsupported group element {type(element).__name__}')
+    perm, transform = split_element(element)
     out = noise
     if transform is not None and noise.size(-1) == transform.dim:
         rot = transform.rotation.repeat(num_samples, 1, 1)

@@ -151,3 +151,10 @@ def test_spread_rejects_what_it_cannot_measure():
                            2)
     assert math.isnan(SampleSpread(None, torch.tensor([float('nan')]), None, 2)
                       .summary()['permutation'])
+
+
+def test_spread_of_an_unknown_element_type_is_a_type_error():
+    from lps_geometric.samplers import GroupSample
+    clouds = random_point_cloud_batch((5, 5))
+    with pytest.raises(TypeError, match='Unsupported group element str'):
+        sample_spread(lambda data, num_samples: GroupSample('abc', num_samples), clouds, 2)
