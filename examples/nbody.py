@@ -14,10 +14,10 @@ Methods (``--method``):
   after 150 epochs with ``--cosine`` on CPU, below EGNN's published 0.0071. Every
   symmetrized method below uses the same backbone. On long small-batch runs the learned
   frame collapses into a canonicalization (its EGNN learns to ignore the noise; the
-  spread printed after training shows it) and overfits: ``--spread-weight 0.01``
+  spread printed after training shows it) and overfits: ``--spread-weight 0.1``
   penalises the collapse (test MSE 0.0045 after 80 epochs with ``--batch-size 10 --lr
-  2e-3``, against 0.0075 without), ``--sampler-norm`` normalises the sampler's EGNN
-  layers, whose activations otherwise grow without bound.
+  2e-3 --sampler-norm``, against 0.0075 without), ``--sampler-norm`` normalises the
+  sampler's EGNN layers, whose activations otherwise grow without bound.
 - ``ga``: the same backbone averaged over uniform permutations and Haar-random O(3)
   rotations (group averaging, centred): test MSE 0.0052 after 150 epochs with
   ``--cosine`` (0.0050 after 300) in batches of 100.
