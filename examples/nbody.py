@@ -185,22 +185,20 @@ def build_model(method: str, args) -> nn.Module:
 # Training
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(model, dataset, args, num_samples=None) -> float:
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=args.device)
-    for data in DataLoader(dataset, batch_size=args.eval_batch_size):
-        data = data.to(args.device)
-        pred = model(data, num_samples=num_samples)
-        total += F.mse_loss(pred, data.y, reduction='sum').double()
-    return float(total) / (len(dataset) * 5 * 3)
-
-
-@torch.no_grad()
 def predict(model, dataset, args, num_samples=None) -> torch.Tensor:
     r"""Predicted positions of every particle of ``dataset``, in order, :math:`(5N, 3)`."""
     model.eval()
     return torch.cat([model(data.to(args.device), num_samples=num_samples).double()
                       for data in DataLoader(dataset, batch_size=args.eval_batch_size)])
+
+
+def targets_of(dataset, args) -> torch.Tensor:
+    return torch.cat([d.y for d in dataset]).double().to(args.device)
+
+
+def evaluate(model, dataset, args, num_samples=None) -> float:
+    return float(F.mse_loss(predict(model, dataset, args, num_samples),
+                            targets_of(dataset, args)))
 
 
 def evaluate_ensemble(splits: Dict, args) -> Dict:
@@ -212,8 +210,7 @@ def evaluate_ensemble(splits: Dict, args) -> Dict:
     if method == 'all':
         raise ValueError('--ensemble evaluates runs of one method; pass --method too')
     k = None if method in DETERMINISTIC else args.test_samples
-    targets = {s: torch.cat([d.y for d in splits[s]]).double().to(args.device)
-               for s in ('val', 'test')}
+    targets = {s: targets_of(splits[s], args) for s in ('val', 'test')}
     members, preds = [], {'val': [], 'test': []}
     for run_dir in args.ensemble:
         path = Path(run_dir) / 'checkpoints' / 'best.pt'

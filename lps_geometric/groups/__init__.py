@@ -20,6 +20,7 @@ from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
 __all__ = [
     'Permutation', 'SymmetricGroup', 'segment_argsort', 'EuclideanTransform',
     'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
-    'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform', 'LorentzGroup',
-    'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric', 'random_lorentz'
+    'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
+    'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',
+    'random_lorentz'
 ]

@@ -181,8 +181,9 @@ class EuclideanFrameSampler(nn.Module):
         h, vec_out, centroid = self.encode(stacked, noise)
         batch, B = stacked.batch, stacked.num_graphs
         vectors = scatter(vec_out, batch, dim=0, dim_size=B, reduce='sum')  # (B, 3, 3)
-        if not bool(torch.isfinite(vectors).all()):
-            bad = int((~torch.isfinite(vectors).flatten(1).all(dim=1)).sum())
+        finite = torch.isfinite(vectors).flatten(1).all(dim=1)    # (B,)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
             raise FloatingPointError(
                 f'{self.__class__.__name__}: the frame network returned non-finite '
                 f'vectors for {bad} of {B} graphs (its activations overflowed); a '
