@@ -144,3 +144,18 @@ def test_ensemble_of_finished_runs(tmp_path):
     with pytest.raises(ValueError, match='does not fit'):
         example.main(['--method', 'ga', '--out', str(tmp_path / 'ens'), '--ensemble',
                       runs[0]] + data + SMALL + ['--embed-dim', '8'])  # the last value wins
+
+
+def test_sampler_norm_and_spread_weight_reach_the_model(tmp_path):
+    example = load_example()
+    example.main(['--method', 'lps', '--sampler-norm', '--spread-weight', '0.1', '--out',
+                  str(tmp_path), '--root', str(tmp_path / 'data')] + SMALL)
+    result = json.loads((tmp_path / 'results_lps.json').read_text())['results'][0]
+    assert math.isfinite(result['test_mse'])
+    args = example.parse_args(['--method', 'lps', '--sampler-norm', '--spread-weight', '0.1']
+                              + SMALL)
+    model = example.build_model('lps', args)
+    assert model.model.spread_weight == 0.1 and model.model.sampler.norm
+    assert all(conv.norm for conv in model.model.sampler.net.convs)
+    with pytest.raises(ValueError, match='spread_weight'):
+        example.build_model('lps', example.parse_args(['--spread-weight', '-1'] + SMALL))
