@@ -2,7 +2,7 @@ r"""lps_geometric: symmetrization of any network for PyTorch Geometric."""
 from lps_geometric.groups import (EuclideanGroup, LorentzGroup, OrthogonalGroup,
                                   Permutation, ProductGroup, SymmetricGroup, UnitaryGroup)
 from lps_geometric.nn import (EGNN, AdjacencyMLP, AdjacencyPatchTransformer,
-                              ConcatEdgeGeometry, ConcatNodeFeatures, EGNNConv,
+                              ConcatEdgeGeometry, ConcatNodeFeatures, EGNNConv, MPNN,
                               PositionalGIN, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ExhaustivePermutationSampler,
                                     GroupSample, PermutationSampler, ProductSampler,
@@ -22,7 +22,7 @@ __version__ = '0.1.0'
 
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-    'ConcatEdgeGeometry', 'PositionalGIN', 'EGNNConv', 'EGNN', 'PermutationSampler',
+    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'EGNNConv', 'EGNN', 'PermutationSampler',
     'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
     'UniformRotationSampler', 'UniformProductSampler', 'GroupSample', 'Permutation',

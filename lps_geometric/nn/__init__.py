@@ -1,6 +1,6 @@
 r"""Layers: the :class:`Symmetrize` wrapper, backbones and their building blocks."""
 from .backbones import (AdjacencyMLP, AdjacencyPatchTransformer, ConcatEdgeGeometry,
-                        ConcatNodeFeatures, PositionalGIN)
+                        ConcatNodeFeatures, MPNN, PositionalGIN)
 from .conv import EGNNConv
 from .models import EGNN
 from .patch_embedding import AdjacencyPatchEmbedding
@@ -12,6 +12,6 @@ from .transformer import TransformerEncoder
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
     'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
-    'ConcatEdgeGeometry', 'PositionalGIN', 'init_from_vit', 'load_vit_state_dict',
+    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'init_from_vit', 'load_vit_state_dict',
     'LoadReport'
 ]

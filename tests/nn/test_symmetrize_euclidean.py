@@ -6,7 +6,7 @@ from torch_geometric.utils import scatter
 
 from lps_geometric import equivariance_error
 from lps_geometric.groups import EuclideanGroup, ProductGroup
-from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer, ConcatEdgeGeometry,
+from lps_geometric.nn import (EGNN, MPNN, AdjacencyPatchTransformer, ConcatEdgeGeometry,
                               ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,
                                     UniformProductSampler, UniformRotationSampler)
@@ -38,6 +38,16 @@ def geometric_transformer(level='node', out=3, inner_products=False):
     return ConcatNodeFeatures(ConcatEdgeGeometry(inner, keys=('pos', 'vel'),
                                                  in_channels=1,
                                                  inner_products=inner_products),
+                              keys=('pos', 'vel'), in_channels=1)
+
+
+def geometric_mpnn(level='node', out=3):
+    # a message-passing network reading coordinates and pair geometry as plain features:
+    # permutation-equivariant itself, so a Euclidean sampler alone makes the symmetrized
+    # model S_n x E(3)-equivariant
+    inner = MPNN(7, out, hidden_channels=16, num_layers=2, edge_dim=10, level=level)
+    return ConcatNodeFeatures(ConcatEdgeGeometry(inner, keys=('pos', 'vel'),
+                                                 in_channels=1, inner_products=True),
                               keys=('pos', 'vel'), in_channels=1)
 
 
@@ -76,6 +86,9 @@ CASES = [  # (group, sampler, backbone, level, output)
      geometric_transformer, 'graph', 'scalar'),
     ('S_n x E(3)', lambda: ProductSampler(1, 16, 2, vector_keys=('vel',), edge_dim=1),
      lambda level: geometric_transformer(level, inner_products=True), 'node', 'vector'),
+    ('S_n x E(3)', frame_sampler, geometric_mpnn, 'node', 'vector'),
+    ('S_n x E(3)', frame_sampler, geometric_mpnn, 'node', 'position'),
+    ('S_n x E(3)', frame_sampler, geometric_mpnn, 'graph', 'scalar'),
 ]
 
 
@@ -112,8 +125,11 @@ def test_exact_equivariance_for_transported_noise(name, make_sampler, make_backb
 def test_invariant_in_distribution_with_fresh_noise():
     data = clouds((5, 4))
     torch.manual_seed(0)
-    for sampler in (frame_sampler(), UniformRotationSampler()):
-        model = Symmetrize(PointMLP('graph', 1), sampler, eval_num_samples=4000,
+    cases = [(frame_sampler(), PointMLP('graph', 1)),
+             (UniformRotationSampler(), PointMLP('graph', 1)),
+             (UniformRotationSampler(), geometric_mpnn('graph', 1))]
+    for sampler, backbone in cases:
+        model = Symmetrize(backbone, sampler, eval_num_samples=4000,
                            output='scalar').double().eval()
         g = EuclideanGroup().random_element(data, torch.Generator().manual_seed(3))
         a = model(data)

@@ -3,7 +3,8 @@ from .adjacency_mlp import AdjacencyMLP
 from .adjacency_patch_transformer import AdjacencyPatchTransformer
 from .concat_features import ConcatNodeFeatures
 from .edge_geometry import ConcatEdgeGeometry
+from .mpnn import MPNN, MPNNLayer
 from .positional_gin import PositionalGIN
 
 __all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-           'ConcatEdgeGeometry', 'PositionalGIN']
+           'ConcatEdgeGeometry', 'MPNN', 'MPNNLayer', 'PositionalGIN']
