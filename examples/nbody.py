@@ -79,9 +79,10 @@ sys.path.insert(0, str(REPO))
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
 from lps_geometric.diagnostics import sample_spread  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
-from lps_geometric.nn import (EGNN, AdjacencyPatchTransformer,  # noqa: E402
+from lps_geometric.nn import (EGNN, MPNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatEdgeGeometry, ConcatNodeFeatures, Symmetrize)
-from lps_geometric.samplers import ProductSampler, UniformProductSampler  # noqa: E402
+from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,  # noqa: E402
+                                    UniformProductSampler, UniformRotationSampler)
 from lps_geometric.frames import (PCAFrameSampler, ProductMinimalFrameSampler,  # noqa: E402
                                   SortedProductFrameSampler)
 
@@ -149,31 +150,42 @@ def build_model(method: str, args) -> nn.Module:
                          'combined with --no-pair-geometry')
     edge_dim = (1 + 8 * args.pair_geometry + args.pair_inner_product
                 + 4 * len(args.pair_inverse_powers))
-    transformer = AdjacencyPatchTransformer(
-        1 + 6, 3, max_nodes=5, edge_dim=edge_dim, tokens='patches', patch_size=1,
-        embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads,
-        mlp_ratio=args.mlp_ratio, dropout=args.dropout, level='node')
+    # the MPNN is permutation-equivariant itself: only the Euclidean part is symmetrized
+    mpnn = args.backbone == 'mpnn'
+    if mpnn:
+        net = MPNN(1 + 6, 3, hidden_channels=args.embed_dim, num_layers=args.depth,
+                   edge_dim=edge_dim, level='node', norm=args.mpnn_norm,
+                   dropout=args.dropout)
+    else:
+        net = AdjacencyPatchTransformer(
+            1 + 6, 3, max_nodes=5, edge_dim=edge_dim, tokens='patches', patch_size=1,
+            embed_dim=args.embed_dim, depth=args.depth, num_heads=args.heads,
+            mlp_ratio=args.mlp_ratio, dropout=args.dropout, level='node')
     if args.pair_geometry:
-        transformer = ConcatEdgeGeometry(transformer, keys=('pos', 'vel'), in_channels=1,
-                                         inner_products=args.pair_inner_product,
-                                         inverse_powers=args.pair_inverse_powers,
-                                         softening=args.softening)
-    backbone = ConcatNodeFeatures(transformer, keys=('pos', 'vel'), in_channels=1)
+        net = ConcatEdgeGeometry(net, keys=('pos', 'vel'), in_channels=1,
+                                 inner_products=args.pair_inner_product,
+                                 inverse_powers=args.pair_inverse_powers,
+                                 softening=args.softening)
+    backbone = ConcatNodeFeatures(net, keys=('pos', 'vel'), in_channels=1)
     if method == 'ga':
-        sampler = UniformProductSampler(special=False, center=True)
+        sampler = UniformRotationSampler(special=False, center=True) if mpnn else \
+            UniformProductSampler(special=False, center=True)
         k, eval_k = args.samples, args.eval_samples
     elif method == 'fa':      # PCA frame (8 elements), nodes sorted in each frame
-        sampler = SortedProductFrameSampler(PCAFrameSampler(3, special=False))
+        sampler = PCAFrameSampler(3, special=False) if mpnn else \
+            SortedProductFrameSampler(PCAFrameSampler(3, special=False))
         k, eval_k = 1, 1
     elif method == 'mfa':     # canonical form under S_n x E(3) and its stabiliser
         sampler = ProductMinimalFrameSampler(3, special=False)
         k, eval_k = 1, 1
     else:
         canonical = method == 'canonical'
-        sampler = ProductSampler(1, hidden_channels=args.sampler_hidden,
-                                 num_layers=args.sampler_layers, vector_keys=('vel',),
-                                 edge_dim=1, noise_scale=0.0 if canonical else 1.0,
-                                 tau=args.tau, norm=args.sampler_norm)
+        frame_sampler = EuclideanFrameSampler if mpnn else \
+            functools.partial(ProductSampler, tau=args.tau)
+        sampler = frame_sampler(1, hidden_channels=args.sampler_hidden,
+                                num_layers=args.sampler_layers, vector_keys=('vel',),
+                                edge_dim=1, noise_scale=0.0 if canonical else 1.0,
+                                norm=args.sampler_norm)
         k, eval_k = (1, 1) if canonical else (args.samples, args.eval_samples)
     model = Symmetrize(backbone, sampler, num_samples=k, eval_num_samples=eval_k,
                        output='vector', entropy_weight=args.entropy_weight,
@@ -375,11 +387,19 @@ def parse_args(argv=None):
                    'its noise; 0.1 with --sampler-norm and --batch-size 10 is the best '
                    'LPS setting measured (README)')
     p.add_argument('--tau', type=float, default=0.1)
+    p.add_argument('--backbone', choices=('transformer', 'mpnn'), default='transformer',
+                   help='the symmetrized network: the transformer over particle-pair tokens '
+                        '(symmetrized over S_n x E(3)) or a message-passing network (MPNN: '
+                        'permutation-equivariant itself, symmetrized over E(3) only); '
+                        '--embed-dim and --depth set its width and layers')
+    p.add_argument('--mpnn-norm', action='store_true',
+                   help='layer norm inside the MPNN backbone (--backbone mpnn)')
     p.add_argument('--embed-dim', type=int, default=64)
     p.add_argument('--depth', type=int, default=8)
     p.add_argument('--heads', type=int, default=4)
     p.add_argument('--mlp-ratio', type=float, default=1.0)
-    p.add_argument('--dropout', type=float, default=0.0)
+    p.add_argument('--dropout', type=float, default=0.0,
+                   help='dropout in the backbone (transformer or MPNN)')
     p.add_argument('--pair-geometry', action=argparse.BooleanOptionalAction, default=True,
                    help='pair tokens also read the relative position and velocity of '
                    'their two particles in the sampled frame, and their lengths '

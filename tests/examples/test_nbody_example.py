@@ -43,16 +43,33 @@ def test_every_method_trains_and_reports(tmp_path):
     assert (tmp_path / 'run_lps' / 'checkpoints' / 'last.ckpt').exists()
 
 
-def test_symmetrized_predictor_is_equivariant(tmp_path):
-    example = load_example()
-    args = example.parse_args(SMALL)
-    assert args.pair_geometry  # the default; --no-pair-geometry reads charges only
-    assert not example.parse_args(SMALL + ['--no-pair-geometry']).pair_geometry
+def assert_equivariant(example, method, args):
+    r"""The model of ``method`` is exactly S_n x E(3)-equivariant on two random systems
+    (for the stochastic methods, with the sampler's noise transported along)."""
     from lps_geometric.groups import ProductGroup
     from lps_geometric.testing import random_point_cloud_batch, transport_noise
     data = random_point_cloud_batch([5, 5], dtype=torch.float64)
     group = ProductGroup()
     g = group.random_element(data, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = example.build_model(method, args).double().eval()
+    if method in ('egnn', 'fa', 'mfa'):     # deterministic: nothing to transport
+        out, out_g = model(data), model(group.act(g, data))
+    else:
+        k = model.model.eval_num_samples
+        noise = torch.randn(k * data.num_nodes, 3, dtype=torch.float64)
+        out = model.model(data, noise=noise) + data.pos
+        moved = group.act(g, data)
+        out_g = model.model(moved, noise=transport_noise(g, noise, data, k)) + moved.pos
+    expected = group.act_on_output(g, out, 'node', 'position')
+    assert torch.allclose(out_g, expected, atol=1e-9), method
+
+
+def test_symmetrized_predictor_is_equivariant(tmp_path):
+    example = load_example()
+    args = example.parse_args(SMALL)
+    assert args.pair_geometry  # the default; --no-pair-geometry reads charges only
+    assert not example.parse_args(SMALL + ['--no-pair-geometry']).pair_geometry
     cases = [(m, False) for m in ('lps', 'canonical', 'fa', 'mfa', 'egnn')]
     cases += [('lps', True), ('fa', True)]         # pair tokens reading relative geometry
     cases += [('canonical', 'inner'), ('lps', 'inner')]  # ... and <pos_i - pos_j, vel_i - vel_j>
@@ -61,18 +78,7 @@ def test_symmetrized_predictor_is_equivariant(tmp_path):
         args.pair_geometry = bool(geometry)
         args.pair_inner_product = geometry == 'inner'
         args.pair_inverse_powers = [2] if geometry == 'inverse' else []
-        torch.manual_seed(0)
-        model = example.build_model(method, args).double().eval()
-        if method in ('egnn', 'fa', 'mfa'):     # deterministic: nothing to transport
-            out, out_g = model(data), model(group.act(g, data))
-        else:
-            k = model.model.eval_num_samples
-            noise = torch.randn(k * data.num_nodes, 3, dtype=torch.float64)
-            out = model.model(data, noise=noise) + data.pos
-            moved = group.act(g, data)
-            out_g = model.model(moved, noise=transport_noise(g, noise, data, k)) + moved.pos
-        expected = group.act_on_output(g, out, 'node', 'position')
-        assert torch.allclose(out_g, expected, atol=1e-9), (method, geometry)
+        assert_equivariant(example, method, args), (method, geometry)
     args.pair_geometry, args.pair_inner_product = False, True
     with pytest.raises(ValueError, match='no-pair-geometry'):
         example.build_model('ga', args)
@@ -159,3 +165,24 @@ def test_sampler_norm_and_spread_weight_reach_the_model(tmp_path):
     assert all(conv.norm for conv in model.model.sampler.net.convs)
     with pytest.raises(ValueError, match='spread_weight'):
         example.build_model('lps', example.parse_args(['--spread-weight', '-1'] + SMALL))
+
+
+def test_mpnn_backbone(tmp_path):
+    r"""``--backbone mpnn``: a message-passing network symmetrized over E(3) only (it is
+    permutation-equivariant itself), exactly S_n x E(3)-equivariant, and it trains."""
+    from lps_geometric.nn import MPNN
+    from lps_geometric.samplers import EuclideanFrameSampler, UniformRotationSampler
+    example = load_example()
+    args = example.parse_args(SMALL + ['--backbone', 'mpnn', '--pair-inner-product'])
+    for method in ('lps', 'canonical', 'fa', 'mfa'):
+        assert_equivariant(example, method, args)
+    model = example.build_model('lps', args)
+    assert isinstance(model.model.backbone.backbone.backbone, MPNN)
+    assert type(model.model.sampler) is EuclideanFrameSampler
+    assert model.model.backbone.backbone.backbone.num_layers == 1  # --depth
+    assert type(example.build_model('ga', args).model.sampler) is UniformRotationSampler
+    example.main(['--method', 'ga', '--backbone', 'mpnn', '--out', str(tmp_path),
+                  '--root', str(tmp_path / 'data')] + SMALL)
+    result = json.loads((tmp_path / 'results_ga.json').read_text())['results'][0]
+    assert math.isfinite(result['test_mse']) and result['test_mse'] > 0
+    assert 0.6 < result['sample_spread']['rotation'] < 1.4
