@@ -13,6 +13,7 @@ Examples::
     python benchmarks/nbody_step.py                      # all methods, ~3 min
     python benchmarks/nbody_step.py --methods lps --samples 20 --steps 10
     python benchmarks/nbody_step.py --methods lps ga --no-pair-geometry
+    python benchmarks/nbody_step.py --backbone mpnn      # the message-passing backbone
 """
 import argparse
 import json
@@ -50,6 +51,9 @@ def parse_args(argv=None):
                    help="the example's default backbone, whose pair tokens read relative "
                    "positions, velocities and their lengths; --no-pair-geometry: charges "
                    "only, like the reference")
+    p.add_argument('--backbone', choices=('transformer', 'mpnn'), default='transformer',
+                   help="the example's --backbone: the pair-token transformer (8 layers) "
+                   "or the MPNN (4 layers, symmetrized over E(3) only)")
     p.add_argument('--out', type=Path, default=REPO / 'results' / 'nbody_step.json')
     p.add_argument('--worker', choices=WORKLOADS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -72,7 +76,8 @@ def run_worker(args) -> dict:
     workload = args.worker
     method = 'lps' if workload == 'lps-eval' else workload
     ex = example_args(['--samples', str(args.samples),
-                       '--eval-samples', str(args.eval_samples), geometry_flag(args)])
+                       '--eval-samples', str(args.eval_samples), geometry_flag(args),
+                       '--backbone', args.backbone])
     model = build_model(method, ex)
     data = random_point_cloud_batch([5] * args.batch_size)
     data.y = data.pos + 0.1 * torch.randn_like(data.pos)
@@ -118,7 +123,7 @@ def main(argv=None):
                '--samples', str(args.samples), '--eval-samples', str(args.eval_samples),
                '--batch-size', str(args.batch_size), '--steps', str(args.steps),
                '--warmup', str(args.warmup), '--threads', str(args.threads),
-               '--seed', str(args.seed), geometry_flag(args)]
+               '--seed', str(args.seed), geometry_flag(args), '--backbone', args.backbone]
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               env=dict(os.environ, PYTHONPATH=str(REPO)))
         if proc.returncode != 0:
@@ -129,7 +134,8 @@ def main(argv=None):
         res['reference'] = REFERENCE.get(workload)
         results.append(res)
         print(f'  {workload:9s} done: {res["step_s"]:.3f} s', flush=True)
-    print(f'\nn-body step benchmark (batch {args.batch_size}, {args.threads} threads, '
+    print(f'\nn-body step benchmark ({args.backbone} backbone, batch {args.batch_size}, '
+          f'{args.threads} threads, '
           f'median of {args.steps} steps'
           f'{", pair geometry" if args.pair_geometry else ", no pair geometry"})\n')
     print('| workload | k | step | reference step | speed-up | peak RSS | reference RSS |')

@@ -395,7 +395,8 @@ def parse_args(argv=None):
     p.add_argument('--mpnn-norm', action='store_true',
                    help='layer norm inside the MPNN backbone (--backbone mpnn)')
     p.add_argument('--embed-dim', type=int, default=64)
-    p.add_argument('--depth', type=int, default=8)
+    p.add_argument('--depth', type=int, default=None,
+                   help='backbone layers (default: 8 for the transformer, 4 for the MPNN)')
     p.add_argument('--heads', type=int, default=4)
     p.add_argument('--mlp-ratio', type=float, default=1.0)
     p.add_argument('--dropout', type=float, default=0.0,
@@ -446,6 +447,8 @@ def parse_args(argv=None):
     p.add_argument('--quick', action='store_true',
                    help='a short run: 500 training systems, 3 epochs, small models')
     args = p.parse_args(argv)
+    if args.depth is None:
+        args.depth = 4 if args.backbone == 'mpnn' else 8
     if args.quick:
         args.num_train, args.epochs, args.eval_every = 500, 3, 1
         args.depth, args.samples, args.eval_samples, args.test_samples = 2, 2, 2, 4

@@ -173,6 +173,8 @@ def test_mpnn_backbone(tmp_path):
     from lps_geometric.nn import MPNN
     from lps_geometric.samplers import EuclideanFrameSampler, UniformRotationSampler
     example = load_example()
+    assert example.parse_args([]).depth == 8                      # the transformer's
+    assert example.parse_args(['--backbone', 'mpnn']).depth == 4  # the MPNN's
     args = example.parse_args(SMALL + ['--backbone', 'mpnn', '--pair-inner-product'])
     for method in ('lps', 'canonical', 'fa', 'mfa'):
         assert_equivariant(example, method, args)
