@@ -186,7 +186,7 @@ def build_model(method: str, args) -> nn.Module:
         sampler = UniformRotationSampler(special=False, center=True) if mpnn else \
             UniformProductSampler(special=False, center=True)
         k, eval_k = args.samples, args.eval_samples
-    elif method == 'fa':      # PCA frame (8 elements), nodes sorted in each frame
+    elif method == 'fa':      # PCA frame (8 elements); for the transformer, nodes sorted in each
         sampler = PCAFrameSampler(3, special=False) if mpnn else \
             SortedProductFrameSampler(PCAFrameSampler(3, special=False))
         k, eval_k = 1, 1
