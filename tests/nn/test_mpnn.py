@@ -120,6 +120,8 @@ def test_bad_input_gives_clear_errors():
         model(Data(x=data.x, edge_index=data.edge_index))
     with pytest.raises(ValueError, match='edge features edge_attr'):
         model(Data(x=data.x, edge_index=data.edge_index, edge_attr=data.edge_attr[:, :1]))
+    with pytest.raises(IndexError, match='edge_index'):  # PyG's check, a clear message
+        MPNN(3, 2)(Data(x=torch.randn(3, 3), edge_index=torch.tensor([[0, 5], [1, 2]])))
     with pytest.raises(ValueError, match="'aggr'"):
         MPNN(3, 2, aggr='max')
     with pytest.raises(ValueError, match='positive'):
