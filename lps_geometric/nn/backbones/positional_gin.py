@@ -1,5 +1,4 @@
 r"""A message-passing backbone that reads every node's position in the sampled order."""
-import math
 from typing import Optional
 
 import torch
@@ -7,35 +6,14 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
 
-from lps_geometric.groups.symmetric import Permutation, check_level
-from lps_geometric.samplers.relaxation import band_positions
-from lps_geometric.utils.batch import local_index, to_ptr_batch
+from lps_geometric.groups.symmetric import check_level
+from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.sparse import NeighborSum, gin_update
 from lps_geometric.utils.validation import check_graph_size
 
+from .position_encoding import position_codes, position_table
+
 __all__ = ['PositionalGIN', 'position_table']
-
-
-def position_table(max_nodes: int, dim: int, kind: str, seed: int = 0) -> Tensor:
-    r"""A fixed :obj:`(max_nodes, dim)` table of position codes.
-
-    :obj:`"random"`: i.i.d. :math:`\mathcal{N}(0, 1)` rows from a seeded generator (the
-    node identifiers of relational pooling / random node initialisation, drawn once);
-    :obj:`"sinusoidal"`: the transformer's sine/cosine code
-    :math:`(\sin(i \omega_j), \cos(i \omega_j))`, :math:`\omega_j = 10^{-4 j / d}`.
-    """
-    if kind == 'random':
-        gen = torch.Generator().manual_seed(seed)
-        return torch.randn(max_nodes, dim, generator=gen)
-    if kind == 'sinusoidal':
-        position = torch.arange(max_nodes, dtype=torch.float).unsqueeze(1)
-        freq = torch.exp(-math.log(1e4) * torch.arange(0, dim, 2).float() / dim)
-        table = torch.zeros(max_nodes, dim)
-        table[:, 0::2] = torch.sin(position * freq)
-        table[:, 1::2] = torch.cos(position * freq)[:, :dim // 2]
-        return table
-    raise ValueError(f"Unknown position code '{kind}' (expected 'learned', 'random' or "
-                     f"'sinusoidal')")
 
 
 class PositionalGIN(nn.Module):
@@ -179,14 +157,8 @@ class PositionalGIN(nn.Module):
     def position_codes(self, batch: Tensor, ptr: Tensor,
                        band: Optional[Tensor] = None) -> Tensor:
         r"""Position codes :obj:`(|V|, d)` of the nodes, through the relaxed band if
-        given (weights outside a graph are zero, so clamped indices do not matter)."""
-        if band is None:
-            return self.position[local_index(batch, ptr)]
-        # The graph is already in the sampled order: node v sits at position v - ptr.
-        position, _ = band_positions(Permutation.identity(batch, ptr),
-                                     (band.size(1) - 1) // 2)
-        codes = self.position[position - ptr[batch].unsqueeze(1)]  # (|V|, 2w+1, d)
-        return (band.to(codes.dtype).unsqueeze(-1) * codes).sum(dim=1)
+        given (:func:`~lps_geometric.nn.backbones.position_encoding.position_codes`)."""
+        return position_codes(self.position, batch, ptr, band)
 
     def forward(self, data: Data) -> Tensor:
         batch, ptr, B = to_ptr_batch(data)
