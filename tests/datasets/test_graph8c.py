@@ -3,6 +3,8 @@ import itertools
 import os
 import shutil
 import stat
+import sys
+import urllib.error
 import warnings
 from pathlib import Path
 
@@ -181,3 +183,104 @@ def test_generate_with_geng(monkeypatch, tmp_path, shared_data_dir):
     shared = shared_data_dir / 'graph8c' / 'raw' / 'graph8c.g6'
     if shared.is_file():  # sorted geng output reproduces the published file exactly
         assert generated == shared.read_bytes()
+
+
+# generation with pynauty ---------------------------------------------------------------
+
+def _canonical_set(lines):
+    r"""The set of canonical forms (nauty) of graph6 lines."""
+    pynauty = graph8c_module._require_pynauty()
+    out = set()
+    for num_nodes, edge_index in parse_graph6(lines):
+        rows = [0] * num_nodes
+        for u, v in edge_index.t().tolist():
+            rows[u] |= 1 << v
+        out.add(graph8c_module._canonical_rows(pynauty, num_nodes, rows))
+    return out
+
+
+@pytest.fixture(scope='module')
+def generated():
+    pytest.importorskip('pynauty')
+    return graph8c_module.connected_graphs(8)
+
+
+@pytest.mark.parametrize('num_nodes', [0, 1, 2, 5, 9, 62])
+def test_to_graph6_matches_networkx(num_nodes):
+    g = nx.gnp_random_graph(num_nodes, 0.4, seed=num_nodes)
+    rows = [sum(1 << u for u in g[v]) for v in range(num_nodes)]
+    assert graph8c_module.to_graph6(num_nodes, rows) == nx.to_graph6_bytes(
+        g, header=False).strip()
+    with pytest.raises(ValueError, match='0 to 62 nodes'):
+        graph8c_module.to_graph6(num_nodes + 1, rows)
+
+
+def test_connected_graphs_small():
+    pytest.importorskip('pynauty')
+    counts = [len(graph8c_module.connected_graphs(n)) for n in range(1, 7)]
+    assert counts == [1, 1, 2, 6, 21, 112]  # OEIS A001349
+    lines = graph8c_module.connected_graphs(6)
+    assert lines == sorted(lines)
+    graphs = [nx.from_graph6_bytes(line) for line in lines]
+    assert all(g.number_of_nodes() == 6 and nx.is_connected(g) for g in graphs)
+    for a, b in itertools.combinations(graphs, 2):
+        assert not nx.is_isomorphic(a, b)
+    with pytest.raises(ValueError, match='num_nodes'):
+        graph8c_module.connected_graphs(0)
+
+
+def test_connected_graphs_8_equal_the_published_set(generated, shared_data_dir):
+    assert len(generated) == NUM_GRAPHS == len(set(generated))
+    published = shared_data_dir / 'graph8c' / 'raw' / 'graph8c.g6'
+    if not published.is_file():
+        pytest.skip('offline copy of graph8c.g6 not found')
+    assert _canonical_set(generated) == _canonical_set(published.read_bytes().split())
+
+
+def test_missing_pynauty_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'pynauty', None)  # import pynauty raises ImportError
+    with pytest.raises(ImportError, match='pip install pynauty'):
+        graph8c_module.connected_graphs(4)
+
+
+def _offline(*args, **kwargs):
+    raise urllib.error.URLError('no network')
+
+
+def test_offline_download_falls_back_to_generation(monkeypatch, tmp_path, generated):
+    monkeypatch.setattr(graph8c_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph8c_module, 'download_url', _offline)
+    monkeypatch.setattr(graph8c_module, 'connected_graphs', lambda n: generated)
+    with pytest.warns(UserWarning, match='generating it with pynauty'):
+        dataset = GRAPH8c(str(tmp_path))
+    assert len(dataset) == NUM_GRAPHS
+    assert Path(dataset.raw_paths[0]).read_bytes().split() == generated
+
+
+def test_generate_true_never_downloads(monkeypatch, tmp_path, generated):
+    def no_download(*args, **kwargs):
+        raise AssertionError('generate=True must not download')
+
+    monkeypatch.setattr(graph8c_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph8c_module, 'download_url', no_download)
+    monkeypatch.setattr(graph8c_module, 'connected_graphs', lambda n: generated)
+    assert len(GRAPH8c(str(tmp_path), generate=True)) == NUM_GRAPHS
+    with pytest.raises(ValueError, match="'generate'"):
+        GRAPH8c(str(tmp_path / 'other'), generate='yes')
+
+
+def test_generated_count_is_checked(monkeypatch, tmp_path, generated):
+    monkeypatch.setattr(graph8c_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph8c_module, 'connected_graphs', lambda n: generated[:-1])
+    with pytest.raises(RuntimeError, match='expected 11117 graphs'):
+        GRAPH8c(str(tmp_path), generate=True)
+
+
+def test_offline_without_a_generator_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(graph8c_module.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(graph8c_module, 'download_url', _offline)
+    with pytest.raises(OSError, match='generate=True'):
+        GRAPH8c(str(tmp_path / 'a'), generate=False)
+    monkeypatch.setitem(sys.modules, 'pynauty', None)
+    with pytest.raises(ImportError, match=r'pip install pynauty.*graph8c\.g6'):
+        GRAPH8c(str(tmp_path / 'b'))
