@@ -1,6 +1,7 @@
 r"""Layers: the :class:`Symmetrize` wrapper, backbones and their building blocks."""
 from .backbones import (AdjacencyMLP, AdjacencyPatchTransformer, ConcatEdgeGeometry,
-                        ConcatNodeFeatures, MPNN, PositionalGIN)
+                        ConcatNodeFeatures, MPNN, PositionalGIN, PositionEncoding,
+                        PyGBackbone)
 from .conv import EGNNConv
 from .models import EGNN
 from .patch_embedding import AdjacencyPatchEmbedding
@@ -12,6 +13,6 @@ from .transformer import TransformerEncoder
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
     'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
-    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'init_from_vit', 'load_vit_state_dict',
-    'LoadReport'
+    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'PositionEncoding', 'PyGBackbone',
+    'init_from_vit', 'load_vit_state_dict', 'LoadReport'
 ]

@@ -137,6 +137,35 @@ class Symmetrize(nn.Module):
             kwargs.setdefault('eval_num_samples', 1)
         return cls(backbone, sampler, **kwargs)
 
+    @classmethod
+    def from_pyg(cls, model: nn.Module, method: str = 'lps', group='S_n', *,
+                 in_channels: int, max_nodes: Optional[int] = None,
+                 out_channels: Optional[int] = None, level: str = 'graph',
+                 positions: Optional[str] = 'learned',
+                 backbone_kwargs: Optional[dict] = None,
+                 sampler_kwargs: Optional[dict] = None, **kwargs) -> 'Symmetrize':
+        r"""A symmetrized PyG model with the usual ``forward(x, edge_index, ...)``
+        (:class:`~torch_geometric.nn.models.GIN`, ``GAT``, ``GraphSAGE``, ``PNA``, a
+        ``GPSConv`` stack) in one call: the model reads the position codes of the
+        sampled node order through a
+        :class:`~lps_geometric.nn.backbones.PyGBackbone` (``backbone_kwargs`` go to
+        it: ``position_channels``, ``combine``, ``pool``, ``head``, ``edge_attr``, ...),
+        and the method is chosen as in :meth:`from_method` (``sampler_kwargs`` go to
+        the sampler, other keyword arguments to :class:`Symmetrize`).
+
+        Example:
+            >>> from torch_geometric.nn.models import GIN
+            >>> model = Symmetrize.from_pyg(GIN(32, 32, num_layers=4), 'lps',
+            ...                             in_channels=3, out_channels=2,
+            ...                             max_nodes=40, num_samples=4)
+        """
+        from lps_geometric.nn.backbones.pyg_backbone import PyGBackbone
+        backbone = PyGBackbone(model, in_channels, out_channels, max_nodes,
+                               positions=positions, level=level,
+                               **(backbone_kwargs or {}))
+        return cls.from_method(backbone, method, group, in_channels=in_channels,
+                               sampler_kwargs=sampler_kwargs, **kwargs)
+
     def reset_parameters(self):
         for module in (self.backbone, self.sampler):
             if hasattr(module, 'reset_parameters'):

@@ -4,7 +4,10 @@ from .adjacency_patch_transformer import AdjacencyPatchTransformer
 from .concat_features import ConcatNodeFeatures
 from .edge_geometry import ConcatEdgeGeometry
 from .mpnn import MPNN, MPNNLayer
+from .position_encoding import PositionEncoding
 from .positional_gin import PositionalGIN
+from .pyg_backbone import PyGBackbone
 
 __all__ = ['AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-           'ConcatEdgeGeometry', 'MPNN', 'MPNNLayer', 'PositionalGIN']
+           'ConcatEdgeGeometry', 'MPNN', 'MPNNLayer', 'PositionalGIN', 'PositionEncoding',
+           'PyGBackbone']

@@ -108,14 +108,16 @@ class PositionEncoding(nn.Module):
         if kind == 'learned':
             self.weight = nn.Parameter(torch.empty(max_nodes, channels))
         else:
-            self.register_buffer('weight', position_table(max_nodes, channels, kind, seed))
+            self.register_buffer('weight',
+                                 position_table(max_nodes, channels, kind, seed))
         self.reset_parameters()
 
     def reset_parameters(self):
         if isinstance(self.weight, nn.Parameter):
             nn.init.normal_(self.weight)
 
-    def forward(self, batch: Tensor, ptr: Tensor, band: Optional[Tensor] = None) -> Tensor:
+    def forward(self, batch: Tensor, ptr: Tensor,
+                band: Optional[Tensor] = None) -> Tensor:
         return position_codes(self.weight, batch, ptr, band)
 
     def __repr__(self) -> str:
