@@ -1,12 +1,14 @@
 r"""Losses and metrics of graph property prediction: regression (RMSE, MAE) and binary
-classification (ROC-AUC, accuracy), through OGB's evaluator when the dataset has one."""
-from typing import Dict, Optional
+classification (ROC-AUC, average precision, accuracy), one or several tasks with missing
+labels (NaN), through OGB's evaluator when the dataset has one."""
+import math
+from typing import Callable, Dict, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['Task', 'roc_auc']
+__all__ = ['Task', 'roc_auc', 'average_precision', 'multitask_metric', 'METRICS']
 
 
 def roc_auc(target: Tensor, score: Tensor) -> float:
@@ -28,47 +30,145 @@ def roc_auc(target: Tensor, score: Tensor) -> float:
     return float((ranks[target == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def average_precision(target: Tensor, score: Tensor) -> float:
+    r"""Average precision of one binary task, :math:`\sum_k (R_k - R_{k-1}) P_k` over
+    the distinct score thresholds (as :func:`sklearn.metrics.average_precision_score`);
+    :obj:`nan` if only one class is present."""
+    target = target.view(-1).double()
+    score = score.view(-1).double()
+    pos = int(target.sum())
+    if pos == 0 or pos == target.numel():
+        return float('nan')
+    uniq, inverse = torch.unique(-score, return_inverse=True)   # descending thresholds
+    tp = torch.zeros(uniq.numel(), dtype=torch.float64).index_add_(0, inverse, target)
+    count = torch.bincount(inverse, minlength=uniq.numel()).double()
+    tp, seen = tp.cumsum(0), count.cumsum(0)
+    recall = tp / pos
+    steps = torch.diff(recall, prepend=recall.new_zeros(1))
+    return float((steps * tp / seen).sum())
+
+
+def _rmse(y: Tensor, pred: Tensor) -> float:
+    return float(((pred - y) ** 2).mean().sqrt())
+
+
+def _mse(y: Tensor, pred: Tensor) -> float:
+    return float(((pred - y) ** 2).mean())
+
+
+def _mae(y: Tensor, pred: Tensor) -> float:
+    return float((pred - y).abs().mean())
+
+
+def _acc(y: Tensor, pred: Tensor) -> float:
+    return float(((pred > 0).to(y.dtype) == y).double().mean())
+
+
+METRICS: Dict[str, Callable[[Tensor, Tensor], float]] = {
+    'rmse': _rmse, 'mse': _mse, 'mae': _mae, 'rocauc': roc_auc,
+    'ap': average_precision, 'acc': _acc}
+r"""The metrics of one task, :obj:`fn(target, prediction) -> float` (ROC-AUC and
+average precision read the prediction as a score, accuracy as a logit)."""
+
+
+def multitask_metric(metric: str, y: Tensor, pred: Tensor) -> float:
+    r"""A metric averaged over tasks the way OGB's evaluator averages it: every column
+    of :obj:`y` is one task, its missing labels (:obj:`nan`) are ignored, and tasks
+    whose metric is undefined (no label, or one class only for :obj:`"rocauc"` and
+    :obj:`"ap"`) are left out of the mean. :obj:`nan` if no task is defined.
+
+    Args:
+        metric (str): A key of :data:`METRICS`.
+        y (torch.Tensor): Labels :math:`(N, T)`, :obj:`nan` where missing.
+        pred (torch.Tensor): Predictions :math:`(N, T)`.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"Unknown metric '{metric}' (expected one of {sorted(METRICS)})")
+    y = y.view(y.size(0), -1).double()
+    pred = pred.reshape(y.shape).double()
+    values = []
+    for t in range(y.size(1)):
+        labeled = ~torch.isnan(y[:, t])
+        if labeled.any():
+            value = METRICS[metric](y[labeled, t], pred[labeled, t])
+            if not math.isnan(value):
+                values.append(value)
+    return sum(values) / len(values) if values else float('nan')
+
+
 class Task:
     r"""What is learned and how it is scored.
+
+    Labels are :obj:`y` of shape :math:`(N, T)`, one column per task; :obj:`nan` marks a
+    missing label (as in OGB's multi-task datasets) and is left out of the loss and of
+    the metric, which is averaged over tasks as OGB's evaluator averages it
+    (:func:`multitask_metric`).
 
     Args:
         kind (str): :obj:`"regression"`, :obj:`"classification"` (binary, one logit
             per task) or :obj:`"multiclass"` (one logit per class, ``y`` the class
             index; cross-entropy, accuracy).
         metric (str, optional): :obj:`"rmse"`, :obj:`"mse"`, :obj:`"mae"`,
-            :obj:`"rocauc"` or :obj:`"acc"`. (default: RMSE for regression, ROC-AUC for classification)
-        evaluator (optional): An :class:`ogb.graphproppred.Evaluator`; when given it
-            computes ``metric`` (the issue's "OGB evaluator's metric").
+            :obj:`"rocauc"`, :obj:`"ap"` or :obj:`"acc"`. (default: :obj:`"rmse"` for
+            regression, :obj:`"rocauc"` for classification, :obj:`"acc"` for multiclass)
+        evaluator (optional): An :class:`ogb.graphproppred.Evaluator`; when its
+            ``eval_metric`` is ``metric`` it computes the metric. A metric it cannot
+            compute (no task with both classes) is :obj:`nan`. (default: :obj:`None`)
         target (int, optional): Column of ``y`` to learn (regression on one of several
             targets, e.g. a QM9 property). (default: all columns)
         loss (str, optional): :obj:`"mse"` or :obj:`"l1"` for regression.
             (default: :obj:`"mse"`)
-        mean, std (float, optional): Standardisation of regression labels: the model
-            learns :math:`(y - \mu) / \sigma` and predictions are mapped back before
-            scoring (see :meth:`standardize`). (default: none)
+        mean, std (float or torch.Tensor, optional): Standardisation of regression
+            labels, one value or one per task: the model learns
+            :math:`(y - \mu) / \sigma` and predictions are mapped back before scoring
+            (see :meth:`standardize`). (default: :obj:`0.0`, :obj:`1.0`)
     """
     def __init__(self, kind: str, metric: Optional[str] = None, evaluator=None,
                  target: Optional[int] = None, loss: str = 'mse',
-                 mean: float = 0.0, std: float = 1.0):
+                 mean: Union[float, Tensor] = 0.0, std: Union[float, Tensor] = 1.0):
         if kind not in ('regression', 'classification', 'multiclass'):
             raise ValueError(f"'kind' must be 'regression', 'classification' or "
                              f"'multiclass' (got {kind})")
+        if metric is not None and metric not in METRICS:
+            raise ValueError(f"Unknown metric '{metric}' (expected one of "
+                             f"{sorted(METRICS)})")
+        if loss not in ('mse', 'l1'):
+            raise ValueError(f"'loss' must be 'mse' or 'l1' (got {loss})")
         self.kind = kind
         self.metric = metric or {'regression': 'rmse', 'classification': 'rocauc',
                                  'multiclass': 'acc'}[kind]
         self.evaluator = evaluator
         self.target = target
         self.loss_name = loss
-        self.higher_is_better = self.metric in ('rocauc', 'acc')
-        self.mean, self.std = float(mean), float(std)
+        self.higher_is_better = self.metric in ('rocauc', 'ap', 'acc')
+        self.mean, self.std = self._scalar_or_tensor(mean), self._scalar_or_tensor(std)
+
+    @staticmethod
+    def _scalar_or_tensor(value: Union[float, Tensor]) -> Union[float, Tensor]:
+        if isinstance(value, Tensor) and value.numel() > 1:
+            return value.detach().float().view(-1).cpu()
+        return float(value)
 
     def standardize(self, y: Tensor) -> 'Task':
-        r"""Sets ``mean``/``std`` from training labels ``y`` (regression only)."""
+        r"""Sets ``mean``/``std`` from training labels ``y`` (regression only), per task,
+        ignoring missing labels."""
         if self.kind == 'regression':
             y = self.labels(y)
-            y = y[~torch.isnan(y)]
-            self.mean, self.std = float(y.mean()), float(y.std().clamp_min(1e-12))
+            mean, std = torch.zeros(y.size(1)), torch.ones(y.size(1))
+            for t in range(y.size(1)):
+                column = y[:, t][~torch.isnan(y[:, t])]
+                if column.numel() > 0:
+                    mean[t] = column.mean()
+                if column.numel() > 1:
+                    std[t] = column.std().clamp_min(1e-12)
+            self.mean, self.std = self._scalar_or_tensor(mean), \
+                self._scalar_or_tensor(std)
         return self
+
+    def _scale(self, like: Tensor):
+        if isinstance(self.mean, Tensor) or isinstance(self.std, Tensor):
+            return (torch.as_tensor(self.mean).to(like), torch.as_tensor(self.std).to(like))
+        return self.mean, self.std
 
     def labels(self, y: Tensor) -> Tensor:
         y = y.view(y.size(0), -1).float()
@@ -78,11 +178,16 @@ class Task:
         if self.kind == 'multiclass':
             return F.cross_entropy(pred, y.view(-1).long())
         y = self.labels(y)
-        mask = ~torch.isnan(y)                 # OGB marks missing labels with NaN
-        pred, y = pred.view_as(y)[mask], y[mask]
+        pred = pred.view_as(y)
+        if self.kind == 'regression':
+            mean, std = self._scale(y)
+            y = (y - mean) / std
+        mask = ~torch.isnan(y)                 # missing labels are NaN
+        if not bool(mask.any()):               # a batch without any label
+            return pred.sum() * 0.0
+        pred, y = pred[mask], y[mask]
         if self.kind == 'classification':
             return F.binary_cross_entropy_with_logits(pred, y)
-        y = (y - self.mean) / self.std
         return F.l1_loss(pred, y) if self.loss_name == 'l1' else F.mse_loss(pred, y)
 
     def score(self, pred: Tensor, y: Tensor) -> Dict[str, float]:
@@ -90,24 +195,20 @@ class Task:
         if self.kind == 'multiclass':
             return {'acc': float((pred.argmax(-1).cpu() == y.view(-1).cpu()).float().mean())}
         y = self.labels(y).cpu()
-        pred = pred.view_as(y).float().cpu()
+        pred = pred.reshape(y.shape).float().cpu()
         if self.kind == 'regression':
-            pred = pred * self.std + self.mean
+            mean, std = self._scale(pred)
+            pred = pred * std + mean
         if self.evaluator is not None and self.metric == self.evaluator.eval_metric:
-            result = self.evaluator.eval({'y_true': y.numpy(), 'y_pred': pred.numpy()})
-            out = {self.metric: float(result[self.metric])}
-        elif self.metric == 'rmse':
-            out = {'rmse': float(((pred - y) ** 2).mean().sqrt())}
-        elif self.metric == 'mae':
-            out = {'mae': float((pred - y).abs().mean())}
-        elif self.metric == 'mse':
-            out = {'mse': float(((pred - y) ** 2).mean())}
-        elif self.metric == 'rocauc':
-            out = {'rocauc': roc_auc(y, pred)}
+            try:
+                result = self.evaluator.eval({'y_true': y.numpy(), 'y_pred': pred.numpy()})
+                out = {self.metric: float(result[self.metric])}
+            except RuntimeError:               # e.g. no task with both classes
+                out = {self.metric: float('nan')}
         else:
-            out = {'acc': float(((pred > 0).float() == y).float().mean())}
+            out = {self.metric: multitask_metric(self.metric, y, pred)}
         if self.kind == 'regression' and 'mae' not in out:
-            out['mae'] = float((pred - y).abs().mean())
+            out['mae'] = multitask_metric('mae', y, pred)
         return out
 
     def __repr__(self) -> str:
