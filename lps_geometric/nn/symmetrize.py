@@ -151,7 +151,9 @@ class Symmetrize(nn.Module):
         :class:`~lps_geometric.nn.backbones.PyGBackbone` (``backbone_kwargs`` go to
         it: ``position_channels``, ``combine``, ``pool``, ``head``, ``edge_attr``, ...),
         and the method is chosen as in :meth:`from_method` (``sampler_kwargs`` go to
-        the sampler, other keyword arguments to :class:`Symmetrize`).
+        the sampler, other keyword arguments to :class:`Symmetrize`). The LPS sampler
+        reads edge features only if told their width
+        (``sampler_kwargs={"edge_dim": D}``).
 
         Example:
             >>> from torch_geometric.nn.models import GIN

@@ -37,11 +37,11 @@ class PyGBackbone(BackboneWrapper):
 
     .. math::
         x_v' = W \left[\, x_v \,\|\, E_{i_v} \,\right] + c
-        \quad (\text{``combine="project"``}) \qquad\text{or}\qquad
+        \qquad\text{or}\qquad
         x_v' = \left[\, x_v \,\|\, E_{i_v} \,\right]
-        \quad (\text{``combine="concat"``}),
 
-    with :math:`E \in \mathbb{R}^{n_{\max} \times d_E}` a table of position codes
+    (``combine="project"`` or ``"concat"``), with
+    :math:`E \in \mathbb{R}^{n_{\max} \times d_E}` a table of position codes
     (:class:`~lps_geometric.nn.backbones.PositionEncoding`: learned, fixed random or
     sinusoidal), and the output is
 
