@@ -75,3 +75,18 @@ def test_b3db_labels(tmp_path):
     dataset = B3DB(str(tmp_path))
     assert [float(d.y) for d in dataset] == [float(i % 2) for i in range(10)]
     assert evaluator_for(dataset).eval_metric == 'rocauc'
+
+
+def test_invalid_smiles_are_reported_with_file_lines(tmp_path):
+    raw = tmp_path / 'b3db' / 'raw'
+    raw.mkdir(parents=True)
+    header = 'NO.\tcompound_name\tIUPAC_name\tSMILES\tCID\tlogBB\tBBB+/BBB-\tInchi'
+    rows = [f'0\t"a name\nover two lines"\tx\tCCO\t0\t0\tBBB+\tx',
+            f'1\tm1\tx\tNOT_A_SMILES\t0\t0\tBBB-\tx'] + \
+        [f'{i}\tm{i}\tx\t{s}\t0\t0\tBBB-\tx' for i, s in enumerate(SMILES[:8], 2)]
+    (raw / 'B3DB_classification.tsv').write_text('\n'.join([header] + rows) + '\n')
+    with pytest.warns(UserWarning, match="line 4 'NOT_A_SMILES'"):
+        dataset = B3DB(str(tmp_path))
+    assert dataset.invalid == [dict(line=4, smiles='NOT_A_SMILES',
+                                    error="Invalid SMILES: 'NOT_A_SMILES'")]
+    assert [int(d.line) for d in dataset][:2] == [2, 5]
