@@ -3,9 +3,20 @@ evaluated from its folder)."""
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
-__all__ = ['TrainConfig']
+__all__ = ['TrainConfig', 'RunFolderError', 'RUNTIME_FIELDS']
+
+#: Fields of :class:`TrainConfig` that say where a run is computed, how often it is
+#: saved and how it is shown, not what it computes (a DDP step equals a single-process
+#: step): a run folder may be resumed with other values of these.
+RUNTIME_FIELDS = ('out_dir', 'progress', 'tensorboard', 'stop_after_steps', 'accelerator',
+                  'devices', 'strategy', 'num_nodes', 'checkpoint_every')
+
+
+class RunFolderError(ValueError):
+    r"""A run folder cannot be used as asked: it holds a run with other settings, or
+    its ``config.json`` is missing or unreadable."""
 
 
 @dataclass
@@ -77,11 +88,51 @@ class TrainConfig:
     def save(self, path: Union[str, Path]):
         Path(path).write_text(json.dumps(asdict(self), indent=2))
 
+    def to_json_dict(self) -> Dict[str, Any]:
+        r"""The fields as :meth:`load` reads them back from JSON (lists, not tuples)."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def differences(self, other: 'TrainConfig', ignore: Tuple[str, ...] = RUNTIME_FIELDS
+                    ) -> Dict[str, Tuple[Any, Any]]:
+        r"""The settings whose values differ, as ``{name: (value here, value in
+        other)}`` in field order; keys of :attr:`extra` are named ``"extra.KEY"`` (a
+        key missing on one side has the value :obj:`None` there). Fields in ``ignore``
+        are not compared (default: :data:`RUNTIME_FIELDS`)."""
+        mine, theirs = self.to_json_dict(), other.to_json_dict()
+        out: Dict[str, Tuple[Any, Any]] = {}
+        for name in mine:
+            if name in ignore:
+                continue
+            if name == 'extra':
+                a, b = mine['extra'], theirs['extra']
+                for key in list(a) + [k for k in b if k not in a]:
+                    if f'extra.{key}' not in ignore and a.get(key) != b.get(key):
+                        out[f'extra.{key}'] = (a.get(key), b.get(key))
+            elif mine[name] != theirs[name]:
+                out[name] = (mine[name], theirs[name])
+        return out
+
     @classmethod
     def load(cls, path: Union[str, Path]) -> 'TrainConfig':
-        raw = json.loads(Path(path).read_text())
+        r"""Reads a config written by :meth:`save`.
+
+        Raises:
+            RunFolderError: The file is missing, is not JSON or holds unknown
+                settings.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise RunFolderError(f'{path} does not exist')
+        try:
+            raw = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RunFolderError(f'{path} is not a readable configuration ({error})') \
+                from None
+        if not isinstance(raw, dict):
+            raise RunFolderError(f'{path} is not a readable configuration (a JSON '
+                                 f'object was expected)')
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
         if unknown:
-            raise ValueError(f'Unknown settings in {path}: {sorted(unknown)}')
+            raise RunFolderError(f'Unknown settings in {path}: {sorted(unknown)}')
         return cls(**raw)

@@ -11,21 +11,50 @@ with exactly the parameters and metrics of an uninterrupted run.
 import copy
 import json
 import math
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
-from lps_geometric.training.config import TrainConfig
+from lps_geometric.training.config import RunFolderError, TrainConfig
 from lps_geometric.training.ema import ExponentialMovingAverage
 from lps_geometric.training.tasks import Task
 
-__all__ = ['train', 'evaluate', 'make_fabric', 'epoch_batches']
+__all__ = ['train', 'evaluate', 'make_fabric', 'epoch_batches', 'read_checkpoint',
+           'CheckpointError']
+
+
+class CheckpointError(RuntimeError):
+    r"""A checkpoint file is missing, empty or cannot be read (truncated, corrupted,
+    or not written by :func:`torch.save`)."""
+
+
+def read_checkpoint(path: Union[str, Path], map_location: Any = 'cpu') -> Any:
+    r"""``torch.load(path, weights_only=True)`` with one clear error for a file that
+    cannot be used.
+
+    Raises:
+        CheckpointError: ``path`` is missing, empty, truncated or corrupted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'the checkpoint {path} does not exist')
+    if path.stat().st_size == 0:
+        raise CheckpointError(f'the checkpoint {path} is empty (0 bytes)')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:    # any failure to decode the file means it is unusable
+        reason = str(error).strip().splitlines()[0].split('. ')[0] \
+            if str(error).strip() else ''
+        reason = f'{type(error).__name__}: {reason}' if reason else type(error).__name__
+        raise CheckpointError(f'the checkpoint {path} is truncated or corrupted '
+                              f'({reason[:160]})') from error
 
 
 def _progress(iterable, enabled: bool, **kwargs):
@@ -145,14 +174,26 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         state['ema'] = ema
     last = ckpt_dir / 'last.ckpt'
     if last.exists():
-        fabric.load(str(last), state)
+        read_checkpoint(last)             # a clear error for an unusable file
+        fabric.load(str(last), state, weights_only=True)
         _set_rng_state(state['rng'])
-        fabric.print(f"resumed from {last} at epoch {state['epoch']}, "
-                     f"step {state['step']}")
+        if state['epoch'] >= config.epochs:
+            fabric.print(f'{out_dir} has completed its {config.epochs} epochs: '
+                         f'evaluating its best model')
+        else:
+            within = f", step {state['step'] + 1} of {steps_per_epoch}" \
+                if state['step'] else ''
+            fabric.print(f"resuming {out_dir} (same configuration) at epoch "
+                         f"{state['epoch'] + 1} of {config.epochs}{within}")
 
     def save(path: Path):
+        # written beside and renamed, so an interruption never leaves a partial file
         state['rng'] = _rng_state()
-        fabric.save(str(path), state)
+        partial = path.with_name(path.name + '.partial')
+        fabric.save(str(partial), state)
+        if fabric.global_rank == 0:
+            os.replace(partial, path)
+        fabric.barrier()
 
     world, rank = fabric.world_size, fabric.global_rank
     steps_done = 0
@@ -205,7 +246,8 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                 f'diverged. Lower the learning rate or clip the gradients '
                 f'(TrainConfig.clip); the best model so far, if any, is in {ckpt_dir}')
         state['history']['train'].append((epoch + 1, train_loss))
-        metrics = {'train_loss': train_loss, 'lr': scheduler.get_last_lr()[0]}
+        metrics = {'epoch': epoch + 1, 'train_loss': train_loss,
+                   'lr': scheduler.get_last_lr()[0]}
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             with ema.applied_to(unwrapped) if ema is not None else nullcontext():
                 val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
@@ -226,17 +268,18 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                 if better and not math.isnan(score):
                     state['best'], state['best_epoch'] = score, epoch + 1
                     if rank == 0:
-                        torch.save(copy.deepcopy(unwrapped.state_dict()), ckpt_dir / 'best.pt')
+                        partial = ckpt_dir / 'best.pt.partial'
+                        torch.save(copy.deepcopy(unwrapped.state_dict()), partial)
+                        os.replace(partial, ckpt_dir / 'best.pt')
                 if hasattr(epochs, 'set_postfix'):
                     epochs.set_postfix(loss=f'{train_loss:.4f}',
                                        **{task.metric: f'{score:.4f}'})
-        fabric.log_dict(metrics, step=epoch + 1)
+        fabric.log_dict(metrics, step=state['global_step'])   # optimizer steps so far
         save(last)
     fabric.barrier()
     best_path = ckpt_dir / 'best.pt'
     if best_path.exists():
-        unwrapped.load_state_dict(torch.load(best_path, map_location=fabric.device,
-                                             weights_only=True))
+        unwrapped.load_state_dict(read_checkpoint(best_path, fabric.device))
     test = evaluate(model, dataset, split['test'], task, config.eval_batch_size,
                     fabric.device)
     val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
@@ -261,9 +304,15 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     the best validation metric, and returns (and writes to ``out_dir/results.json``)
     the test and validation metrics.
 
-    If ``out_dir/checkpoints/last.ckpt`` exists the run resumes from it, exactly.
+    If ``out_dir/checkpoints/last.ckpt`` exists the run resumes from it, exactly. A
+    folder whose ``config.json`` holds other settings (any field but
+    :data:`~lps_geometric.training.config.RUNTIME_FIELDS`) is refused, never reused;
+    a checkpoint cannot tell a changed model, so ``extra`` should describe it.
     ``make_model`` must be picklable for spawned processes (a top-level function or a
     :func:`functools.partial`).
+
+    The CSV log ``out_dir/logs/metrics.csv`` has one row per epoch: ``step`` is the
+    number of optimizer steps taken so far, ``epoch`` the epochs completed.
 
     Returns:
         ``dict(metric, test, valid, best_epoch, history, ...)``, or
@@ -272,6 +321,9 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     Raises:
         FloatingPointError: the mean training loss of an epoch is NaN or infinite (the
             model diverged; checked once per epoch, no per-step sync).
+        RunFolderError: ``out_dir`` holds a run with other settings, or its
+            ``config.json`` cannot be read.
+        CheckpointError: ``last.ckpt`` or ``best.pt`` is empty or corrupted.
     """
     for key in ('train', 'valid', 'test'):
         if key not in split or len(split[key]) == 0:
@@ -280,6 +332,14 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
         raise ValueError(f"'ema' must be in [0, 1) (got {config.ema})")
     if config.select not in ('valid', 'last'):
         raise ValueError(f"'select' must be 'valid' or 'last' (got '{config.select}')")
+    stored = Path(config.out_dir) / 'config.json'
+    if stored.exists():
+        changed = TrainConfig.load(stored).differences(config)
+        if changed:
+            listed = ', '.join(f'{name} {old!r} -> {new!r}'
+                               for name, (old, new) in changed.items())
+            raise RunFolderError(f'{config.out_dir} holds a run with other settings '
+                                 f'({listed}): use another out_dir or delete it')
     fabric = make_fabric(config)
     return fabric.launch(_fit, config, make_model, dataset, split, task)
 

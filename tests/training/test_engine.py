@@ -236,3 +236,53 @@ def test_diverged_training_stops_with_a_clear_error(tmp_path):
     cfg = config(tmp_path, 'nan', epochs=3, clip=0.0)  # with clipping Lightning refuses first
     with pytest.raises(FloatingPointError, match='diverged.*epoch 1|epoch 1.*diverged'):
         train(cfg, _Diverging, data, split_of(16, 4, 4), Task('regression'))
+
+
+def test_csv_log_step_column_counts_optimizer_steps(tmp_path):
+    import csv
+    data = fake_molecules(24, seed=6)
+    train(config(tmp_path, 'log', epochs=3), small_mfa, data, split_of(16, 4, 4),
+          Task('regression'))                 # 16 graphs, batch 8: 2 steps per epoch
+    with open(tmp_path / 'log' / 'logs' / 'metrics.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r['step']) for r in rows] == [2, 4, 6]
+    assert [int(float(r['epoch'])) for r in rows] == [1, 2, 3]
+
+
+def test_run_folder_with_other_settings_is_refused(tmp_path):
+    from lps_geometric.training.config import RunFolderError
+    data = fake_molecules(24, seed=7)
+    split = split_of(16, 4, 4)
+    first = train(config(tmp_path, 'run', epochs=1), small_mfa, data, split,
+                  Task('regression'))
+    with pytest.raises(RunFolderError, match=r"lr 0.001 -> 0.01.*extra.width None -> 8"):
+        train(config(tmp_path, 'run', epochs=1, lr=1e-2, extra=dict(width=8)), small_mfa,
+              data, split, Task('regression'))
+    # where and how it runs may change: the finished run is only evaluated again
+    again = train(config(tmp_path, 'run', epochs=1, progress=True, checkpoint_every=5),
+                  small_mfa, data, split, Task('regression'))
+    assert again['test'] == first['test']
+    (tmp_path / 'run' / 'config.json').write_text('{"epochs": ')
+    with pytest.raises(RunFolderError, match='not a readable configuration'):
+        train(config(tmp_path, 'run', epochs=1), small_mfa, data, split,
+              Task('regression'))
+
+
+@pytest.mark.parametrize('damage', ['empty', 'truncated', 'garbage'])
+def test_unusable_checkpoint_gives_one_clear_error(tmp_path, damage):
+    from lps_geometric.training.engine import CheckpointError, read_checkpoint
+    data = fake_molecules(24, seed=8)
+    split = split_of(16, 4, 4)
+    train(config(tmp_path, 'run', epochs=2, stop_after_steps=3), small_mfa, data, split,
+          Task('regression'))
+    last = tmp_path / 'run' / 'checkpoints' / 'last.ckpt'
+    assert not list(last.parent.glob('*.partial'))        # saved whole, then renamed
+    content = last.read_bytes()
+    last.write_bytes({'empty': b'', 'truncated': content[:len(content) // 2],
+                      'garbage': b'not a checkpoint'}[damage])
+    expected = 'is empty' if damage == 'empty' else 'is truncated or corrupted'
+    with pytest.raises(CheckpointError, match=expected):
+        train(config(tmp_path, 'run', epochs=2), small_mfa, data, split,
+              Task('regression'))
+    with pytest.raises(CheckpointError, match='does not exist'):
+        read_checkpoint(tmp_path / 'missing.pt')
