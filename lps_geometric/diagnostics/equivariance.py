@@ -532,6 +532,11 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
             notes.append("noise='fresh' was asked for")
         else:
             notes.append(f'noise not moved along: {obstacle}')
+    if (transport and not report.ok and report.spread_ratio is not None
+            and report.spread_ratio <= SPREAD_RATIO):
+        notes.append('the error is within the Monte Carlo spread: some samples changed '
+                     'with g (e.g. sampler scores tied up to rounding, whose order then '
+                     'follows the node labels instead of the noise)')
     if isinstance(model, nn.Module) and model.training:
         notes.append('the model is in training mode (dropout and other training-time '
                      'randomness are not moved along); call model.eval()')

@@ -41,6 +41,15 @@ class IndexBiasedSampler(PermutationSampler):
         return super().scores(data, noise) + 1e3 * first
 
 
+class RoundingTiedSampler(PermutationSampler):
+    r"""Scores that are all equal in exact arithmetic but differ by rounding, in a way
+    that depends on the node labels: the order follows the labels, not the noise."""
+    def scores(self, data, noise):
+        x = 1e3 * data.x[:, 0]
+        total = global_add_pool(x, data.batch)[data.batch]
+        return (total - x) + x
+
+
 def test_pyg_gin_is_equivariant_and_invariant(batch):
     gin = GIN(3, 16, num_layers=2).eval()
     node = equivariance_error(lambda d: gin(d.x, d.edge_index), batch, level='node')
@@ -127,11 +136,20 @@ def test_broken_models_report_error_far_above_the_spread(csl_batch):
                                                         virtual_node=False))
     report = equivariance_error(model, csl_batch, 'S_n')
     assert report.noise == 'transported' and report.spread_relative > 0
-    assert report.max_abs > 5 * report.spread_max_abs and not report.ok
-    assert report.num_rows == 12 and report.rows_above >= 9  # g may fix node 0
+    assert report.max_abs > 3 * report.spread_max_abs and not report.ok
+    assert report.num_rows == 12 and report.rows_above >= 6  # g may fix node 0
+    assert 'within the Monte Carlo spread' not in report.note
     fresh = equivariance_error(model, csl_batch, 'S_n', noise='fresh')
-    assert fresh.spread_ratio > 5 * SPREAD_RATIO and not fresh.ok
+    assert fresh.spread_ratio > 2 * SPREAD_RATIO and not fresh.ok
     assert 'FAIL' in str(fresh) and 'Monte Carlo spread' in str(fresh)
+
+
+def test_scores_tied_up_to_rounding_are_flagged(csl_batch):
+    model = lps_model('node', sampler=RoundingTiedSampler(3, hidden_channels=4))
+    report = equivariance_error(model, csl_batch, 'S_n', num_trials=4)
+    assert report.noise == 'transported' and not report.ok
+    assert report.spread_ratio <= SPREAD_RATIO
+    assert 'tied up to rounding' in report.note and 'note' in str(report)
 
 
 def test_noise_that_cannot_be_moved_along_falls_back_to_fresh_noise():
