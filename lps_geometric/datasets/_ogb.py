@@ -2,6 +2,8 @@ r"""OGB's graph property prediction datasets with weights-only loading (imports 
 reached through :func:`lps_geometric.datasets.ogb_dataset`)."""
 import os
 import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import torch
 from ogb.graphproppred import PygGraphPropPredDataset
@@ -9,7 +11,16 @@ from ogb.graphproppred import PygGraphPropPredDataset
 from lps_geometric.datasets.base import NamedInMemoryDataset
 from lps_geometric.datasets.molecules import OGB_PROCESSED_CLASSES
 
-__all__ = ['OGBGraphPropPredDataset']
+__all__ = ['OGBGraphPropPredDataset', 'allowed_globals']
+
+
+@contextmanager
+def allowed_globals(classes: Sequence[type]) -> Iterator[None]:
+    r"""Allows :obj:`classes` in weights-only loads inside the block, and afterwards
+    only those that were allowed before (PyG allows some of them itself)."""
+    allowed = set(map(id, torch.serialization.get_safe_globals()))
+    with torch.serialization.safe_globals([c for c in classes if id(c) not in allowed]):
+        yield
 
 
 def _holds_files(folder: str) -> bool:
@@ -42,7 +53,7 @@ class OGBGraphPropPredDataset(PygGraphPropPredDataset):
 
     def __init__(self, name: str, root: str = 'datasets', transform=None,
                  pre_transform=None, meta_dict=None):
-        with torch.serialization.safe_globals(list(OGB_PROCESSED_CLASSES)):
+        with allowed_globals(OGB_PROCESSED_CLASSES):
             super().__init__(name, root, transform, pre_transform, meta_dict)
 
     def download(self):

@@ -14,6 +14,7 @@ pytest.importorskip('ogb')
 
 from lps_geometric.datasets import (evaluator_for, ogb_dataset,  # noqa: E402
                                     ogb_molecule_names, smiles_to_data)
+from lps_geometric.datasets._ogb import allowed_globals  # noqa: E402
 from lps_geometric.datasets.molecules import OGB_PROCESSED_CLASSES  # noqa: E402
 
 MOLECULES = ['CCO', 'CCCO', 'c1ccccc1O', 'c1ccccc1N', 'c1ccccc1CC', 'C1CCCCC1O',
@@ -112,6 +113,7 @@ def test_ogb_layout_processes_then_loads_weights_only(tmp_path, no_download, loa
     write_ogb_dataset(root, 'ogbg-molhiv')
     processed = root / 'ogbg_molhiv' / 'processed' / 'geometric_data_processed.pt'
 
+    allowed_before = set(torch.serialization.get_safe_globals())
     dataset = ogb_dataset('ogbg-molhiv', str(root))            # processes the raw files
     assert processed.exists() and len(dataset) == len(MOLECULES)
     for i in (0, 5, len(MOLECULES) - 1):
@@ -137,9 +139,11 @@ def test_ogb_layout_processes_then_loads_weights_only(tmp_path, no_download, loa
     assert len(again) == len(dataset) and torch.equal(again[3].x, dataset[3].x)
     # every file was read weights-only (torch's default is weights_only=True)
     assert len(load_calls) >= 4 and all(w in (True, 'default') for w in load_calls)
-    # the allow-list was scoped to the construction
-    allowed = set(torch.serialization.get_safe_globals())
-    assert not allowed & set(OGB_PROCESSED_CLASSES)
+    # the allow-list was scoped to the construction: afterwards it is as it was before
+    # (PyG allows `Data` itself, but not the storage classes)
+    assert set(torch.serialization.get_safe_globals()) == allowed_before
+    from torch_geometric.data.storage import GlobalStorage
+    assert GlobalStorage not in allowed_before
 
 
 def test_plain_ogb_load_needs_the_allow_list(tmp_path, no_download):
@@ -151,7 +155,7 @@ def test_plain_ogb_load_needs_the_allow_list(tmp_path, no_download):
     path = root / 'ogbg_molbace' / 'processed' / 'geometric_data_processed.pt'
     with pytest.raises(pickle.UnpicklingError, match='torch_geometric'):
         torch.load(path, weights_only=True)
-    with torch.serialization.safe_globals(list(OGB_PROCESSED_CLASSES)):
+    with allowed_globals(OGB_PROCESSED_CLASSES):
         data, slices = torch.load(path, weights_only=True)
     assert slices['x'].numel() == len(MOLECULES) + 1
 
