@@ -318,7 +318,7 @@ def _check_dataset(name: str):
     path = Path(name)
     if path.is_file():
         return
-    if path.suffix.lower() in FILE_SUFFIXES or len(path.parts) > 1:
+    if is_table_file(name) or len(path.parts) > 1:
         raise CLIError(f"the dataset file {name} does not exist")
     raise CLIError(f"unknown dataset '{name}': use {', '.join(NAMED_DATASETS)}, an OGB "
                    f"molecule dataset ({', '.join(ogb)}) or a "
@@ -620,14 +620,6 @@ def _load_data(args: argparse.Namespace) -> tuple:
     except OSError as error:
         raise CLIError(f"cannot load the dataset '{args.dataset}' from --root "
                        f"{args.root}: {error}") from error
-    except RuntimeError as error:
-        if not isinstance(error.__cause__, OSError):     # not a failed download
-            raise
-        raise CLIError(' '.join(str(error).split())) from error
-    except ValueError as error:
-        if not Path(args.dataset).is_file():        # not a problem of the user's file
-            raise
-        raise CLIError(' '.join(str(error).split())) from error
     except ImportError as error:
         if 'pip install' not in str(error):      # not a missing optional package
             raise
@@ -794,7 +786,7 @@ def entry_point(argv: Optional[Sequence[str]] = None) -> int:
     except CLIError as error:
         if debug:
             traceback.print_exc()
-        print(f'{prog}: error: {error}', file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         if debug:
