@@ -1,7 +1,10 @@
 import importlib.util
 import json
+import sys
+import urllib.error
 from pathlib import Path
 
+import pytest
 import torch
 
 PATH = Path(__file__).resolve().parents[2] / 'examples' / 'graph_separation.py'
@@ -23,9 +26,10 @@ def test_count_close_pairs_matches_brute_force():
 
 def test_csl_training_smoke(tmp_path):
     example = load_example()
-    example.main(['--tasks', 'csl', '--epochs', '2', '--folds', '1', '--embed-dim', '16',
-                  '--depth', '1', '--heads', '2', '--eval-every', '1', '--out',
-                  str(tmp_path), '--root', str(tmp_path / 'data')])
+    example.main(['--tasks', 'csl', '--backbone', 'transformer', '--epochs', '2',
+                  '--folds', '1', '--embed-dim', '16', '--depth', '1', '--heads', '2',
+                  '--eval-every', '1', '--out', str(tmp_path), '--root',
+                  str(tmp_path / 'data')])
     result = json.loads((tmp_path / 'results_lps_transformer.json').read_text())
     models = {r['model'] for r in result['results']}
     assert models == {'lps-transformer', 'gin'}
@@ -80,3 +84,93 @@ def test_method_none_trains_the_backbone_alone(tmp_path):
                   '--no-baseline', '--out', str(tmp_path), '--root', str(tmp_path / 'd')])
     result = json.loads((tmp_path / 'results_none_gin.json').read_text())
     assert [r['model'] for r in result['results']] == ['none-gin']
+
+
+def test_defaults_per_backbone_and_quick_mode():
+    example = load_example()
+    args = example.parse_args(['--quick'])
+    assert (args.backbone, args.gin_norm, args.depth, args.samples) == ('gin', 'batch', 6, 8)
+    assert args.lr_decay and args.entropy_weight == 0.0 and args.lr == 1e-3
+    assert args.eval_samples == 16 and args.separation_samples == 2 and args.folds == 1
+    assert args.task_epochs == {'exp-classify': 30, 'csl': 150}
+    full = example.parse_args([])
+    assert full.eval_samples == 64 and full.folds == 5 and full.lr == 5e-4 and full.separation_samples == 10
+    assert full.task_epochs == {'exp-classify': 300, 'csl': 1000}
+    # given options win, in quick mode too
+    args = example.parse_args(['--quick', '--epochs', '5', '--eval-samples', '3',
+                               '--no-lr-decay', '--gin-norm', 'post', '--folds', '2'])
+    assert args.task_epochs == {'exp-classify': 5, 'csl': 5}
+    assert (args.eval_samples, args.lr_decay, args.gin_norm, args.folds) == (3, False,
+                                                                           'post', 2)
+    args = example.parse_args(['--backbone', 'transformer'])
+    assert (args.depth, args.samples, args.eval_samples, args.lr) == (4, 1, 10, 1e-3)
+    assert not args.lr_decay and args.entropy_weight == 0.1
+
+
+@pytest.mark.parametrize('bad', [['--samples', '0'], ['--epochs', '0'], ['--folds', '6'],
+                                 ['--threads', '0'], ['--eval-every', '-1']])
+def test_bad_values_are_refused(bad, capsys):
+    example = load_example()
+    with pytest.raises(SystemExit):
+        example.parse_args(bad)
+    assert f'{bad[0]} must be' in capsys.readouterr().err
+
+
+def test_missing_exp_offline_skips_with_one_line(tmp_path, monkeypatch, capsys):
+    example = load_example()
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError('no network')
+
+    monkeypatch.setattr(example, 'download_url', offline)
+    (tmp_path / 'empty').mkdir()
+    example.main(['--tasks', 'exp', 'exp-classify', '--shared-data', str(tmp_path / 'empty'),
+                  '--root', str(tmp_path / 'data'), '--out', str(tmp_path / 'out')])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if 'skipping' in line]
+    assert len(lines) == 1, out
+    assert 'skipping exp, exp-classify' in lines[0] and 'GRAPHSAT.pkl' in lines[0]
+    assert example.EXP.url in lines[0] and '--shared-data' in lines[0]
+    assert 'Traceback' not in out
+    result = json.loads((tmp_path / 'out' / 'results_lps_gin.json').read_text())
+    assert [(r['task'], 'skipped' in r) for r in result['results']] == [
+        ('exp', True), ('exp-classify', True)]
+    assert '| exp-classify | - | skipped' in out
+
+
+def test_graph8c_is_generated_offline_or_skipped(tmp_path, monkeypatch, capsys):
+    example = load_example()
+    calls = []
+
+    class FakeGRAPH8c:
+        url = example.GRAPH8c.url
+
+        def __init__(self, root, generate=None):
+            calls.append(generate)
+
+    monkeypatch.setattr(example, 'GRAPH8c', FakeGRAPH8c)
+    args = example.parse_args(['--root', str(tmp_path / 'data'), '--shared-data',
+                               str(tmp_path / 'empty')])
+    monkeypatch.setattr(example.shutil, 'which', lambda name: None)
+    monkeypatch.setitem(sys.modules, 'pynauty', None)  # not installed
+    monkeypatch.setattr(example, 'download_url', lambda *a, **k: (_ for _ in ()).throw(
+        urllib.error.URLError('no network')))
+    assert example.load_graph8c(args) is None
+    line, = capsys.readouterr().out.strip().splitlines()
+    assert 'skipping graph8c' in line and 'pip install pynauty' in line
+    assert calls == []
+    monkeypatch.delitem(sys.modules, 'pynauty')
+    if importlib.util.find_spec('pynauty') is not None:
+        assert isinstance(example.load_graph8c(args), FakeGRAPH8c)
+        assert calls == [True]  # generated, never downloaded
+
+
+def test_output_explains_the_numbers(tmp_path, capsys):
+    example = load_example()
+    example.main(['--tasks', 'csl', '--epochs', '1', '--embed-dim', '8', '--depth', '1',
+                  '--samples', '1', '--eval-samples', '1', '--quick', '--out',
+                  str(tmp_path), '--root', str(tmp_path / 'data')])
+    out = capsys.readouterr().out
+    assert 'chance' in out and '0.1' in out and 'last epoch' in out
+    assert 'Summary' in out and '| csl | lps-gin | test accuracy' in out
+    assert '| csl | gin | test accuracy' in out and '(fold 0 of 5)' in out
