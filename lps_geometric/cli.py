@@ -66,7 +66,7 @@ class _Parser(argparse.ArgumentParser):
 
 class _Formatter(argparse.RawDescriptionHelpFormatter,
                  argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    r"""Help that keeps the layout of the description and shows every default."""
 
 
 def _integer(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_parser(parser: argparse.ArgumentParser, command: str
                     ) -> argparse.ArgumentParser:
+    r"""The parser of one command (``train`` or ``evaluate``)."""
     action, = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return action.choices[command]
 

@@ -139,6 +139,21 @@ def test_help_is_fast_and_imports_nothing_heavy():
         assert done.returncode == 0 and 'usage: lps-geometric' in done.stdout
 
 
+def test_console_errors_end_to_end(tmp_path):
+    import subprocess
+    import sys
+    for argv, status, expected in (
+            (['evaluate', '--run', str(tmp_path / 'nonexistent')], 1,
+             f'lps-geometric evaluate: error: there is no run folder '
+             f'{tmp_path / "nonexistent"}'),
+            (['train', '--dataset', 'freesolv', '--epochs', '0'], 2,
+             'lps-geometric train: error: argument --epochs: must be >= 1 (got 0)')):
+        done = subprocess.run([sys.executable, '-m', 'lps_geometric.cli', *argv],
+                              capture_output=True, text=True)
+        assert done.returncode == status
+        assert done.stderr.splitlines() == [expected] and done.stdout == ''
+
+
 def test_package_face_is_lazy_but_complete():
     import lps_geometric
     assert set(lps_geometric.__all__) <= set(dir(lps_geometric))
