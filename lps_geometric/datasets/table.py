@@ -69,8 +69,9 @@ class MoleculeTable(MoleculeCSV):
     File formats (by suffix):
 
     - **CSV** (``.csv``), **TSV** (``.tsv``, ``.tab``), or ``.txt`` (delimiter
-      detected): a header line naming the columns, then one molecule per line, with a
-      SMILES column (:obj:`smiles_column`) and the target columns.
+      detected): a header line naming the columns, then one molecule per row, with a
+      SMILES column (:obj:`smiles_column`) and the target columns. Fields may be
+      quoted; a molecule's line is the line its row starts on.
     - **SDF** (``.sdf``, ``.sd``, read with RDKit): one record per molecule; its SMILES
       is written from the molecule (hydrogens removed), targets and a split column are
       read from its properties (``> <name>`` fields). :obj:`smiles_column` is unused.
@@ -90,7 +91,9 @@ class MoleculeTable(MoleculeCSV):
     The processed data lives in ``root/NAME/processed/KEY``, where ``KEY`` is a hash of
     the file's content and of every option that changes the data (columns, task type,
     split, fractions, seed, ``on_invalid``, ``pre_transform``): editing the file or
-    changing an option builds the dataset anew, and an unchanged call reuses it.
+    changing an option builds the dataset anew, and an unchanged call reuses it
+    (copies for other contents or options stay in ``root/NAME/processed`` until
+    deleted).
 
     Args:
         root (str): Folder of the processed data (``root/NAME/processed/KEY``).
@@ -133,8 +136,7 @@ class MoleculeTable(MoleculeCSV):
         split = dataset.get_idx_split()
         train = dataset[split['train']]
     """
-    def __init__(self, root: str, path: str,
-                 target_columns: Union[str, Sequence[str]] = (),
+    def __init__(self, root: str, path: str, target_columns: Union[str, Sequence[str]],
                  smiles_column: str = 'smiles', task_type: str = 'regression',
                  split: str = 'scaffold', frac_train: float = 0.8,
                  frac_valid: float = 0.1, seed: int = 0, metric: Optional[str] = None,
