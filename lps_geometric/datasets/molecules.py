@@ -227,8 +227,12 @@ class MoleculeCSV(NamedInMemoryDataset):
                 if data.num_nodes == 0:
                     raise ValueError('no atoms')
             except Exception as e:  # RDKit raises several kinds for bad molecules
-                error = str(e) if s else 'no SMILES (an empty cell, or a record RDKit ' \
-                    'cannot read)'
+                if not s:
+                    error = 'no SMILES (an empty cell, or a record RDKit cannot read)'
+                elif str(e).startswith('Invalid SMILES'):
+                    error = 'RDKit cannot parse it'
+                else:
+                    error = str(e)
                 invalid.append(dict(line=line, smiles=s, error=error))
                 continue
             data.y = torch.tensor([[float(v) for v in labels]], dtype=torch.float)

@@ -88,5 +88,5 @@ def test_invalid_smiles_are_reported_with_file_lines(tmp_path):
     with pytest.warns(UserWarning, match="line 4 'NOT_A_SMILES'"):
         dataset = B3DB(str(tmp_path))
     assert dataset.invalid == [dict(line=4, smiles='NOT_A_SMILES',
-                                    error="Invalid SMILES: 'NOT_A_SMILES'")]
+                                    error='RDKit cannot parse it')]
     assert [int(d.line) for d in dataset][:2] == [2, 5]
