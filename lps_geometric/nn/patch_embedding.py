@@ -131,18 +131,16 @@ class _TableBagSum(torch.autograd.Function):
 
 
 #: The GEMM route of :func:`_pixel_values` computes :math:`T \times R` products where the
-#: per-entry route computes :math:`M S C`, but at GEMM speed instead of gather speed. It
-#: is taken while :math:`T R \le` this ratio :math:`\times M S C`: measured on CPU
-#: (2 threads), at N = 2000 (ratio 28) the GEMM route made the whole training step 1.9x
-#: faster (``benchmarks/README.md``).
+#: per-entry route computes :math:`M S C`, but at GEMM speed instead of gather speed, which
+#: is many times higher per product. It is taken while :math:`T R \le` this ratio
+#: :math:`\times M S C`.
 GEMM_ROUTE_RATIO = 48
 #: Below this many products (floats) the GEMM route is always taken.
 GEMM_ROUTE_MIN = 1 << 26
 #: Products (floats) one GEMM block of :func:`_pixel_values` may hold: blocks of whole
 #: graphs whose products stay in cache for the gather that follows (and below glibc's
-#: mmap threshold, so no fresh pages each step). At N = 444 (5,120 table rows, ~170
-#: tokens a graph) blocks of one graph made the band gradient 1.4x faster on one thread
-#: than a single 113 MB GEMM.
+#: mmap threshold, so no fresh pages each step), instead of one GEMM over the whole
+#: batch whose product table is read back from main memory.
 GEMM_BLOCK_BUDGET = 1 << 20
 #: Floats the per-entry route of :func:`_pixel_values` gathers per chunk.
 ENTRY_CHUNK_BUDGET = 1 << 26

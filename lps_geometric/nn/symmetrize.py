@@ -65,7 +65,7 @@ class Symmetrize(nn.Module):
             training pass (:func:`~lps_geometric.diagnostics.rotation_spread`: one for
             Haar samples, zero for one frame per input), averaged over the batch. It
             keeps a learned frame sampler from collapsing into a canonicalization
-            (whose noise the network learned to ignore). (default: :obj:`0.0`)
+            (whose noise a network can learn to ignore). (default: :obj:`0.0`)
         output (str, optional): What the backbone's output is, which fixes how a group
             element maps it back: :obj:`"scalar"` (invariant features, logits),
             :obj:`"vector"` (rotates: velocities, forces, displacements; last dimension

@@ -46,20 +46,18 @@ class PositionalGIN(nn.Module):
     so the symmetrized model stays invariant in training mode too (a graph's output
     then depends on the rest of its batch, as with any batch norm).
 
-    Then sum pooling, a layer
-    norm and an MLP head (graph level), or the MLP head per node (node level). The norm
-    after pooling keeps the head's inputs at unit scale whatever the graph size: without
-    it, summed features of ~50 nodes drove every ReLU of the head negative early in
-    training on EXP-classify (a constant output, loss stuck at log 2) in one of three
-    seeds.
+    Then sum pooling, a layer norm and an MLP head (graph level), or the MLP head per
+    node (node level). The norm after pooling keeps the head's inputs at unit scale
+    whatever the graph size: a sum over :math:`n` nodes grows with :math:`n`, and
+    inputs of that scale can drive every ReLU of the head negative, so that the
+    output is constant.
 
-    Pre-norm keeps an identity path from the position codes to the pooling. With
-    post-norm and 6 layers, one EXP-classify seed of five (k = 8) stayed at chance
-    because the node features *collapsed*: their spread over the nodes fell from 0.72
-    after the first layer to 0.06 after the sixth, the pooled graph features were the
-    same for every graph (std 0.004) and so was the output. With ``norm="batch"`` all
-    seven seeds were off chance by epoch 20 (validation 0.55-0.66) and reached test
-    accuracy 0.99-1.00 (mean 0.997; 6 layers, k = 8, 300 epochs).
+    Pre-norm keeps an identity path from the position codes to the pooling. Deep
+    post-norm stacks can *collapse* the node features: their spread over the nodes can
+    shrink from layer to layer until the pooled features, and so the output, are
+    nearly the same for every graph. A layer norm acts on each node alone and cannot
+    undo this; batch norm (``norm="batch"``) subtracts the per-channel mean over the
+    nodes of the batch in every layer and rescales what is left to unit variance.
 
     Without the position term this would be a 1-WL GNN; with it, the model tells every
     node apart, so it is not permutation invariant on its own. Symmetrized over node

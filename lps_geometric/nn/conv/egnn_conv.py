@@ -120,8 +120,8 @@ class EGNNConv(MessagePassing):
             \|v_i'^{\,c'}\|^2 + \epsilon)^{1/2}` (an invariant, so equivariance is
             kept). The messages read products of vectors (:math:`\langle v_i^c, v_j^c
             \rangle`) and scale vectors by learned functions of them, so without it the
-            magnitudes can grow like a high power of the input's per layer and overflow
-            after long training (seen in the n-body frame sampler). (default:
+            magnitudes can grow like a high power of the input's per layer and
+            overflow in deep stacks or after long training. (default:
             :obj:`False`)
         **kwargs (optional): Further arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
