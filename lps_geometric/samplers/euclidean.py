@@ -87,10 +87,10 @@ class EuclideanFrameSampler(nn.Module):
             :obj:`"none"`. (default: :obj:`"centroid"`)
         noise_scale (float, optional): :math:`\sigma`. (default: :obj:`1.0`)
         norm (bool, optional): Normalise every EGNN layer's scalars and vectors
-            (``EGNNConv(norm=True)``). Without it the EGNN's magnitudes can overflow
-            after long training (seen on n-body: 1e23 in the third layer after 24,000
-            steps), which the sampler reports as an error rather than return a frame
-            that is not equivariant. (default: :obj:`False`)
+            (``EGNNConv(norm=True)``). Without it the EGNN's magnitudes can grow
+            from layer to layer and overflow after long training, which the sampler
+            reports as an error rather than return a frame that is not equivariant.
+            (default: :obj:`False`)
 
     Frame vectors that are not finite raise a :class:`FloatingPointError`: Gram-Schmidt
     would replace them by a fixed fallback frame, silently losing equivariance.
