@@ -72,8 +72,8 @@ class _PairForces:
     |\mathbf{d}_{ij}|^3`, which are added to particle :math:`i` and subtracted from
     particle :math:`j` (Newton's third law holds pair by pair). All buffers have
     :math:`O(P \cdot S)` entries; no :obj:`[S, n, n, 3]` tensor is formed. (Matrix
-    products with the pair incidence matrix would do the same, but BLAS threading of
-    such thin products stalls badly on a busy machine.)
+    products with the pair incidence matrix would compute the same, but products of
+    such thin matrices make poor use of BLAS and depend on its threading.)
     """
     def __init__(self, charge: Tensor, interaction_strength: float,
                  max_force: Optional[float]) -> None:
@@ -121,9 +121,9 @@ def _single_cpu_thread(device: torch.device) -> Iterator[None]:
     r"""Runs the block with one intra-op CPU thread (restored afterwards).
 
     The time loop issues about fifteen small kernels per step. Threads gain little on
-    them (about 15% for 3000 systems on 2 cores), but every parallel kernel waits for all
-    threads, and on a machine whose cores are busy with other processes such waits
-    took milliseconds each, slowing the loop down by orders of magnitude.
+    kernels this small, and every parallel kernel waits for all of its threads, so on a
+    machine whose cores are busy with other processes each kernel waits for the slowest
+    thread to be scheduled. One thread makes the loop's speed independent of the load.
     """
     threads = torch.get_num_threads()
     if device.type != 'cpu' or threads == 1:
@@ -194,8 +194,7 @@ def integrate_charged_particles(
 
     All systems advance together; per step the work is a few kernels over
     :obj:`[n(n-1)/2, 3, S]` pair buffers (no :obj:`[S, n, n, 3]` tensor). On the CPU the
-    loop runs with one intra-op thread (see :func:`_single_cpu_thread`): about
-    :obj:`0.25` ms per step for :obj:`S = 3000`, :obj:`n = 5`.
+    loop runs with one intra-op thread (see :func:`_single_cpu_thread`).
 
     Args:
         pos0 (torch.Tensor): Initial positions, shape :obj:`[S, n, 3]`.
@@ -396,8 +395,7 @@ class NBodyCharged(NamedInMemoryDataset):
     (:obj:`seed`, split). Split :math:`i` therefore does not depend on the sizes of the
     other splits. The three splits are stored in :obj:`root/nbody_charged/processed/`,
     one file per split and configuration, and loaded with
-    :obj:`torch.load(weights_only=True)` (no code is run). On two CPU cores the default
-    configuration takes a few seconds.
+    :obj:`torch.load(weights_only=True)` (no code is run).
 
     Every graph is a :class:`~torch_geometric.data.Data` object (all floats
     :obj:`torch.float32`) with

@@ -237,8 +237,8 @@ class QM9Pack(NamedInMemoryDataset):
     so its values may differ from these slightly.)
 
     **Subsets.** :obj:`max_molecules=N` keeps the first :math:`N` valid molecules in file
-    order (before :obj:`pre_filter`) and stops reading there, so small CPU-sized subsets
-    build in a fraction of a second. Every setting has its own processed files
+    order (before :obj:`pre_filter`) and stops reading there, so a small subset is built
+    without reading the whole tables. Every setting has its own processed files
     (:obj:`data_all.pt`, :obj:`data_1000.pt`, ...) in :obj:`root/qm9pack/processed/`,
     which are loaded with :obj:`torch.load(weights_only=True)` (no code is run).
 
@@ -250,8 +250,8 @@ class QM9Pack(NamedInMemoryDataset):
     :obj:`skipped_all.json` (resp. :obj:`skipped_N.json`) next to the processed file,
     and summarised in one warning. None are expected in the :obj:`qm9pack` tables.
 
-    Processing the full set takes about half a minute on one CPU core (with a
-    :obj:`tqdm` progress bar if :obj:`tqdm` is installed and :obj:`log=True`).
+    Processing shows a :obj:`tqdm` progress bar if :obj:`tqdm` is installed and
+    :obj:`log=True`.
 
     Args:
         root (str): Root directory; the dataset lives in :obj:`root/qm9pack/`.

@@ -24,11 +24,9 @@ class ExponentialMovingAverage:
     norm statistics) are not averaged: the model's own are used.
 
     The averaged weights damp the step-to-step noise of stochastic training (sampled
-    permutations and frames, small batches). Measured on n-body (GA, 150 epochs, cosine
-    schedule, ``examples/nbody.py --ema 0.999``): validation MSE 1-9 % lower between
-    epochs 30 and 100, no gain at the end, where the vanishing learning rate already
-    averages (test 0.00525 against 0.00516). It matters most for constant learning
-    rates and runs stopped early.
+    permutations and frames, small batches). A learning rate that decays to zero
+    already averages the last steps, so the average matters most with a constant
+    learning rate and for training stopped before the schedule ends.
 
     It is *stateful* in Lightning Fabric's sense (``state_dict`` / ``load_state_dict``), so
     checkpoints that hold it resume exactly.
