@@ -20,7 +20,7 @@ S_n x E(3); install ``pip install --no-deps qm9pack``), ``graph8c`` (all connect
 
 Examples::
 
-    python benchmarks/frames.py                                  # ~3 min on 2 cores
+    python benchmarks/frames.py                                  # every workload and method
     python benchmarks/frames.py --workloads graph8c --batches 3
 """
 import argparse

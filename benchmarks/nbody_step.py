@@ -1,16 +1,16 @@
 r"""n-body training-step benchmark: symmetrized transformer (LPS, GA, canonicalization)
 and EGNN on batches of 100 five-particle systems.
 
-Follows the "n-body S_n x O(3)" protocol of the project's benchmark notes: batch 100,
-a transformer of 8 layers, width 64 and 4 heads over the 5 x 5 particle-pair tokens, Adam
-(lr 1e-3), MSE + 0.1 x entropy; k = 20 samples per training step for LPS and GA (the
-reference's setting) and an LPS evaluation pass with k = 200. Every configuration runs in
+Follows the n-body S_n x O(3) protocol of the public LPS reference implementation
+(jw9730/lps): batch 100, a transformer of 8 layers, width 64 and 4 heads over the 5 x 5
+particle-pair tokens, Adam (lr 1e-3), MSE + 0.1 x entropy; k = 20 samples per training
+step for LPS and GA (the reference's setting) and an LPS evaluation pass with k = 200. Every configuration runs in
 its own subprocess, so its peak RSS is its own; the time is the median of the timed steps
 after warm-up steps.
 
 Examples::
 
-    python benchmarks/nbody_step.py                      # all methods, ~3 min
+    python benchmarks/nbody_step.py                      # all methods
     python benchmarks/nbody_step.py --methods lps --samples 20 --steps 10
     python benchmarks/nbody_step.py --methods lps ga --no-pair-geometry
     python benchmarks/nbody_step.py --backbone mpnn      # the message-passing backbone
@@ -27,7 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# jw9730/lps on this machine type (project benchmark notes): seconds, GB.
+# Figures of the public LPS reference implementation (jw9730/lps) in this protocol, the
+# baseline of the reference columns: step time s, peak RSS GB.
 REFERENCE = {
     'lps': dict(step_s=2.593, rss_gb=2.3),
     'ga': dict(step_s=1.619, rss_gb=1.8),

@@ -1,9 +1,10 @@
 r"""Training-step benchmark: sparse LPS (``Symmetrize``) against the dense oracle.
 
-Follows the "Graph S_n (PATTERN-style node classification)" protocol of the project's
-benchmark notes: batches of 32 Erdos-Renyi graphs, a GIN permutation sampler and a
-ViT-tiny adjacency-patch transformer, AdamW, median time of a full training step (forward,
-backward, optimizer step) after warm-up, sampler-only timings and the peak RSS.
+Follows the graph S_n protocol (PATTERN-style node classification) of the public LPS
+reference implementation (jw9730/lps): batches of 32 Erdos-Renyi graphs, a GIN
+permutation sampler and a ViT-tiny adjacency-patch transformer, AdamW, median time of a
+full training step (forward, backward, optimizer step) after warm-up, sampler-only
+timings and the peak RSS.
 
 Every (N, k, path) configuration runs in a fresh subprocess (``--worker``) so that the
 peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) belongs to that configuration alone.
@@ -11,7 +12,7 @@ peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) belongs to that configuration al
 Examples::
 
     python benchmarks/train_step.py --quick
-    python benchmarks/train_step.py                       # full default run, ~25 min
+    python benchmarks/train_step.py                       # the full default grid
     python benchmarks/train_step.py --nodes 444 --samples 1 --paths sparse --profile
 
 See ``benchmarks/README.md`` for the meaning of every column.
@@ -31,8 +32,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Reference figures (jw9730/lps at c03c9a4, same machine type, k = 1), from the project's
-# benchmark notes: step time s, peak RSS GB, sampler fwd s, sampler fwd+bwd s.
+# Figures of the public LPS reference implementation (jw9730/lps, k = 1) in this protocol,
+# the baseline of the reference columns: step time s, peak RSS GB, sampler fwd s,
+# sampler fwd+bwd s.
 REFERENCE = {
     64: dict(step_s=0.714, rss_gb=1.0, sampler_fwd_s=0.046, sampler_fwd_bwd_s=0.073),
     188: dict(step_s=1.129, rss_gb=1.6, sampler_fwd_s=0.233, sampler_fwd_bwd_s=0.499),
@@ -537,12 +539,11 @@ def dense_estimate(args, N: int, k: int, gflops: float) -> dict:
 
     Memory: six :obj:`(B k, N, N, 5)` fp32 tensors (the image, the two einsum results and
     their gradients) plus about 2.5 :obj:`(B k, N, N)` tensors per Sinkhorn iteration kept
-    for the backward (calibrated on the 2-core machine: the dense peaks minus the sparse
-    ones at N = 188 to 1000 are 70 to 90 floats per entry of :obj:`(B k, N, N)` with 20
-    iterations). Time: the two :math:`N \times N` by :math:`N \times 5N` contractions,
-    :math:`2 B k N^3 5` flops each, three times over with the backward, at the measured
-    matmul throughput, plus about 30 ns per entry and Sinkhorn iteration (memory bound;
-    the measured dense SoftSort + Sinkhorn forward and backward at N = 444 and 1000)."""
+    for the backward (an empirical constant of the dense path's peak memory). Time: the
+    two :math:`N \times N` by :math:`N \times 5N` contractions, :math:`2 B k N^3 5` flops
+    each, three times over with the backward, at the matmul throughput measured by
+    :func:`measure_gflops`, plus 30 ns per entry of :obj:`(B k, N, N)` and SoftSort or
+    Sinkhorn pass (an empirical constant: these passes are memory bound)."""
     Bk = args.batch_size * k
     entries = Bk * N * N
     iters = getattr(args, 'sinkhorn_iters', 0)
