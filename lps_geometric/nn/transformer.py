@@ -88,8 +88,8 @@ class TokenPacking:
     their order): one bucket per distinct length when there are at most that many (no
     padding at all, no mask), otherwise sequences sorted by length and split into
     buckets of equal count. Attention costs :math:`O(L^2)` per sequence, so this skips
-    most of the padding's share; for adjacency patches of graphs of 356-444 nodes
-    (144, 169 or 196 patch tokens plus one) it is a quarter of the attention's work.
+    most of the padding's share: for sequences of 145, 170 and 197 tokens padded to 197,
+    the padding is about a quarter of the attention's work.
     The packed order is the buckets' (bucket, sequence, position), so a bucket without
     padding is a contiguous block of rows that attention reads as a view. Planning the
     buckets reads the sequence lengths on the host (one sync).
