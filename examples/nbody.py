@@ -279,7 +279,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
         progress=True)
     result = train(config, functools.partial(build_model, method, args), data, split,
-                   Task('regression', metric='mse', loss=args.loss))
+                   Task('regression', metric='mse', loss=args.loss), extend=args.resume)
     model = build_model(method, args).to(args.device)
     model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
                                      map_location=args.device, weights_only=True))
@@ -447,7 +447,8 @@ def parse_args(argv=None):
                    'and the mean of their predictions')
     p.add_argument('--resume', action='store_true',
                    help='continue every OUT/run_METHOD from its last checkpoint instead of '
-                   'starting it afresh')
+                   'starting it afresh; --epochs may be larger than the stored run\'s, '
+                   'every other flag must be the same')
     p.add_argument('--verbose', action='store_true', help='print every evaluation')
     p.add_argument('--quick', action='store_true',
                    help='a short run: 500 training systems, 3 epochs, small models')

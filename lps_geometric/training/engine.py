@@ -299,7 +299,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
 
 
 def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
-          split: Dict[str, Tensor], task: Task) -> Dict:
+          split: Dict[str, Tensor], task: Task, *, extend: bool = False) -> Dict:
     r"""Trains ``make_model()`` on ``dataset[split['train']]``, selects the epoch with
     the best validation metric, and returns (and writes to ``out_dir/results.json``)
     the test and validation metrics.
@@ -307,7 +307,11 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     If ``out_dir/checkpoints/last.ckpt`` exists the run resumes from it, exactly. A
     folder whose ``config.json`` holds other settings (any field but
     :data:`~lps_geometric.training.config.RUNTIME_FIELDS`) is refused, never reused;
-    a checkpoint cannot tell a changed model, so ``extra`` should describe it.
+    a checkpoint cannot tell a changed model, so ``extra`` should describe it. With
+    ``extend=True`` the stored run may be continued for *more* epochs than it was
+    started with (nothing else may differ); with the :obj:`"constant"` schedule that
+    gives exactly the longer run, with the decaying schedules the learning rate follows
+    the longer schedule from the resumed step on.
     ``make_model`` must be picklable for spawned processes (a top-level function or a
     :func:`functools.partial`).
 
@@ -334,7 +338,10 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
         raise ValueError(f"'select' must be 'valid' or 'last' (got '{config.select}')")
     stored = Path(config.out_dir) / 'config.json'
     if stored.exists():
-        changed = TrainConfig.load(stored).differences(config)
+        old = TrainConfig.load(stored)
+        changed = old.differences(config)
+        if extend and 'epochs' in changed and config.epochs >= old.epochs:
+            del changed['epochs']
         if changed:
             listed = ', '.join(f'{name} {old!r} -> {new!r}'
                                for name, (old, new) in changed.items())

@@ -268,6 +268,27 @@ def test_run_folder_with_other_settings_is_refused(tmp_path):
               Task('regression'))
 
 
+def test_extend_continues_a_run_for_more_epochs_only(tmp_path):
+    from lps_geometric.training.config import RunFolderError
+    data = fake_molecules(24, seed=7)
+    cfg = functools.partial(config, tmp_path, schedule='constant', warmup=0.0)
+    split = split_of(16, 4, 4)
+    train(cfg('run', epochs=1), small_mfa, data, split, Task('regression'))
+    with pytest.raises(RunFolderError, match='epochs 1 -> 2'):
+        train(cfg('run', epochs=2), small_mfa, data, split, Task('regression'))
+    longer = train(cfg('run', epochs=2), small_mfa, data, split,
+                   Task('regression'), extend=True)
+    straight = train(cfg('straight', epochs=2), small_mfa, data, split,
+                     Task('regression'))
+    assert longer['history']['train'] == straight['history']['train']  # constant schedule
+    with pytest.raises(RunFolderError, match='lr 0.001 -> 0.01'):  # only epochs may change
+        train(cfg('run', epochs=3, lr=1e-2), small_mfa, data, split,
+              Task('regression'), extend=True)
+    with pytest.raises(RunFolderError, match='epochs 2 -> 1'):      # and only grow
+        train(cfg('run', epochs=1), small_mfa, data, split,
+              Task('regression'), extend=True)
+
+
 @pytest.mark.parametrize('damage', ['empty', 'truncated', 'garbage'])
 def test_unusable_checkpoint_gives_one_clear_error(tmp_path, damage):
     from lps_geometric.training.engine import CheckpointError, read_checkpoint
