@@ -14,7 +14,8 @@ _SOURCES = {
     'groups': ('EuclideanGroup', 'LorentzGroup', 'OrthogonalGroup', 'Permutation',
                'ProductGroup', 'SymmetricGroup', 'UnitaryGroup'),
     'nn': ('EGNN', 'AdjacencyMLP', 'AdjacencyPatchTransformer', 'ConcatEdgeGeometry',
-           'ConcatNodeFeatures', 'EGNNConv', 'MPNN', 'PositionalGIN', 'Symmetrize'),
+           'ConcatNodeFeatures', 'EGNNConv', 'MPNN', 'PositionalGIN', 'PositionEncoding',
+           'PyGBackbone', 'Symmetrize'),
     'samplers': ('EuclideanFrameSampler', 'ExhaustivePermutationSampler', 'GroupSample',
                  'PermutationSampler', 'ProductSampler', 'UniformPermutationSampler',
                  'UniformProductSampler', 'UniformRotationSampler', 'build_sampler'),
@@ -32,7 +33,8 @@ _SUBPACKAGES = ('datasets', 'diagnostics', 'frames', 'groups', 'nn', 'samplers',
 
 __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'EGNNConv', 'EGNN', 'PermutationSampler',
+    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'PyGBackbone', 'PositionEncoding',
+    'EGNNConv', 'EGNN', 'PermutationSampler',
     'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
     'UniformRotationSampler', 'UniformProductSampler', 'GroupSample', 'Permutation',
@@ -77,7 +79,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
                                       UnitaryGroup)
     from lps_geometric.nn import (EGNN, MPNN, AdjacencyMLP, AdjacencyPatchTransformer,
                                   ConcatEdgeGeometry, ConcatNodeFeatures, EGNNConv,
-                                  PositionalGIN, Symmetrize)
+                                  PositionalGIN, PositionEncoding, PyGBackbone,
+                                  Symmetrize)
     from lps_geometric.samplers import (EuclideanFrameSampler,
                                         ExhaustivePermutationSampler, GroupSample,
                                         PermutationSampler, ProductSampler,
