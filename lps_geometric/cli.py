@@ -69,6 +69,15 @@ class _Formatter(argparse.RawDescriptionHelpFormatter,
     r"""Help that keeps the layout of the description and shows every default."""
 
 
+class _OptionFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    r"""Help that shows the default of every option that has one (not of the required
+    ones)."""
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required:
+            return action.help or ''
+        return super()._get_help_string(action)
+
+
 def _integer(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
     r"""An argparse ``type``: an integer in ``[minimum, maximum]``."""
     def parse(text: str) -> int:
@@ -131,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', required=True)
     t = sub.add_parser('train', help='train a model (continues a run folder with the '
                                      'same settings)',
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=_OptionFormatter,
                        description='Train one run per seed in OUT/NAME-seedS. Running the '
                        'same command again continues an unfinished run from its last '
                        'checkpoint and shows the results of a finished one; a run folder '
@@ -255,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--tensorboard', action='store_true',
                    help='also log to TensorBoard (needs tensorboard)')
     e = sub.add_parser('evaluate', help='evaluate the best checkpoint of a run folder',
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       formatter_class=_OptionFormatter,
                        description='Evaluate checkpoints/best.pt of a run folder with the '
                                    'settings of its config.json.')
     e.add_argument('--debug', action='store_true', default=argparse.SUPPRESS, help=debug)
