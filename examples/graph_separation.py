@@ -60,6 +60,7 @@ Usage::
 import argparse
 import importlib.util
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -458,7 +459,7 @@ BACKBONE_DEFAULTS = {
 #: Epochs and evaluation interval per training task, (full mode, quick mode).
 TASK_DEFAULTS = {
     'exp-classify': dict(epochs=(300, 30), eval_every=(20, 10)),
-    'csl': dict(epochs=(1000, 150), eval_every=(50, 50)),
+    'csl': dict(epochs=(300, 150), eval_every=(50, 50)),
 }
 #: Quick mode: a higher learning rate for the short schedules, fewer evaluation and
 #: separation samples, one CSL fold.
@@ -523,7 +524,7 @@ def parse_args(argv=None):
                    'mode)')
     p.add_argument('--epochs', type=int, default=None,
                    help='epochs of every training task (default: exp-classify 300, csl '
-                   '1000; quick mode 30 and 150)')
+                   '300; quick mode 30 and 150)')
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--eval-batch-size', type=int, default=256)
     p.add_argument('--lr', type=float, default=None,
@@ -606,15 +607,24 @@ def resolve_defaults(args):
                             for task, d in TASK_DEFAULTS.items()}
 
 
+BACKBONES = dict(gin='PositionalGIN', transformer='AdjacencyPatchTransformer',
+                 mlp='AdjacencyMLP')
+
+
 def settings_line(args) -> str:
     model = 'GIN baseline only' if args.baseline_only else (
-        f'{args.method} + {args.backbone} (depth {args.depth}, width {args.embed_dim}'
+        f'{args.method} + {BACKBONES[args.backbone]} (depth {args.depth}, width '
+        f'{args.embed_dim}'
         + (f', {args.gin_norm} norm' if args.backbone == 'gin' else '') + ')')
     epochs = ', '.join(f'{t} {e}' for t, e in args.task_epochs.items())
-    return (f'{model}; k = {args.samples} samples in training, {args.eval_samples} in '
-            f'evaluation, {args.separation_samples} for separation; lr {args.lr:g}'
-            f'{" with linear decay" if args.lr_decay else ""}, batch {args.batch_size}; '
-            f'epochs: {epochs}; seed {args.seed}, device {args.device}, '
+    samples = (f'k = {args.samples} samples per graph in training, {args.eval_samples} '
+               f'in evaluation, {args.separation_samples} for separation'
+               if args.method in ('lps', 'ga') else
+               'no sampling (one canonical order or frame per graph)'
+               if args.method != 'none' else 'the backbone alone, not invariant')
+    return (f'model: {model}; {samples}\n'
+            f'run: lr {args.lr:g}{" with linear decay" if args.lr_decay else ""}, batch '
+            f'{args.batch_size}; epochs: {epochs}; seed {args.seed}, {args.device}, '
             f'{torch.get_num_threads()} threads{", quick mode" if args.quick else ""}')
 
 
@@ -637,6 +647,7 @@ def summary_rows(results: List[Dict]) -> List[str]:
 
 def main(argv=None):
     args = parse_args(argv)
+    logging.getLogger('lightning.fabric.utilities.seed').setLevel(logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -680,8 +691,8 @@ def main(argv=None):
         results += run_csl(args)
 
     seconds = time.time() - t0
-    print(f'\nSummary ({settings_line(args).split(";")[0]}; seed {args.seed}, '
-          f'{seconds:.0f} s):')
+    print(f'\nSummary ({settings_line(args).split(";")[0][len("model: "):]}; seed '
+          f'{args.seed}, {seconds:.0f} s):')
     print('\n'.join(summary_rows(results)))
     summary = dict(args={k: str(v) for k, v in vars(args).items()},
                    torch=torch.__version__, seconds=round(seconds), results=results)

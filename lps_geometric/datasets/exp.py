@@ -199,7 +199,11 @@ class EXP(NamedInMemoryDataset):
         return exp_pairs(len(self))
 
     def download(self) -> None:
-        download_url(self.url, self.raw_dir)
+        try:
+            download_url(self.url, self.raw_dir)
+        except OSError as e:  # offline: urllib's URLError is an OSError
+            raise OSError(f'Downloading EXP from {self.url} failed ({e}); put '
+                          f'GRAPHSAT.pkl into {self.raw_dir}') from e
 
     def _read_raw(self) -> List[Data]:
         path = self.raw_paths[0]

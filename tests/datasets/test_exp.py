@@ -2,6 +2,7 @@ import fractions
 import os
 import pickle
 import shutil
+import urllib.error
 
 import networkx as nx
 import pytest
@@ -141,6 +142,16 @@ def test_download_url(monkeypatch, tmp_path, shared_data_dir):
     monkeypatch.setattr(exp_module, 'download_url', fake_download_url)
     assert len(EXP(str(tmp_path))) == 1200
     assert urls == [EXP.url] and 'ralphabb/GNN-RNI' in EXP.url
+
+
+def test_offline_download_says_where_to_put_the_file(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError('no network')
+
+    monkeypatch.setattr(exp_module, 'download_url', offline)
+    with pytest.raises(OSError, match=r'GRAPHSAT\.pkl into .*exp.raw') as info:
+        EXP(str(tmp_path))
+    assert EXP.url in str(info.value) and 'no network' in str(info.value)
 
 
 # restricted unpickler ------------------------------------------------------------------

@@ -50,6 +50,7 @@ def test_csl_with_the_positional_gin_backbone_and_relabelled_graphs(tmp_path):
     example = load_example()
     example.main(['--tasks', 'csl', '--backbone', 'gin', '--epochs', '2', '--folds', '1',
                   '--embed-dim', '16', '--depth', '2', '--eval-every', '1',
+                  '--samples', '2', '--eval-samples', '2',
                   '--no-baseline', '--out', str(tmp_path), '--root',
                   str(tmp_path / 'data')])
     result = json.loads((tmp_path / 'results_lps_gin.json').read_text())
@@ -95,7 +96,7 @@ def test_defaults_per_backbone_and_quick_mode():
     assert args.task_epochs == {'exp-classify': 30, 'csl': 150}
     full = example.parse_args([])
     assert full.eval_samples == 64 and full.folds == 5 and full.lr == 5e-4 and full.separation_samples == 10
-    assert full.task_epochs == {'exp-classify': 300, 'csl': 1000}
+    assert full.task_epochs == {'exp-classify': 300, 'csl': 300}
     # given options win, in quick mode too
     args = example.parse_args(['--quick', '--epochs', '5', '--eval-samples', '3',
                                '--no-lr-decay', '--gin-norm', 'post', '--folds', '2'])
@@ -174,3 +175,15 @@ def test_output_explains_the_numbers(tmp_path, capsys):
     assert 'chance' in out and '0.1' in out and 'last epoch' in out
     assert 'Summary' in out and '| csl | lps-gin | test accuracy' in out
     assert '| csl | gin | test accuracy' in out and '(fold 0 of 5)' in out
+
+
+def test_missing_lightning_skips_training_with_one_line(tmp_path, monkeypatch, capsys):
+    example = load_example()
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(example.importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'lightning' else find_spec(name, *a))
+    example.main(['--tasks', 'csl', '--out', str(tmp_path), '--root', str(tmp_path / 'd')])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if 'skipping' in line]
+    assert len(lines) == 1 and 'skipping csl' in lines[0] and 'lightning' in lines[0]
+    assert '| csl | - | skipped: lightning is not installed |' in out
