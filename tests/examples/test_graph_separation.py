@@ -93,7 +93,7 @@ def test_defaults_per_backbone_and_quick_mode():
     assert (args.backbone, args.gin_norm, args.depth, args.samples) == ('gin', 'batch', 6, 8)
     assert args.lr_decay and args.entropy_weight == 0.0 and args.lr == 1e-3
     assert args.eval_samples == 16 and args.separation_samples == 2 and args.folds == 1
-    assert args.task_epochs == {'exp-classify': 30, 'csl': 150}
+    assert args.task_epochs == {'exp-classify': 40, 'csl': 150}
     full = example.parse_args([])
     assert full.eval_samples == 64 and full.folds == 5 and full.lr == 5e-4 and full.separation_samples == 10
     assert full.task_epochs == {'exp-classify': 300, 'csl': 300}
