@@ -45,16 +45,23 @@ def test_the_documents_exist():
 @pytest.mark.parametrize('path', documents_with('python'),
                          ids=lambda p: str(p.relative_to(REPO)))
 def test_python_blocks_run(path: Path, tmp_path, monkeypatch):
+    import torch
     monkeypatch.chdir(tmp_path)
+    # the blocks run many small operations, which one thread runs fastest on a shared CPU
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     namespace = {'__name__': '__docs__'}
-    for line, code in code_blocks(path, 'python'):
-        out = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out):
-                exec(compile(code, f'{path.name}:{line}', 'exec'), namespace)
-        except Exception as error:  # name the block that failed
-            raise AssertionError(f'{path.relative_to(REPO)}, the block at line {line} '
-                                 f'failed: {error!r}\n{code}') from error
+    try:
+        for line, code in code_blocks(path, 'python'):
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out):
+                    exec(compile(code, f'{path.name}:{line}', 'exec'), namespace)
+            except Exception as error:  # name the block that failed
+                raise AssertionError(f'{path.relative_to(REPO)}, the block at line {line} '
+                                     f'failed: {error!r}\n{code}') from error
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------
