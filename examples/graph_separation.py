@@ -88,13 +88,6 @@ from lps_geometric.training import train as train_with_engine  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def progress(iterable, **kwargs):
-    try:
-        from tqdm.auto import tqdm
-        return tqdm(iterable, disable=None, **kwargs)  # silent when not a terminal
-    except ImportError:  # tqdm is optional
-        return iterable
-
 
 # ---------------------------------------------------------------------------------------
 # Data
