@@ -73,8 +73,11 @@ class _OptionFormatter(argparse.ArgumentDefaultsHelpFormatter):
     r"""Help that shows the default of every option that has one (not of the required
     ones)."""
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.required:
-            return action.help or ''
+        text = action.help or ''
+        if action.required or '(default' in text:
+            return text
+        if action.default is argparse.SUPPRESS:  # flags repeated on the sub-commands
+            return text + (' (default: off)' if action.nargs == 0 else '')
         return super()._get_help_string(action)
 
 

@@ -54,8 +54,9 @@ class PermutationSampler(nn.Module):
     backward pass the hard assignment is relaxed (SoftSort with temperature :math:`\tau`,
     on a band of :math:`2w+1` positions, optionally Sinkhorn-normalised) with a
     straight-through estimator. :obj:`noise_scale=0` gives a learned canonicalization
-    (Kaba et al., 2023): ties between nodes the GIN cannot tell apart are then broken by
-    node index, which is exact only for automorphic nodes.
+    (Kaba et al., 2023): ties between nodes the GIN cannot tell apart (automorphic nodes
+    always tie) are then broken by node index, so the output can depend on the input's
+    node order on graphs with such ties.
 
     Args:
         in_channels (int): Node feature size (:obj:`0` for graphs without features).
