@@ -126,6 +126,15 @@ def describe_rows(rows: Sequence[Dict], limit: int = 10) -> str:
     return '; '.join(parts) + more
 
 
+def read_report(path: str) -> list:
+    r"""The list stored in a report file next to the processed data (``invalid.json``,
+    ``unlabeled.json``); empty when the file does not exist."""
+    if not osp.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
 class MoleculeCSV(NamedInMemoryDataset):
     r"""Base class: a table of SMILES strings with labels, turned into OGB-format graphs
     (:func:`smiles_to_data`) with a split stored like OGB's
@@ -159,11 +168,8 @@ class MoleculeCSV(NamedInMemoryDataset):
                  pre_transform: Optional[Callable] = None, force_reload: bool = False):
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
         self.load(self.processed_paths[0])
-        path = osp.join(self.processed_dir, 'invalid.json')
-        self.invalid: List[Dict] = []
-        if osp.exists(path):
-            with open(path) as f:
-                self.invalid = json.load(f)
+        self.invalid: List[Dict] = read_report(osp.join(self.processed_dir,
+                                                        'invalid.json'))
         if self.invalid:
             warnings.warn(
                 f'{self.__class__.__name__}: left out {len(self.invalid)} molecule(s) '

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from lps_geometric.datasets.base import describe
 from lps_geometric.datasets.molecules import (MoleculeCSV, Record, _require,
-                                              read_table, scaffold_split)
+                                              read_report, read_table, scaffold_split)
 
 __all__ = ['MoleculeTable', 'random_split']
 
@@ -200,11 +200,8 @@ class MoleculeTable(MoleculeCSV):
         self.key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()
                                   ).hexdigest()[:16]
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
-        unlabeled = osp.join(self.processed_dir, 'unlabeled.json')
-        self.unlabeled: List[int] = []
-        if osp.exists(unlabeled):
-            with open(unlabeled) as f:
-                self.unlabeled = json.load(f)
+        self.unlabeled: List[int] = read_report(osp.join(self.processed_dir,
+                                                         'unlabeled.json'))
         if self.unlabeled:
             lines = ', '.join(map(str, self.unlabeled[:10]))
             more = f' and {len(self.unlabeled) - 10} more' if len(self.unlabeled) > 10 \
