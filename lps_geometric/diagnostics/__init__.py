@@ -1,13 +1,14 @@
 r"""Diagnostics: measure a model's distance from equivariance instead of assuming it,
-overall (:func:`equivariance_error`) and layer by layer
-(:func:`layerwise_equivariance_error`), and how random a sampler still is
+overall (:func:`equivariance_error`; :func:`assert_equivariant` in a test suite) and
+layer by layer (:func:`layerwise_equivariance_error`), and how random a sampler still is
 (:func:`sample_spread`: one for the uniform distribution, zero for a canonicalization)."""
+from .assertions import assert_equivariant
 from .equivariance import (SPREAD_RATIO, TOLERANCE, EquivarianceReport, equivariance_error,
                           resolve_group)
 from .layers import LayerError, LayerwiseReport, layerwise_equivariance_error
 from .spread import SampleSpread, permutation_spread, rotation_spread, sample_spread
 
-__all__ = ['equivariance_error', 'EquivarianceReport', 'resolve_group', 'TOLERANCE',
-           'SPREAD_RATIO',
+__all__ = ['equivariance_error', 'assert_equivariant', 'EquivarianceReport',
+           'resolve_group', 'TOLERANCE', 'SPREAD_RATIO',
            'layerwise_equivariance_error', 'LayerwiseReport', 'LayerError',
            'sample_spread', 'SampleSpread', 'rotation_spread', 'permutation_spread']
