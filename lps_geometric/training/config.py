@@ -56,6 +56,12 @@ class TrainConfig:
         out_dir (str): Run folder (config, checkpoints, CSV log, curves).
         progress (bool): Progress bars on rank 0.
         tensorboard (bool): Also log to TensorBoard (needs ``tensorboard``).
+        deterministic (bool): Train in the deterministic mode
+            (:func:`~lps_geometric.utils.determinism.deterministic`): deterministic
+            kernels (an operation without one raises), cuDNN without benchmarking and
+            ``CUBLAS_WORKSPACE_CONFIG=:4096:8``, so that a seed repeats bit for bit on
+            the same hardware and number of threads. A setting of the run: a folder is
+            resumed with its stored value only.
         stop_after_steps (int, optional): Stop (as if killed) after this many steps of
             this invocation, right after saving a checkpoint; for tests and preemption.
         extra (dict): Free-form settings of the model and data (recorded in the run).
@@ -82,6 +88,7 @@ class TrainConfig:
     out_dir: str = 'runs/run'
     progress: bool = True
     tensorboard: bool = False
+    deterministic: bool = False
     stop_after_steps: Optional[int] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 

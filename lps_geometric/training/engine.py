@@ -5,10 +5,12 @@ The same code runs on the CPU, one GPU, several GPUs and several nodes
 (``TrainConfig.devices``/``strategy``/``num_nodes``). Shuffling is a function of
 ``(seed, epoch)`` and the global batch of a step is split across processes, so a DDP step
 equals a single-process step on the same global batch; a checkpoint stores the epoch,
-the step inside it and every random state, so a run killed mid-epoch and resumed ends
-with exactly the parameters and metrics of an uninterrupted run.
+the step inside it, every random state and the running sums of the epoch, so a run
+killed mid-epoch and resumed ends with exactly the parameters and metrics of an
+uninterrupted run, logged in one CSV log (and one TensorBoard folder).
 """
 import copy
+import csv
 import json
 import math
 import os
@@ -25,9 +27,10 @@ from torch_geometric.loader import DataLoader
 from lps_geometric.training.config import RunFolderError, TrainConfig
 from lps_geometric.training.ema import ExponentialMovingAverage
 from lps_geometric.training.tasks import Task
+from lps_geometric.utils.determinism import deterministic
 
 __all__ = ['train', 'evaluate', 'make_fabric', 'epoch_batches', 'read_checkpoint',
-           'CheckpointError']
+           'CheckpointError', 'RunLog']
 
 
 class CheckpointError(RuntimeError):
@@ -67,29 +70,135 @@ def _progress(iterable, enabled: bool, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
+try:
+    from lightning.fabric.loggers import Logger as _Logger
+except ImportError:  # pragma: no cover - lightning is needed to train, not to import
+    _Logger = object
+
+
+class RunLog(_Logger):
+    r"""The CSV log of a run, ``out_dir/logs/metrics.csv``: one row per epoch, kept
+    across resumptions in the same file (a Lightning Fabric logger).
+
+    Every row is written at once (the whole file, beside and renamed, so a kill never
+    leaves a partial row). A resumed run first calls :meth:`truncate` with the epochs
+    its checkpoint completed: the rows that a killed run wrote after its last checkpoint
+    go, and the resumed run writes them again, so the file equals the log of an
+    uninterrupted run. Columns are sorted by name, as in Lightning's ``CSVLogger``;
+    a column that appears later is added to the earlier rows, empty.
+
+    Args:
+        root_dir (str): The run folder; the log is ``root_dir/name/metrics.csv``.
+        name (str, optional): The log's folder. (default: ``"logs"``)
+    """
+    FILE = 'metrics.csv'
+
+    def __init__(self, root_dir: Union[str, Path], name: str = 'logs'):
+        super().__init__()
+        self._root_dir, self._name = str(root_dir), name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> str:
+        return ''
+
+    @property
+    def root_dir(self) -> str:
+        return self._root_dir
+
+    @property
+    def log_dir(self) -> str:
+        return str(Path(self._root_dir) / self._name)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.log_dir) / self.FILE
+
+    def rows(self) -> List[Dict[str, str]]:
+        r"""The rows written so far, as text (an empty list without a file)."""
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline='') as f:
+            return list(csv.DictReader(f))
+
+    def _write(self, rows: List[Dict[str, Any]]):
+        keys = sorted({key for row in rows for key in row})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.FILE + '.partial')
+        with open(partial, 'w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(partial, self.path)
+
+    def truncate(self, epochs: int):
+        r"""Keeps the rows of the first ``epochs`` epochs (column ``epoch``), drops
+        the rest."""
+        from lightning.fabric.utilities.rank_zero import rank_zero_only
+        if rank_zero_only.rank != 0 or not self.path.is_file():
+            return
+        rows = self.rows()
+        kept = [row for row in rows if _epoch_of(row) is not None and
+                _epoch_of(row) <= epochs]
+        if len(kept) != len(rows):
+            self._write(kept)
+
+    def log_metrics(self, metrics: Dict[str, Any], step: Optional[int] = None):
+        from lightning.fabric.utilities.rank_zero import rank_zero_only
+        if rank_zero_only.rank != 0:
+            return
+        row = {k: v.item() if isinstance(v, Tensor) else v for k, v in metrics.items()}
+        row['step'] = len(self.rows()) if step is None else step
+        self._write(self.rows() + [row])
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any):
+        r"""Nothing: the run's settings are in ``out_dir/config.json``."""
+
+
+def _epoch_of(row: Dict[str, str]) -> Optional[int]:
+    try:
+        return int(float(row['epoch']))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _purge_step(out_dir: Path) -> Optional[int]:
+    r"""The first step a resumed run logs anew: events at or after it that a killed run
+    wrote go (TensorBoard's ``purge_step``); :obj:`None` without a usable
+    ``last.ckpt`` (its errors are raised when it is loaded)."""
+    last = out_dir / 'checkpoints' / 'last.ckpt'
+    if not last.is_file():
+        return None
+    try:
+        ckpt = torch.load(last, map_location='cpu', weights_only=True, mmap=True)
+        # an epoch-end checkpoint comes after its epoch's row; a mid-epoch one before
+        return int(ckpt['global_step']) + (0 if ckpt['step'] else 1)
+    except Exception:    # unusable: read_checkpoint says why when the run loads it
+        return None
+
+
 def make_fabric(config: TrainConfig):
     r"""A :class:`lightning.fabric.Fabric` for the config (``precision="auto"``: bf16
-    mixed precision on a GPU that supports it, 32-bit otherwise) with a CSV logger (and
-    TensorBoard if asked) in ``out_dir/logs``; a resumed run logs to
-    ``out_dir/logs/resumed_N`` so that earlier logs are kept."""
+    mixed precision on a GPU that supports it, 32-bit otherwise) with the run's CSV log
+    :class:`RunLog` in ``out_dir/logs`` (and TensorBoard in ``out_dir/tensorboard`` if
+    asked). A resumed run logs to the same files as the run it continues."""
     from lightning.fabric import Fabric
-    from lightning.fabric.loggers import CSVLogger
     precision = config.precision
     if precision == 'auto':
         gpu = config.accelerator in ('gpu', 'cuda') or (
             config.accelerator == 'auto' and torch.cuda.is_available())
         precision = 'bf16-mixed' if gpu and torch.cuda.is_available() and \
             torch.cuda.is_bf16_supported() else '32-true'
-    version = ''
-    if (Path(config.out_dir) / 'checkpoints' / 'last.ckpt').exists():
-        earlier = len(list((Path(config.out_dir) / 'logs').glob('resumed_*')))
-        version = f'resumed_{earlier + 1}'
-    loggers = [CSVLogger(str(Path(config.out_dir)), name='logs', version=version,
-                         flush_logs_every_n_steps=1)]   # one row per epoch
+    loggers = [RunLog(Path(config.out_dir))]
     if config.tensorboard:
         from lightning.fabric.loggers import TensorBoardLogger
+        purge = _purge_step(Path(config.out_dir))
         loggers.append(TensorBoardLogger(str(Path(config.out_dir)), name='tensorboard',
-                                         version=version))
+                                         version='', **({} if purge is None else
+                                                        dict(purge_step=purge))))
     return Fabric(accelerator=config.accelerator, devices=config.devices,
                   strategy=config.strategy, num_nodes=config.num_nodes,
                   precision=precision, loggers=loggers)
@@ -150,6 +259,13 @@ def _set_rng_state(state: Dict[str, Tensor]):
 
 def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
          split: Dict[str, Tensor], task: Task) -> Dict:
+    # in every process (spawned ones too), before the model is built
+    with deterministic(config.deterministic):
+        return _fit_run(fabric, config, make_model, dataset, split, task)
+
+
+def _fit_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
+             split: Dict[str, Tensor], task: Task) -> Dict:
     out_dir = Path(config.out_dir)
     ckpt_dir = out_dir / 'checkpoints'
     if fabric.global_rank == 0:
@@ -167,15 +283,21 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
     unwrapped = model.module if hasattr(model, 'module') else model
     # evaluation, selection and best.pt use the averaged weights when config.ema > 0
     ema = ExponentialMovingAverage(unwrapped, config.ema) if config.ema > 0 else None
+    # running: the sums of the epoch so far (saved mid-epoch, so a resumed epoch reports
+    # the loss of all its steps)
     state = dict(model=model, optimizer=optimizer, scheduler=scheduler, epoch=0, step=0,
                  global_step=0, history=dict(train=[], val=[], test=[]), best=None,
-                 best_epoch=None, rng=_rng_state())
+                 best_epoch=None, rng=_rng_state(), running=_zero_running())
     if ema is not None:
         state['ema'] = ema
     last = ckpt_dir / 'last.ckpt'
     if last.exists():
-        read_checkpoint(last)             # a clear error for an unusable file
+        stored = read_checkpoint(last)    # a clear error for an unusable file
+        if 'running' not in stored:       # written before the running sums were saved
+            del state['running']
         fabric.load(str(last), state, weights_only=True)
+        state.setdefault('running', _zero_running())
+        del stored
         _set_rng_state(state['rng'])
         if state['epoch'] >= config.epochs:
             fabric.print(f'{out_dir} has completed its {config.epochs} epochs: '
@@ -195,6 +317,9 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
             os.replace(partial, path)
         fabric.barrier()
 
+    for logger in fabric.loggers:         # the rows of epochs after the checkpoint go
+        if isinstance(logger, RunLog):
+            logger.truncate(state['epoch'])
     world, rank = fabric.world_size, fabric.global_rank
     steps_done = 0
     step_times: List[float] = []
@@ -206,7 +331,9 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         batches = epoch_batches(len(train_idx), config.batch_size, config.seed, epoch)
         local = [train_idx[b.tensor_split(world)[rank]] for b in batches]
         start = state['step'] if epoch == state['epoch'] else 0
-        total_loss = torch.zeros((), device=fabric.device, dtype=torch.float64)
+        if start == 0:
+            state['running'] = _zero_running()
+        total_loss = state['running']['loss'].to(fabric.device)
         model.train()
         for step in range(start, steps_per_epoch):
             data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
@@ -227,6 +354,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                 ema.update(unwrapped)
             step_times.append(time.perf_counter() - t_step)
             total_loss += loss.detach().double()
+            state['running'] = dict(loss=total_loss, steps=state['running']['steps'] + 1)
             state['step'] = step + 1
             state['global_step'] += 1
             steps_done += 1
@@ -237,7 +365,7 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
                 return dict(stopped=True, epoch=epoch, step=state['step'])
         state['epoch'] = epoch + 1
         state['step'] = 0
-        train_loss = float(total_loss) / max(1, steps_per_epoch - start)
+        train_loss = float(total_loss) / max(1, state['running']['steps'])
         if not math.isfinite(train_loss):
             # stop rather than train on NaN weights (and report a missing best model later);
             # last.ckpt keeps the end of the previous epoch unless checkpoint_every saved since
@@ -298,6 +426,10 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
     return result
 
 
+def _zero_running() -> Dict[str, Any]:
+    return dict(loss=torch.zeros((), dtype=torch.float64), steps=0)
+
+
 def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
           split: Dict[str, Tensor], task: Task, *, extend: bool = False) -> Dict:
     r"""Trains ``make_model()`` on ``dataset[split['train']]``, selects the epoch with
@@ -315,8 +447,15 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
     ``make_model`` must be picklable for spawned processes (a top-level function or a
     :func:`functools.partial`).
 
-    The CSV log ``out_dir/logs/metrics.csv`` has one row per epoch: ``step`` is the
-    number of optimizer steps taken so far, ``epoch`` the epochs completed.
+    The CSV log ``out_dir/logs/metrics.csv`` (:class:`RunLog`) has one row per epoch:
+    ``step`` is the number of optimizer steps taken so far, ``epoch`` the epochs
+    completed. A resumed run continues the same file (and the same TensorBoard folder),
+    first dropping what the interrupted run logged after its last checkpoint, so the
+    log, like ``results.json``, equals that of an uninterrupted run.
+
+    With ``config.deterministic`` the run trains inside
+    :func:`~lps_geometric.utils.determinism.deterministic` (restored on return), so
+    that a seed repeats bit for bit on the same hardware and number of threads.
 
     Returns:
         ``dict(metric, test, valid, best_epoch, history, ...)``, or
@@ -347,8 +486,11 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
                                for name, (old, new) in changed.items())
             raise RunFolderError(f'{config.out_dir} holds a run with other settings '
                                  f'({listed}): use another out_dir or delete it')
-    fabric = make_fabric(config)
-    return fabric.launch(_fit, config, make_model, dataset, split, task)
+    # entered here too, so that processes started by the launch inherit the cuBLAS
+    # setting before their first CUDA call
+    with deterministic(config.deterministic):
+        fabric = make_fabric(config)
+        return fabric.launch(_fit, config, make_model, dataset, split, task)
 
 
 def plot_curves(history: Dict, metric: str, path: Path) -> Optional[Path]:

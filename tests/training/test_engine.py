@@ -1,4 +1,5 @@
 import functools
+import json
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ pytest.importorskip('lightning')
 from lps_geometric.training import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS,  # noqa: E402
                                     OGBGIN, SymmetrizedMolecule, Task, TrainConfig,
                                     epoch_batches, roc_auc, train)
+from lps_geometric.training.engine import RunLog  # noqa: E402
 
 
 def fake_molecules(num: int, seed: int = 0, classification: bool = False):
@@ -56,6 +58,30 @@ def config(tmp_path, name, **kwargs):
     return TrainConfig(**base)
 
 
+class Killed(Exception):
+    r"""Stands for the process being killed."""
+
+
+def _kill_at(training_calls: int, module, inputs):
+    _kill_at.calls = getattr(_kill_at, 'calls', 0) + module.training
+    if module.training and _kill_at.calls == training_calls:
+        raise Killed
+
+
+def killed_lps(after_steps: int):
+    r"""``small_lps()`` whose forward raises :class:`Killed` at training step
+    ``after_steps + 1`` of this process (counted from its construction)."""
+    model = small_lps()
+    _kill_at.calls = 0
+    model.register_forward_pre_hook(functools.partial(_kill_at, after_steps + 1))
+    return model
+
+
+def run_files(folder):
+    return ((folder / 'logs' / 'metrics.csv').read_text(),
+            json.loads((folder / 'results.json').read_text())['history'])
+
+
 def test_resume_mid_epoch_is_exact(tmp_path):
     data = fake_molecules(60)
     split = split_of(40, 10, 10)
@@ -73,10 +99,55 @@ def test_resume_mid_epoch_is_exact(tmp_path):
     for key, value in a['model'].items():
         assert torch.equal(value, b['model'][key]), key
     assert (tmp_path / 'full' / 'results.json').exists()
-    assert (tmp_path / 'full' / 'logs' / 'metrics.csv').exists()
     assert (tmp_path / 'full' / 'curves.png').exists()
-    # the resumed run keeps the log of its first part and logs the rest beside it
-    assert (tmp_path / 'resumed' / 'logs' / 'resumed_1' / 'metrics.csv').exists()
+    # one log, equal to the uninterrupted run's (the epoch-2 loss covers all 5 steps)
+    assert run_files(tmp_path / 'resumed') == run_files(tmp_path / 'full')
+    assert [p.name for p in (tmp_path / 'resumed' / 'logs').iterdir()] == ['metrics.csv']
+
+
+def test_killed_run_resumes_with_the_log_of_an_uninterrupted_one(tmp_path):
+    data = fake_molecules(60)
+    split = split_of(40, 10, 10)                  # 5 steps per epoch, 3 epochs
+    task = Task('regression').standardize(torch.cat([data[i].y for i in split['train']]))
+    cfg = functools.partial(config, tmp_path, epochs=3, checkpoint_every=3)
+    train(cfg('full'), small_lps, data, split, task)
+    folder = tmp_path / 'killed'
+    # killed in step 8: the last checkpoint is at step 6, one step into epoch 2
+    with pytest.raises(Killed):
+        train(cfg('killed'), functools.partial(killed_lps, 7), data, split, task)
+    early = (folder / 'checkpoints' / 'last.ckpt').read_bytes()
+    # resumed at step 6, killed in step 15: epoch 2 is logged, the checkpoint is at 12
+    with pytest.raises(Killed):
+        train(cfg('killed'), functools.partial(killed_lps, 8), data, split, task)
+    assert [r['epoch'] for r in RunLog(folder).rows()] == ['1', '2']
+    train(cfg('killed'), small_lps, data, split, task)
+    assert run_files(folder) == run_files(tmp_path / 'full')
+    # a checkpoint older than the log (the killed run logged epochs 2 and 3 after it):
+    # their rows are dropped and written again, not repeated
+    (folder / 'checkpoints' / 'last.ckpt').write_bytes(early)
+    (folder / 'results.json').unlink()
+    train(cfg('killed'), small_lps, data, split, task)
+    assert run_files(folder) == run_files(tmp_path / 'full')
+    assert sorted(p.name for p in folder.iterdir()) == [
+        'checkpoints', 'config.json', 'curves.png', 'logs', 'results.json']
+    assert [p.name for p in (folder / 'logs').iterdir()] == ['metrics.csv']
+    a = torch.load(tmp_path / 'full' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    b = torch.load(folder / 'checkpoints' / 'last.ckpt', weights_only=True)
+    for key, value in a['model'].items():
+        assert torch.equal(value, b['model'][key]), key
+
+
+def test_tensorboard_of_a_resumed_run_is_one_folder(tmp_path):
+    pytest.importorskip('tensorboard')
+    data = fake_molecules(24, seed=6)
+    split = split_of(16, 4, 4)
+    train(config(tmp_path, 'tb', tensorboard=True, stop_after_steps=3), small_mfa, data,
+          split, Task('regression'))
+    train(config(tmp_path, 'tb', tensorboard=True), small_mfa, data, split,
+          Task('regression'))
+    assert sorted(p.name for p in (tmp_path / 'tb').iterdir() if p.is_dir()) == [
+        'checkpoints', 'logs', 'tensorboard']
+    assert not [p for p in (tmp_path / 'tb' / 'tensorboard').iterdir() if p.is_dir()]
 
 
 def test_ema_weights_are_evaluated_saved_and_resumed(tmp_path):
