@@ -28,8 +28,9 @@ from torch_geometric.data import Data
 
 from lps_geometric.groups.symmetric import segment_argsort
 from lps_geometric.samplers.base import GroupSample
+from lps_geometric.utils.validation import check_positive_int
 
-__all__ = ['lexicographic_keys', 'lexicographic_rank', 'enumerate_group',
+__all__ = ['self_loop_marks', 'lexicographic_keys', 'lexicographic_rank', 'enumerate_group',
            'random_group_elements', 'choose_elements', 'ragged_stack', 'RaggedStack', 'uniform_weights',
            'ragged_ranks', 'INFINITE']
 
@@ -48,6 +49,18 @@ def lexicographic_keys(keys: Tensor, decimals: int = 6) -> Tensor:
     rounded = rounded + 0.0  # turn -0.0 into 0.0 so equal rows compare equal
     _, inverse = torch.unique(rounded, dim=0, return_inverse=True)
     return inverse
+
+
+def self_loop_marks(edge_index: Tensor, num_nodes: int) -> Optional[Tensor]:
+    r"""One float64 per node, :obj:`1` for nodes with a self-loop (however many),
+    :obj:`0` otherwise; :obj:`None` if the graph has no self-loop. The frames on
+    graphs use it as a node colour."""
+    loop = edge_index[0] == edge_index[1]
+    if not bool(loop.any()):
+        return None
+    marks = torch.zeros(num_nodes, dtype=torch.float64, device=edge_index.device)
+    marks[edge_index[0, loop]] = 1.0
+    return marks
 
 
 def lexicographic_rank(key: Tensor, batch: Tensor, ptr: Tensor,
@@ -133,9 +146,8 @@ def numpy_generator(generator: Optional[torch.Generator]) -> np.random.Generator
 
 
 def check_budget(budget: int) -> int:
-    if not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"'budget' must be a positive integer (got {budget!r})")
-    return budget
+    r"""``budget`` if it is a positive integer, else a :class:`ValueError`."""
+    return check_positive_int('budget', budget)
 
 
 def choose_elements(generators: Sequence[Sequence[int]], num_points: int, size: float,

@@ -14,6 +14,8 @@ from lps_geometric.frames.nauty import CanonicalForm, canonical_form, require_py
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import to_ptr_batch
+from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
+                                           validate_graph_batch)
 
 __all__ = ['GraphMinimalFrameSampler', 'graph_colors']
 
@@ -68,7 +70,9 @@ class GraphMinimalFrameSampler(nn.Module):
     nauty runs on the host, once per graph (graphs are independent C calls); results are
     cached by the graph's content (``cache_size`` graphs), so a dataset pays once.
     Graphs must be undirected (``edge_index`` holding both directions with equal
-    attributes).
+    attributes). The frame reads the edge *set*: duplicate edges count once, and a
+    self-loop colours its node (by its ``edge_attr``), as in
+    :class:`LaplacianFrameSampler`.
 
     Args:
         budget (int, optional): Largest frame averaged exactly. (default: :obj:`64`)
@@ -87,8 +91,8 @@ class GraphMinimalFrameSampler(nn.Module):
         self.budget = check_budget(budget)
         self.node_keys = tuple(node_keys)
         self.use_edge_attr = use_edge_attr
-        self.max_enumerate = max_enumerate
-        self.cache_size = cache_size
+        self.max_enumerate = check_positive_int('max_enumerate', max_enumerate)
+        self.cache_size = check_positive_int('cache_size', cache_size, minimum=0)
         self._cache: 'OrderedDict[bytes, CanonicalForm]' = OrderedDict()
 
     def reset_parameters(self):
@@ -109,21 +113,28 @@ class GraphMinimalFrameSampler(nn.Module):
         return form
 
     def canonical_forms(self, data: Data):
-        r"""nauty's result for every graph of the batch (a list)."""
+        r"""nauty's result for every graph of the batch (a list). The graph is read as
+        an edge set: duplicate edges count once, a self-loop colours its node."""
+        validate_graph_batch(data)
         batch, ptr, B = to_ptr_batch(data)
         node_color, edge_color = graph_colors(data, self.node_keys, self.use_edge_attr)
         ei = data.edge_index
         src, dst = ei[0], ei[1]
-        # Undirected check: every edge has its reverse with the same colour.
-        N = data.num_nodes
+        N = node_color.numel()
         if ei.numel():
+            # The edge set: duplicates of an edge with equal colour count once.
             C = int(edge_color.max()) + 1
-            fwd = torch.sort((src * N + dst) * C + edge_color).values
+            code = torch.unique((src * N + dst) * C + edge_color)
+            src, dst, edge_color = code // C // N, code // C % N, code % C
+            # Undirected check: every edge has its reverse with the same colour.
             rev = torch.sort((dst * N + src) * C + edge_color).values
-            if not torch.equal(fwd, rev):
-                raise ValueError('GraphMinimalFrameSampler needs undirected graphs: '
-                                 'every edge (u, v) with its reverse (v, u) and equal '
-                                 "'edge_attr' (use torch_geometric.utils.to_undirected)")
+            if not torch.equal(code, rev):
+                missing = int((~torch.isin(rev, code)).nonzero()[0])
+                raise GraphInputError(
+                    f'GraphMinimalFrameSampler needs undirected graphs: every edge '
+                    f"(u, v) with its reverse (v, u) and equal 'edge_attr'; edge "
+                    f'({int(src[missing])}, {int(dst[missing])}) has none (use '
+                    f'torch_geometric.utils.to_undirected)')
         keep = src < dst
         e_src, e_dst = src[keep].cpu().numpy(), dst[keep].cpu().numpy()
         e_col = edge_color[keep].cpu().numpy()

@@ -7,12 +7,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_adj
 
-from lps_geometric.frames.base import lexicographic_keys, ragged_stack
+from lps_geometric.frames.base import lexicographic_keys, ragged_stack, self_loop_marks
 from lps_geometric.frames.pca import sign_table
 from lps_geometric.frames.sets import tie_stabilizer_size
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import max_graph_size, to_ptr_batch
+from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
 __all__ = ['LaplacianFrameSampler', 'laplacian_eigenkeys']
 
@@ -82,6 +83,10 @@ class LaplacianFrameSampler(nn.Module):
     nodes; signs are enumerated and repeated eigenspaces enter only through their
     projectors, so nothing depends on the eigensolver's arbitrary choices.
 
+    The frame reads the graph's edge *set*, undirected: duplicate edges count once
+    and a directed edge counts as an undirected one; a self-loop marks its node (a
+    node colour after ``x``), as in :class:`GraphMinimalFrameSampler`.
+
     Args:
         num_blocks (int, optional): Eigenvalues used, :math:`m`. (default: :obj:`3`)
         use_node_features (bool, optional): Break spectral ties by ``x``. (default:
@@ -96,11 +101,9 @@ class LaplacianFrameSampler(nn.Module):
     def __init__(self, num_blocks: int = 3, use_node_features: bool = True,
                  tie_samples: int = 4, tie_tol: float = 1e-6, decimals: int = 6):
         super().__init__()
-        if num_blocks < 1 or tie_samples < 1:
-            raise ValueError("'num_blocks' and 'tie_samples' must be positive")
-        self.num_blocks = num_blocks
+        self.num_blocks = check_positive_int('num_blocks', num_blocks)
         self.use_node_features = use_node_features
-        self.tie_samples = tie_samples
+        self.tie_samples = check_positive_int('tie_samples', tie_samples)
         self.tie_tol = tie_tol
         self.decimals = decimals
 
@@ -111,6 +114,7 @@ class LaplacianFrameSampler(nn.Module):
                 noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The Laplacian frame of every graph (``num_samples``, ``noise`` ignored)."""
+        validate_graph_batch(data)
         batch, ptr, B = to_ptr_batch(data)
         keys, simple = laplacian_eigenkeys(data, self.num_blocks, self.tie_tol)
         signs = sign_table(self.num_blocks, keys.device)                  # (S, m)
@@ -122,6 +126,9 @@ class LaplacianFrameSampler(nn.Module):
         if self.use_node_features and isinstance(x, Tensor):
             feats = x.reshape(x.size(0), -1).to(torch.float64)
             signed = torch.cat([signed, feats.unsqueeze(0).expand(S, -1, -1)], dim=-1)
+        loops = self_loop_marks(data.edge_index, keys.size(0))
+        if loops is not None:   # a self-loop colours its node, as in the MFA frame
+            signed = torch.cat([signed, loops.view(1, -1, 1).expand(S, -1, -1)], dim=-1)
         N = keys.size(0)
         key = lexicographic_keys(signed.reshape(S * N, -1), self.decimals).view(S, N)
         ties = tie_stabilizer_size(key[0], batch, B)

@@ -16,6 +16,7 @@ from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.groups.linear import LinearTransform, minkowski_inner, minkowski_metric
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import local_index
+from lps_geometric.utils.validation import GraphInputError
 
 __all__ = ['lorentz_gram_schmidt', 'LorentzMinimalFrameSampler',
            'UnitaryMinimalFrameSampler']
@@ -59,8 +60,8 @@ def lorentz_gram_schmidt(points: Tensor, batch: Tensor, num_graphs: int,
     scale = scatter(norm.abs(), batch, dim=0, dim_size=num_graphs, reduce='max')
     is_pivot, best = _pick(norm, order, batch, num_graphs, pivot_tol)
     if bool((best <= rank_tol * scale).any()) or bool((scale == 0).any()):
-        raise ValueError('Lorentz frames need at least one timelike vector '
-                         '(<x, x> = x_0^2 - |x|^2 > 0) per graph')
+        raise GraphInputError('Lorentz frames need at least one timelike vector '
+                              '(<x, x> = x_0^2 - |x|^2 > 0) per graph')
     e0 = scatter(x * is_pivot.unsqueeze(-1), batch, dim=0, dim_size=num_graphs,
                  reduce='sum')
     e0 = e0 / minkowski_inner(e0, e0).clamp_min(0).sqrt().unsqueeze(-1)
@@ -160,6 +161,8 @@ class UnitaryMinimalFrameSampler(GramSchmidtFrameSampler):
         key (str, optional): Node attribute holding the complex vectors. (default:
             :obj:`"pos"`)
     """
+    complex_pos = True
+
     def __init__(self, dim: int = 2, special: bool = False, budget: int = 8,
                  pivot_tol: float = 1e-4, rank_tol: float = 1e-6, key: str = 'pos',
                  position_keys: Sequence[str] = POSITION_KEYS,
@@ -170,9 +173,7 @@ class UnitaryMinimalFrameSampler(GramSchmidtFrameSampler):
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
-        pos, batch, ptr, B = points_of(data, self.dim, self.key)
-        if not pos.is_complex():
-            raise ValueError(f"Unitary frames need complex '{self.key}' (got {pos.dtype})")
+        pos, batch, ptr, B = points_of(data, self.dim, self.key, complex_pos=True)
         frame, rank = pivoted_gram_schmidt(pos, batch, B, local_index(batch, ptr),
                                            self.pivot_tol, self.rank_tol)
         free = self.dim - rank

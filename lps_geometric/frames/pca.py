@@ -14,6 +14,7 @@ from lps_geometric.frames.base import INFINITE, ragged_stack
 from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.euclidean import canonicalizing_transform
+from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['PCAFrameSampler', 'sign_table', 'block_haar']
 
@@ -100,11 +101,9 @@ class PCAFrameSampler(PointFrameSampler):
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
         super().__init__(dim, special, key, position_keys, vector_keys)
-        if tie_samples < 1:
-            raise ValueError(f"'tie_samples' must be positive (got {tie_samples})")
         self.translation = translation
         self.tie_tol = tie_tol
-        self.tie_samples = tie_samples
+        self.tie_samples = check_positive_int('tie_samples', tie_samples)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,

@@ -9,25 +9,31 @@ from torch_geometric.utils import scatter
 from lps_geometric.frames.base import check_budget
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.utils.batch import to_ptr_batch
+from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
+                                           check_positive_int, node_count,
+                                           validate_graph_batch)
 
 __all__ = ['points_of', 'centroid', 'PointFrameSampler', 'GramSchmidtFrameSampler']
 
 
-def points_of(data: Data, dim: int, key: str = 'pos') -> Tuple[Tensor, Tensor, Tensor, int]:
+def points_of(data: Data, dim: int, key: str = 'pos',
+              complex_pos: bool = False) -> Tuple[Tensor, Tensor, Tensor, int]:
     r"""``(points, batch, ptr, B)`` with ``points = data[key]`` of shape
-    :obj:`(|V|, d)`, after checking shape and finiteness."""
+    :obj:`(|V|, d)`, after checking the batch (:func:`validate_graph_batch`) and the
+    points: present, :math:`|V|` rows, :math:`d` columns, floating (complex for
+    ``complex_pos``) and finite. Raises
+    :class:`~lps_geometric.utils.GraphInputError`."""
+    validate_graph_batch(data, complex_pos=complex_pos and key == 'pos',
+                         require_edges=False)
     value = getattr(data, key, None)
     if value is None:
-        raise ValueError(f"This frame needs node coordinates '{key}' of shape (|V|, {dim})")
-    if value.dim() != 2 or value.size(-1) != dim:
-        raise ValueError(f"'{key}' must have shape (|V|, {dim}) (got {tuple(value.shape)})")
-    if not torch.isfinite(value).all():
-        raise ValueError(f"'{key}' contains NaN or inf")
+        raise GraphInputError(f"This frame needs node coordinates '{key}' of shape "
+                              f"(|V|, {dim}); the data has no '{key}'")
+    check_node_tensor(key, value, node_count(data), floating=True, width=dim, dims=(2,),
+                      complex_ok=complex_pos)
+    if complex_pos and not value.is_complex():
+        raise GraphInputError(f"This frame needs complex '{key}' (got {value.dtype})")
     batch, ptr, B = to_ptr_batch(data)
-    if B == 0 or value.size(0) == 0:
-        raise ValueError('The batch holds no nodes')
-    if bool(((ptr[1:] - ptr[:-1]) == 0).any()):
-        raise ValueError('The batch holds an empty graph (0 nodes)')
     return value, batch, ptr, B
 
 
@@ -51,8 +57,7 @@ class PointFrameSampler(nn.Module):
                  position_keys: Sequence[str] = POSITION_KEYS,
                  vector_keys: Sequence[str] = VECTOR_KEYS):
         super().__init__()
-        if dim < 1:
-            raise ValueError(f"'dim' must be positive (got {dim})")
+        dim = check_positive_int('dim', dim)
         self.dim = dim
         self.special = special
         self.key = key

@@ -14,6 +14,8 @@ from lps_geometric.frames.base import (check_budget, lexicographic_keys,
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import to_ptr_batch
+from lps_geometric.utils.validation import (GraphInputError, check_node_tensor, node_count,
+                                           validate_graph_batch)
 
 __all__ = ['SetMinimalFrameSampler', 'tie_stabilizer_size']
 
@@ -58,6 +60,8 @@ class SetMinimalFrameSampler(nn.Module):
     def __init__(self, keys: Sequence[str] = ('x',), budget: int = 64, decimals: int = 6):
         super().__init__()
         self.keys = tuple(keys)
+        if not self.keys:
+            raise ValueError("'keys' must name at least one node attribute")
         self.budget = check_budget(budget)
         self.decimals = decimals
 
@@ -65,25 +69,26 @@ class SetMinimalFrameSampler(nn.Module):
         pass
 
     def _rows(self, data: Data) -> Tensor:
+        validate_graph_batch(data, require_edges=False)
+        N = node_count(data)
         parts = []
         for key in self.keys:
             value = getattr(data, key, None)
             if value is None:
-                raise ValueError(f"SetMinimalFrameSampler sorts by '{key}', which the "
-                                 f"data does not have")
-            parts.append(value.reshape(data.num_nodes, -1).to(torch.float64))
-        rows = torch.cat(parts, dim=-1)
-        if not torch.isfinite(rows).all():
-            raise ValueError(f'The rows {self.keys} contain NaN or inf')
-        return rows
+                raise GraphInputError(f"SetMinimalFrameSampler sorts by '{key}', which "
+                                      f"the data does not have")
+            check_node_tensor(key, value, N)
+            parts.append(value.reshape(N, -1).to(torch.float64))
+        return torch.cat(parts, dim=-1)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The sorting frame of every graph (``num_samples``, ``noise`` ignored): graph
         :math:`b` is copied :math:`\min(|F_b|, \text{budget})` times."""
+        rows = self._rows(data)
         batch, ptr, B = to_ptr_batch(data)
-        key = lexicographic_keys(self._rows(data), self.decimals)
+        key = lexicographic_keys(rows, self.decimals)
         size = tie_stabilizer_size(key, batch, B)
         exact = size <= self.budget
         counts = torch.where(exact, size, torch.full_like(size, self.budget)).long()

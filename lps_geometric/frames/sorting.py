@@ -14,6 +14,7 @@ from lps_geometric.groups.euclidean import ProductElement
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import num_graphs_of
+from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['SortedProductFrameSampler']
 
@@ -46,10 +47,19 @@ class SortedProductFrameSampler(nn.Module):
     def __init__(self, euclidean: nn.Module, node_keys=('x',), decimals: int = 5,
                  tie_samples: int = 4):
         super().__init__()
+        if not hasattr(euclidean, 'key'):
+            raise ValueError(f"'euclidean' must be a Euclidean frame sampler with a "
+                             f"'key' attribute, e.g. PCAFrameSampler (got "
+                             f"{type(euclidean).__name__})")
         self.euclidean = euclidean
         self.node_keys = tuple(node_keys)
-        self.decimals = decimals
-        self.tie_samples = tie_samples
+        self.decimals = check_positive_int('decimals', decimals, minimum=0)
+        self.tie_samples = check_positive_int('tie_samples', tie_samples)
+
+    @property
+    def dim(self) -> int:
+        r"""The dimension :math:`d` of the points (the Euclidean frame's)."""
+        return self.euclidean.dim
 
     def reset_parameters(self):
         pass

@@ -11,7 +11,8 @@ from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
-from lps_geometric.utils.validation import validate_graph_batch
+from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
+                                           validate_graph_batch)
 
 __all__ = ['Symmetrize']
 
@@ -93,11 +94,9 @@ class Symmetrize(nn.Module):
                  entropy_weight: float = 0.0, output: str = 'scalar',
                  validate: bool = True, spread_weight: float = 0.0):
         super().__init__()
-        if num_samples < 1:
-            raise ValueError(f"'num_samples' must be positive (got {num_samples})")
-        if eval_num_samples is not None and eval_num_samples < 1:
-            raise ValueError(f"'eval_num_samples' must be positive "
-                             f"(got {eval_num_samples})")
+        num_samples = check_positive_int('num_samples', num_samples)
+        if eval_num_samples is not None:
+            eval_num_samples = check_positive_int('eval_num_samples', eval_num_samples)
         level = level or getattr(backbone, 'level', 'graph')
         if level not in ('graph', 'node'):
             raise ValueError(f"'level' must be 'graph' or 'node' (got '{level}')")
@@ -111,7 +110,7 @@ class Symmetrize(nn.Module):
         self.eval_num_samples = eval_num_samples or num_samples
         self.level = level
         self.entropy_weight = entropy_weight
-        if spread_weight < 0:
+        if not spread_weight >= 0:
             raise ValueError(f"'spread_weight' must be non-negative (got {spread_weight})")
         self.spread_weight = spread_weight
         self.validate = validate
@@ -177,8 +176,13 @@ class Symmetrize(nn.Module):
     def _as_data(data, edge_index, edge_attr, batch) -> Data:
         if isinstance(data, Data):
             return data
+        if data is not None and not isinstance(data, Tensor):
+            raise GraphInputError(f"Pass a Data/Batch object or 'x' and 'edge_index' "
+                                  f"(got {type(data).__name__})")
         if edge_index is None:
-            raise ValueError("Pass a Data/Batch object or 'x' and 'edge_index'")
+            raise GraphInputError("Pass a Data/Batch object or 'x' and 'edge_index'")
+        if batch is not None and not isinstance(batch, Tensor):
+            raise GraphInputError(f"'batch' must be a tensor (got {type(batch).__name__})")
         out = Data(x=data, edge_index=edge_index, edge_attr=edge_attr)
         if batch is not None:
             out.batch = batch
@@ -204,14 +208,19 @@ class Symmetrize(nn.Module):
         """
         data = self._as_data(data, edge_index, edge_attr, batch)
         if self.validate:
+            requires_pos = getattr(self.sampler, 'requires_pos', False)
             validate_graph_batch(
                 data, max_nodes=getattr(self.backbone, 'max_nodes', None),
-                require_pos=getattr(self.sampler, 'requires_pos', False),
+                require_pos=requires_pos,
                 node_channels=getattr(self.sampler, 'in_channels',
                                       getattr(self.backbone, 'in_channels', None)),
-                edge_channels=getattr(self.backbone, 'edge_dim', None))
+                edge_channels=getattr(self.backbone, 'edge_dim', None),
+                pos_dim=getattr(self.sampler, 'dim', 3) if requires_pos else None,
+                complex_pos=getattr(self.sampler, 'complex_pos', False))
         if num_samples is None:
             num_samples = self.num_samples if self.training else self.eval_num_samples
+        else:
+            num_samples = check_positive_int('num_samples', num_samples)
         sample = self.sampler(data, num_samples, noise=noise, generator=generator)
         self.last_sample = sample
         k = sample.num_samples

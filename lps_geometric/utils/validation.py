@@ -1,26 +1,118 @@
-r"""Input checks with clear errors: bad graphs fail loudly, never as NaN or a wrong shape."""
-from typing import Optional
+r"""Input checks with clear errors: bad graphs fail loudly, never as NaN or a wrong shape.
+
+Two kinds of error, both :class:`ValueError`:
+
+* :class:`GraphInputError` for data a model cannot read (a malformed ``edge_index``,
+  features of the wrong size or dtype, NaN, a missing ``pos``);
+* a plain :class:`ValueError` for an argument value out of range (``num_samples=0``,
+  ``budget=-1``), raised by :func:`check_positive_int` and the constructors.
+"""
+import numbers
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from lps_geometric.utils.batch import num_graphs_of
+__all__ = ['validate_graph_batch', 'check_graph_size', 'check_positive_int',
+           'check_node_tensor', 'check_edge_index', 'node_count', 'GraphInputError',
+           'VECTOR_KEYS']
 
-__all__ = ['validate_graph_batch', 'check_graph_size', 'GraphInputError']
+#: Node attributes checked as vectors (rows, floating dtype, width of ``pos``,
+#: finiteness) whenever a batch carries them.
+VECTOR_KEYS = ('vel', 'velocity', 'force', 'vec')
 
 
 class GraphInputError(ValueError):
     r"""Raised for a graph batch a model cannot process."""
 
 
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    r"""``value`` as an :obj:`int` if it is an integer (a :obj:`bool` is not; a
+    one-element integer tensor is) of at least ``minimum``, else a
+    :class:`ValueError` naming ``name``."""
+    if isinstance(value, Tensor) and value.numel() == 1 and \
+            not (value.is_floating_point() or value.is_complex()
+                 or value.dtype == torch.bool):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"'{name}' must be an integer (got {value!r})")
+    if value < minimum:
+        bound = {0: 'non-negative', 1: 'positive'}.get(minimum, f'at least {minimum}')
+        raise ValueError(f"'{name}' must be {bound} (got {value!r})")
+    return int(value)
+
+
+def _first_bad(mask: Tensor) -> list:
+    return mask.nonzero()[0].tolist()
+
+
 def _check_finite(name: str, value: Optional[Tensor]):
-    if value is None or not torch.is_floating_point(value):
+    if value is None or not (torch.is_floating_point(value) or value.is_complex()):
         return
-    if not bool(torch.isfinite(value).all()):
-        bad = (~torch.isfinite(value)).nonzero()[0].tolist()
+    finite = torch.isfinite(value)
+    if not bool(finite.all()):
         raise GraphInputError(f"'{name}' contains NaN or infinite values "
-                              f"(first at index {bad})")
+                              f"(first at index {_first_bad(~finite)})")
+
+
+def check_node_tensor(name: str, value, num_rows: int, *, floating: bool = False,
+                      width: Optional[int] = None, dims: Sequence[int] = (),
+                      complex_ok: bool = False, what: str = 'nodes') -> Tensor:
+    r"""Checks one node (or edge) attribute: a tensor with ``num_rows`` rows, of a
+    numeric dtype (floating, or complex with ``complex_ok``, if ``floating``; else
+    also integer or bool, which models cast), with ``dims`` dimensions and last
+    dimension ``width`` if given, and finite. Raises :class:`GraphInputError`."""
+    if not isinstance(value, Tensor):
+        raise GraphInputError(f"'{name}' must be a tensor (got {type(value).__name__})")
+    if value.dim() == 0:
+        raise GraphInputError(f"'{name}' must have one row per {what[:-1]} "
+                              f"(got a scalar)")
+    if value.size(0) != num_rows:
+        raise GraphInputError(f"'{name}' has {value.size(0)} rows for {num_rows} {what}")
+    if dims and value.dim() not in dims:
+        rows = '|E|' if what == 'edges' else '|V|'
+        shapes = ' or '.join([f'({rows},)' if d == 1 else f'({rows}, ' + ', '.join(
+            ['C'] * (d - 2) + ['d']) + ')' for d in dims])
+        raise GraphInputError(f"'{name}' must have shape {shapes} "
+                              f"(got {tuple(value.shape)})")
+    if width is not None and (value.dim() < 2 or value.size(-1) != width):
+        rows = '|E|' if what == 'edges' else '|V|'
+        raise GraphInputError(f"'{name}' must have shape ({rows}, {width}) "
+                              f"(got {tuple(value.shape)})")
+    if value.is_complex():
+        if not complex_ok:
+            raise GraphInputError(f"'{name}' must be real (got dtype {value.dtype})")
+    elif floating and not value.is_floating_point():
+        raise GraphInputError(f"'{name}' must have a floating dtype (got {value.dtype}; "
+                              f"cast it, e.g. '{name}.float()')")
+    _check_finite(name, value)
+    return value
+
+
+def check_edge_index(edge_index, num_nodes: int) -> Tensor:
+    r"""Checks that ``edge_index`` is a :obj:`torch.long` tensor of shape
+    :math:`(2, |E|)` whose entries lie in :math:`[0, |V|)`. Duplicate edges and
+    self-loops are valid. Raises :class:`GraphInputError`."""
+    if edge_index is None:
+        raise GraphInputError("'edge_index' is missing (use an empty (2, 0) tensor "
+                              "for graphs without edges)")
+    if not isinstance(edge_index, Tensor):
+        raise GraphInputError(f"'edge_index' must be a tensor (got "
+                              f"{type(edge_index).__name__})")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise GraphInputError(f"'edge_index' must have shape (2, |E|) "
+                              f"(got {tuple(edge_index.shape)})")
+    if edge_index.dtype != torch.long:
+        raise GraphInputError(f"'edge_index' must be of dtype torch.long "
+                              f"(got {edge_index.dtype})")
+    if edge_index.numel() > 0:
+        lo, hi = torch.aminmax(edge_index)
+        lo, hi = int(lo), int(hi)
+        if lo < 0 or hi >= num_nodes:
+            raise GraphInputError(f"'edge_index' holds node index "
+                                  f"{lo if lo < 0 else hi} outside [0, {num_nodes})")
+    return edge_index
 
 
 def check_graph_size(ptr: Tensor, max_nodes: int) -> int:
@@ -33,40 +125,68 @@ def check_graph_size(ptr: Tensor, max_nodes: int) -> int:
     return n
 
 
+def node_count(data: Data) -> int:
+    r"""The number of nodes of a batch as the checks count them: the length of
+    ``batch`` if there is one, else ``num_nodes`` if set, else the rows of ``x`` or
+    ``pos``, else what PyG infers."""
+    batch = getattr(data, 'batch', None)
+    if isinstance(batch, Tensor) and batch.dim() == 1:
+        return batch.numel()
+    if 'num_nodes' in data and isinstance(data.num_nodes, int):
+        return data.num_nodes
+    for key in ('x', 'pos'):
+        value = getattr(data, key, None)
+        if isinstance(value, Tensor) and value.dim() > 0:
+            return value.size(0)
+    num_nodes = data.num_nodes
+    return 0 if num_nodes is None else int(num_nodes)
+
+
 def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
                          require_pos: bool = False, node_channels: Optional[int] = None,
-                         edge_channels: Optional[int] = None) -> None:
+                         edge_channels: Optional[int] = None, *,
+                         pos_dim: Optional[int] = None,
+                         vector_keys: Sequence[str] = (),
+                         complex_pos: bool = False, require_edges: bool = True) -> None:
     r"""Checks a :class:`~torch_geometric.data.Data`/``Batch`` before a model reads it.
 
-    Raises :class:`GraphInputError` (a :class:`ValueError`) for: an empty batch, a graph
-    without nodes, a malformed or out-of-range ``edge_index``, edges between different
-    graphs, an unsorted or inconsistent ``batch`` vector, NaN/inf in ``x``, ``edge_attr``
-    or ``pos``, a graph larger than ``max_nodes``, feature sizes that do not match the
-    model, and a missing ``pos`` when ``require_pos`` is set. Single nodes and isolated
-    nodes are valid.
+    Raises :class:`GraphInputError` (a :class:`ValueError`) for: an object that is not
+    a ``Data``, an empty batch, a graph without nodes, a malformed or out-of-range
+    ``edge_index``, edges between different graphs, an unsorted, non-integer or
+    inconsistent ``batch`` vector; for ``x``, ``edge_attr``, ``pos`` and the vector
+    attributes (``vel``, ``velocity``, ``force``, ``vec`` and ``vector_keys``) a
+    number of rows other than :math:`|V|` (:math:`|E|` for ``edge_attr``), NaN or
+    infinite values, or an unusable dtype (complex features; ``pos`` and vectors must
+    be floating, or complex with ``complex_pos``); a graph larger than ``max_nodes``,
+    feature widths that do not match the model (``node_channels``,
+    ``edge_channels``, ``pos_dim`` for the last dimension of ``pos`` and vectors), and
+    a missing ``pos`` when ``require_pos`` is set or a vector attribute named in
+    ``vector_keys`` that the data lacks. A missing ``edge_index`` is an error unless
+    ``require_edges`` is :obj:`False` (point clouds read by models without edges).
+
+    Valid: single nodes, isolated nodes, duplicate edges and self-loops (every method
+    accepts them), integer or boolean ``x`` and ``edge_attr`` (models cast them).
+    The checks are vectorised and synchronise with the device a handful of times.
     """
-    num_nodes = data.num_nodes
-    if num_nodes is None or num_nodes == 0:
+    if not isinstance(data, Data):
+        raise GraphInputError(f'Expected a torch_geometric Data or Batch object '
+                              f'(got {type(data).__name__})')
+    num_nodes = node_count(data)
+    if num_nodes == 0:
         raise GraphInputError('The graph batch is empty (no nodes)')
-    edge_index = data.edge_index
-    if edge_index is None:
-        raise GraphInputError("'edge_index' is missing (use an empty (2, 0) tensor "
-                              "for graphs without edges)")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise GraphInputError(f"'edge_index' must have shape (2, |E|) "
-                              f"(got {tuple(edge_index.shape)})")
-    if edge_index.dtype != torch.long:
-        raise GraphInputError(f"'edge_index' must be of dtype torch.long "
-                              f"(got {edge_index.dtype})")
-    if edge_index.numel() > 0:
-        lo, hi = int(edge_index.min()), int(edge_index.max())
-        if lo < 0 or hi >= num_nodes:
-            raise GraphInputError(f"'edge_index' holds node index "
-                                  f"{lo if lo < 0 else hi} outside [0, {num_nodes})")
+
+    batch = getattr(data, 'batch', None)
+    if batch is not None:
+        if not isinstance(batch, Tensor) or batch.dim() != 1:
+            raise GraphInputError("'batch' must be a 1-D tensor with one graph index "
+                                  "per node")
+        if batch.dtype != torch.long:
+            raise GraphInputError(f"'batch' must be of dtype torch.long "
+                                  f"(got {batch.dtype})")
 
     x = getattr(data, 'x', None)
-    if x is not None and x.size(0) != num_nodes:
-        raise GraphInputError(f"'x' has {x.size(0)} rows for {num_nodes} nodes")
+    if x is not None:
+        check_node_tensor('x', x, num_nodes)
     if node_channels is not None and node_channels > 0:
         if x is None:
             raise GraphInputError(f'The model expects node features with '
@@ -75,10 +195,36 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         if width != node_channels:
             raise GraphInputError(f'The model expects {node_channels} node feature '
                                   f'channels, x has {width}')
+    pos = getattr(data, 'pos', None)
+    if pos is None:
+        if require_pos:
+            raise GraphInputError("This model acts on positions but the data has no "
+                                  "'pos'")
+    else:
+        check_node_tensor('pos', pos, num_nodes, floating=True, width=pos_dim, dims=(2,),
+                          complex_ok=complex_pos)
+        if complex_pos and not pos.is_complex():
+            raise GraphInputError(f"This model needs complex 'pos' (got {pos.dtype})")
+    width = pos.size(-1) if pos is not None else pos_dim
+    for key in dict.fromkeys(tuple(VECTOR_KEYS) + tuple(vector_keys)):
+        value = getattr(data, key, None)
+        if value is None:
+            if key in vector_keys:
+                raise GraphInputError(f"The model reads the vector attribute '{key}', "
+                                      f"which the data does not have")
+            continue
+        if not isinstance(value, Tensor):
+            continue
+        check_node_tensor(key, value, num_nodes, floating=True, width=width,
+                          dims=(2, 3), complex_ok=complex_pos)
+
+    edge_index = getattr(data, 'edge_index', None)
+    if edge_index is None and not require_edges:
+        edge_index = torch.zeros(2, 0, dtype=torch.long)
+    edge_index = check_edge_index(edge_index, num_nodes)
     edge_attr = getattr(data, 'edge_attr', None)
-    if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
-        raise GraphInputError(f"'edge_attr' has {edge_attr.size(0)} rows for "
-                              f"{edge_index.size(1)} edges")
+    if edge_attr is not None:
+        check_node_tensor('edge_attr', edge_attr, edge_index.size(1), what='edges')
     if edge_channels is not None and edge_channels > 0:
         if edge_attr is None:
             raise GraphInputError(f'The model expects edge features with '
@@ -88,13 +234,7 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         if width != edge_channels:
             raise GraphInputError(f'The model expects {edge_channels} edge feature '
                                   f'channels, edge_attr has {width}')
-    pos = getattr(data, 'pos', None)
-    if require_pos and pos is None:
-        raise GraphInputError("This model acts on positions but the data has no 'pos'")
-    for name in ('x', 'edge_attr', 'pos', 'vel'):
-        _check_finite(name, getattr(data, name, None))
 
-    batch = getattr(data, 'batch', None)
     if batch is not None:
         if batch.numel() != num_nodes:
             raise GraphInputError(f"'batch' has {batch.numel()} entries for "
@@ -102,9 +242,10 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
             raise GraphInputError("'batch' must be sorted (nodes grouped by graph, "
                                   "as PyG's Batch builds it)")
-        if int(batch.min()) < 0:
+        if int(batch[0]) < 0:
             raise GraphInputError("'batch' holds a negative graph index")
-        B = num_graphs_of(data)
+        num_graphs = getattr(data, 'num_graphs', None)
+        B = num_graphs if isinstance(num_graphs, int) else int(batch[-1]) + 1
         counts = torch.bincount(batch, minlength=B)
         if counts.numel() > B:
             raise GraphInputError(f"'batch' refers to {counts.numel()} graphs but the "
@@ -118,7 +259,7 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
             raise GraphInputError("'edge_index' connects nodes of different graphs")
         if max_nodes is not None and int(counts.max()) > max_nodes:
             raise GraphInputError(f'A graph with {int(counts.max())} nodes exceeds the '
-                                  f"model's limit of {max_nodes} nodes")
+                                  f"model's limit of {max_nodes} nodes ('max_nodes')")
     elif max_nodes is not None and num_nodes > max_nodes:
         raise GraphInputError(f"A graph with {num_nodes} nodes exceeds the model's "
-                              f'limit of {max_nodes} nodes')
+                              f"limit of {max_nodes} nodes ('max_nodes')")
