@@ -13,6 +13,7 @@ from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup, Prod
 from lps_geometric.groups.linear import LorentzGroup, UnitaryGroup
 from lps_geometric.groups.symmetric import SymmetricGroup
 from lps_geometric.utils.batch import num_graphs_of, to_ptr_batch
+from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
 __all__ = ['equivariance_error', 'EquivarianceReport', 'resolve_group', 'TOLERANCE',
            'SPREAD_RATIO']
@@ -315,6 +316,19 @@ def _transport_obstacle(group: Any, vector_noise: bool) -> str:
     return ''
 
 
+def validate_for_group(data: Data, group: Any) -> None:
+    r"""Checks ``data`` (:func:`~lps_geometric.utils.validate_graph_batch`) for a
+    diagnostic under ``group``: groups that act on coordinates (Euclidean, Lorentz,
+    unitary and their products with :math:`S_n`) need ``pos`` of their dimension
+    (complex for the unitary groups); raises
+    :class:`~lps_geometric.utils.GraphInputError`."""
+    coordinates = getattr(group, 'euclidean', group)
+    dim = getattr(coordinates, 'dim', None)
+    complex_pos = isinstance(coordinates, UnitaryGroup)
+    validate_graph_batch(data, require_pos=dim is not None, pos_dim=dim,
+                         complex_pos=complex_pos, require_edges=False)
+
+
 def _is_symmetrize(model: Any) -> bool:
     from lps_geometric.nn.symmetrize import Symmetrize
     return isinstance(model, Symmetrize)
@@ -436,17 +450,16 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
     if noise not in ('auto', 'transport', 'fresh'):
         raise ValueError(f"'noise' must be 'auto', 'transport' or 'fresh' "
                          f"(got '{noise}')")
-    if num_trials < 1:
-        raise ValueError(f"'num_trials' must be positive (got {num_trials})")
-    if rtol is not None and rtol < 0:
+    num_trials = check_positive_int('num_trials', num_trials)
+    if rtol is not None and not rtol >= 0:
         raise ValueError(f"'rtol' must be non-negative (got {rtol})")
     symmetrized = _is_symmetrize(model)
     if num_samples is not None:
         if not symmetrized:
             raise ValueError("'num_samples' applies to a Symmetrize model only (got a "
                              f'{type(model).__name__})')
-        if num_samples < 1:
-            raise ValueError(f"'num_samples' must be positive (got {num_samples})")
+        num_samples = check_positive_int('num_samples', num_samples)
+    validate_for_group(data, group)
 
     k = num_samples
     drawer, obstacle = None, 'not a Symmetrize model (its randomness is not reachable)'

@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from lps_geometric.diagnostics.equivariance import resolve_group
+from lps_geometric.diagnostics.equivariance import resolve_group, validate_for_group
 from lps_geometric.utils.batch import num_graphs_of
+from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['LayerError', 'LayerwiseReport', 'layerwise_equivariance_error']
 
@@ -143,6 +144,8 @@ def layerwise_equivariance_error(model: nn.Module, data: Data,
         generator (torch.Generator, optional): Random source of the group elements.
     """
     group = resolve_group(group)
+    num_trials = check_positive_int('num_trials', num_trials)
+    validate_for_group(data, group)
     forward = forward or model
 
     def run(inp: Data):

@@ -16,6 +16,7 @@ from torch_geometric.data import Data
 from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.utils.batch import batch_vector, num_graphs_of
+from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
 __all__ = ['SampleSpread', 'sample_spread', 'rotation_spread', 'permutation_spread']
 
@@ -163,8 +164,14 @@ def sample_spread(sampler, data: Data, num_samples: int = 8,
     Returns:
         SampleSpread
     """
+    num_samples = check_positive_int('num_samples', num_samples, minimum=0)
     if num_samples < 2:
-        raise ValueError(f'The spread needs at least two samples (got {num_samples})')
+        raise ValueError(f"The spread needs at least two samples (got "
+                         f"num_samples={num_samples})")
+    requires_pos = getattr(sampler, 'requires_pos', False)
+    validate_graph_batch(data, require_pos=requires_pos,
+                         pos_dim=getattr(sampler, 'dim', 3) if requires_pos else None,
+                         complex_pos=getattr(sampler, 'complex_pos', False))
     kwargs = {} if generator is None else {'generator': generator}
     sample = sampler(data, num_samples=num_samples, **kwargs)
     if sample.weight is not None or sample.graph_index is not None:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lps_geometric.utils.validation import check_positive_int
+
 __all__ = ['Task', 'roc_auc', 'average_precision', 'multitask_metric', 'METRICS']
 
 
@@ -96,6 +98,13 @@ def multitask_metric(metric: str, y: Tensor, pred: Tensor) -> float:
     return sum(values) / len(values) if values else float('nan')
 
 
+def _check_scale(name: str, value, positive: bool):
+    values = torch.as_tensor(value, dtype=torch.float64)
+    if not bool(torch.isfinite(values).all()) or (positive and bool((values <= 0).any())):
+        raise ValueError(f"'{name}' must be {'positive and ' if positive else ''}finite "
+                         f"(got {value})")
+
+
 class Task:
     r"""What is learned and how it is scored.
 
@@ -134,6 +143,10 @@ class Task:
                              f"{sorted(METRICS)})")
         if loss not in ('mse', 'l1'):
             raise ValueError(f"'loss' must be 'mse' or 'l1' (got {loss})")
+        if target is not None:
+            target = check_positive_int('target', target, minimum=0)
+        _check_scale('mean', mean, positive=False)
+        _check_scale('std', std, positive=True)
         self.kind = kind
         self.metric = metric or {'regression': 'rmse', 'classification': 'rocauc',
                                  'multiclass': 'acc'}[kind]
@@ -171,14 +184,55 @@ class Task:
         return self.mean, self.std
 
     def labels(self, y: Tensor) -> Tensor:
-        y = y.view(y.size(0), -1).float()
-        return y[:, self.target:self.target + 1] if self.target is not None else y
+        r"""The learned columns of ``y`` as a float :math:`(N, T)` tensor."""
+        if not isinstance(y, Tensor) or y.dim() == 0:
+            raise ValueError(f'Labels must be a tensor with one row per example (got '
+                             f'{type(y).__name__ if not isinstance(y, Tensor) else "a scalar"})')
+        y = y.reshape(y.size(0), -1).float()
+        if self.target is not None:
+            if self.target >= y.size(1):
+                raise ValueError(f'target={self.target} selects a column of labels with '
+                                 f'{y.size(1)} columns')
+            return y[:, self.target:self.target + 1]
+        return y
+
+    def _predictions(self, pred: Tensor, y: Tensor) -> Tensor:
+        r"""``pred`` reshaped to the labels ``y`` :math:`(N, T)`, or a
+        :class:`ValueError` if it has another number of rows or entries."""
+        if not isinstance(pred, Tensor):
+            raise ValueError(f'Predictions must be a tensor (got {type(pred).__name__})')
+        if pred.dim() == 0 or pred.size(0) != y.size(0) or pred.numel() != y.numel():
+            raise ValueError(f'Predictions of shape {tuple(pred.shape)} do not match the '
+                             f'labels of shape {tuple(y.shape)} (one row per example, '
+                             f'one column per task)')
+        return pred.reshape(y.shape)
+
+    def _classes(self, pred: Tensor, y: Tensor, check_values: bool) -> Tensor:
+        r"""Class indices :math:`(N,)` for logits ``pred`` :math:`(N, C)`, checked."""
+        if not isinstance(pred, Tensor) or pred.dim() != 2:
+            raise ValueError(f'Multiclass predictions must have shape (N, classes) (got '
+                             f'{tuple(pred.shape) if isinstance(pred, Tensor) else pred})')
+        y = y.reshape(-1)
+        if y.numel() != pred.size(0):
+            raise ValueError(f'Predictions of shape {tuple(pred.shape)} do not match '
+                             f'{y.numel()} labels')
+        if check_values and y.numel() > 0:
+            lo, hi = float(y.min()), float(y.max())
+            if lo < 0 or hi >= pred.size(1) or bool((y != y.round()).any()):
+                bad = lo if lo < 0 else hi
+                raise ValueError(f'Multiclass labels must be class indices in [0, '
+                                 f'{pred.size(1)}) (got class {bad:g})')
+        return y.long()
 
     def loss(self, pred: Tensor, y: Tensor) -> Tensor:
+        r"""The training loss of predictions ``pred`` for labels ``y``. Shapes are
+        checked without a device synchronisation (class indices too, on the CPU);
+        :meth:`check_labels` checks a dataset's labels once."""
         if self.kind == 'multiclass':
-            return F.cross_entropy(pred, y.view(-1).long())
+            classes = self._classes(pred, y, check_values=y.device.type == 'cpu')
+            return F.cross_entropy(pred, classes)
         y = self.labels(y)
-        pred = pred.view_as(y)
+        pred = self._predictions(pred, y)
         if self.kind == 'regression':
             mean, std = self._scale(y)
             y = (y - mean) / std
@@ -191,11 +245,17 @@ class Task:
         return F.l1_loss(pred, y) if self.loss_name == 'l1' else F.mse_loss(pred, y)
 
     def score(self, pred: Tensor, y: Tensor) -> Dict[str, float]:
-        r"""The metric (and, for regression, also MAE) over a whole split."""
+        r"""The metric (and, for regression, also MAE) over a whole split; predictions
+        must be finite."""
+        if isinstance(pred, Tensor) and pred.is_floating_point() and \
+                not bool(torch.isfinite(pred).all()):
+            raise ValueError(f'The predictions contain NaN or infinite values '
+                             f'({int((~torch.isfinite(pred)).sum())} of {pred.numel()})')
         if self.kind == 'multiclass':
-            return {'acc': float((pred.argmax(-1).cpu() == y.view(-1).cpu()).float().mean())}
+            classes = self._classes(pred, y, check_values=True)
+            return {'acc': float((pred.argmax(-1).cpu() == classes.cpu()).float().mean())}
         y = self.labels(y).cpu()
-        pred = pred.reshape(y.shape).float().cpu()
+        pred = self._predictions(pred, y).float().cpu()
         if self.kind == 'regression':
             mean, std = self._scale(pred)
             pred = pred * std + mean
@@ -210,6 +270,25 @@ class Task:
         if self.kind == 'regression' and 'mae' not in out:
             out['mae'] = multitask_metric('mae', y, pred)
         return out
+
+    def check_labels(self, y: Tensor) -> 'Task':
+        r"""Checks a dataset's labels once (a :class:`ValueError` naming the problem):
+        finite or :obj:`nan` (missing) values, :obj:`0`/:obj:`1` for binary
+        classification, class indices :math:`\ge 0` for multiclass, and a ``target``
+        column that exists."""
+        if self.kind == 'multiclass':
+            y = y.reshape(-1)
+            if y.numel() and (bool((y < 0).any()) or bool((y != y.round()).any())
+                              or not bool(torch.isfinite(y.float()).all())):
+                raise ValueError('Multiclass labels must be non-negative class indices')
+            return self
+        y = self.labels(y)
+        known = y[~torch.isnan(y)]
+        if not bool(torch.isfinite(known).all()):
+            raise ValueError('The labels contain infinite values')
+        if self.kind == 'classification' and bool(((known != 0) & (known != 1)).any()):
+            raise ValueError('Binary classification labels must be 0, 1 or nan (missing)')
+        return self
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.kind}, metric={self.metric}, '
