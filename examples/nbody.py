@@ -83,6 +83,7 @@ sys.path.insert(0, str(REPO))
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
 from lps_geometric.diagnostics import sample_spread  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
+from lps_geometric.utils.determinism import deterministic  # noqa: E402
 from lps_geometric.nn import (EGNN, MPNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatEdgeGeometry, ConcatNodeFeatures, Symmetrize)
 from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,  # noqa: E402
@@ -277,7 +278,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=0.0, ema=args.ema,
         seed=args.seed, accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu',
         devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
-        progress=True)
+        progress=True, deterministic=args.deterministic)
     result = train(config, functools.partial(build_model, method, args), data, split,
                    Task('regression', metric='mse', loss=args.loss), extend=args.resume)
     model = build_model(method, args).to(args.device)
@@ -439,6 +440,10 @@ def parse_args(argv=None):
                    "after 100 t steps); 31 41 are the time points of EGNN's frames 30 40")
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--deterministic', action='store_true',
+                   help='deterministic kernels, cuDNN without benchmarking and '
+                   'CUBLAS_WORKSPACE_CONFIG=:4096:8 (lps_geometric.utils.determinism), so '
+                   'a seed repeats bit for bit on the same hardware and --threads')
     p.add_argument('--root', type=Path, default=REPO / 'datasets')
     p.add_argument('--out', type=Path, default=REPO / 'results' / 'nbody')
     p.add_argument('--ensemble', type=Path, nargs='+', default=None, metavar='RUN_DIR',
@@ -463,6 +468,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    # the whole script, evaluations included; entered before any CUDA call
+    with deterministic(args.deterministic):
+        return run(args)
+
+
+def run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help='evaluate (and select the best model) every N epochs')
     t.add_argument('--checkpoint-every', type=_integer(0), default=0,
                    help='also checkpoint every N steps (0: at epoch ends only)')
+    t.add_argument('--deterministic', action='store_true',
+                   help='deterministic mode: deterministic kernels (an operation '
+                        'without one stops the run), cuDNN without benchmarking and '
+                        'CUBLAS_WORKSPACE_CONFIG=:4096:8, so a seed repeats bit for bit '
+                        'on the same hardware and number of threads; a setting of the '
+                        'run, stored in config.json')
     t.add_argument('--no-progress', action='store_true', help='no progress bars')
     t.add_argument('--tensorboard', action='store_true',
                    help='also log to TensorBoard (needs tensorboard)')
@@ -545,7 +551,8 @@ def _train_config(args: argparse.Namespace, seed: int, folder: Path):
         strategy=args.strategy, num_nodes=args.num_nodes, precision=args.precision,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
         out_dir=str(folder), progress=not args.no_progress,
-        tensorboard=args.tensorboard, extra=_record(args))
+        tensorboard=args.tensorboard, deterministic=args.deterministic,
+        extra=_record(args))
 
 
 def _inspect(folder: Path) -> Tuple[Any, Optional[Dict]]:

@@ -3,14 +3,14 @@ tasks with OGB's evaluator, and the molecular models used by the CLI."""
 from .config import TrainConfig
 from .ema import ExponentialMovingAverage
 from .tasks import Task, roc_auc
-from .engine import epoch_batches, evaluate, make_fabric, plot_curves, train
+from .engine import RunLog, epoch_batches, evaluate, make_fabric, plot_curves, train
 from .models import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS, CategoricalEncoder,
                      E3SymmetrizedMolecule, OGBGIN, SchNetBaseline, SymmetrizedMolecule,
                      complete_graph)
 
 __all__ = [
     'TrainConfig', 'ExponentialMovingAverage', 'Task', 'roc_auc', 'train', 'evaluate',
-    'make_fabric', 'epoch_batches', 'plot_curves', 'CategoricalEncoder', 'OGBGIN',
+    'make_fabric', 'epoch_batches', 'plot_curves', 'RunLog', 'CategoricalEncoder', 'OGBGIN',
     'SymmetrizedMolecule', 'E3SymmetrizedMolecule', 'SchNetBaseline', 'complete_graph',
     'ATOM_FEATURE_DIMS', 'BOND_FEATURE_DIMS'
 ]

@@ -369,3 +369,21 @@ def test_run_folders_are_resumed_refused_or_overwritten(tmp_path, capsys, monkey
     # the summary of other settings is refused too
     assert entry_point(tiny(tmp_path, '--epochs', '4', '--seeds', '5')) == 1
     assert 'summarises runs with other settings: --epochs 3 -> 4' in error_line(capsys)
+
+
+def test_deterministic_is_a_stored_setting(tmp_path, capsys):
+    import torch
+    write_freesolv(tmp_path / 'data', copies=3)
+    folder = tmp_path / 'runs' / 'freesolv-gin-seed0'
+    assert entry_point(tiny(tmp_path, '--epochs', '1', '--deterministic')) == 0
+    assert not torch.are_deterministic_algorithms_enabled()       # scoped to the run
+    stored = json.loads((folder / 'config.json').read_text())
+    assert stored['deterministic'] is True and stored['extra']['deterministic'] is True
+    capsys.readouterr()
+    # continuing the folder without the flag is refused, naming it
+    assert entry_point(tiny(tmp_path, '--epochs', '2')) == 1
+    assert f'{folder} holds a run with other settings: --epochs 1 -> 2, ' \
+        '--deterministic True -> False (stored -> given)' in error_line(capsys)
+    # --resume keeps the stored mode
+    assert entry_point(tiny(tmp_path, '--resume', '--no-progress')) == 0
+    assert json.loads((folder / 'config.json').read_text())['deterministic'] is True

@@ -378,3 +378,47 @@ def test_unusable_checkpoint_gives_one_clear_error(tmp_path, damage):
               Task('regression'))
     with pytest.raises(CheckpointError, match='does not exist'):
         read_checkpoint(tmp_path / 'missing.pt')
+
+
+def _deterministic_pair(tmp_path, accelerator: str, threads: int):
+    r"""Two runs of one seed in the deterministic mode: their logs and final
+    parameters."""
+    data = fake_molecules(40, seed=9)
+    split = split_of(24, 8, 8)
+    task = Task('regression').standardize(torch.cat([data[i].y for i in split['train']]))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    out = []
+    try:
+        for name in ('first', 'second'):
+            train(config(tmp_path, f'{accelerator}-{name}', deterministic=True,
+                         accelerator=accelerator), small_lps, data, split, task)
+            assert not torch.are_deterministic_algorithms_enabled()   # scoped to the run
+            folder = tmp_path / f'{accelerator}-{name}'
+            out.append(((folder / 'logs' / 'metrics.csv').read_text(), torch.load(
+                folder / 'checkpoints' / 'last.ckpt', weights_only=True)['model']))
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def test_deterministic_mode_repeats_a_seed_bitwise(tmp_path):
+    (log_a, model_a), (log_b, model_b) = _deterministic_pair(tmp_path, 'cpu', threads=2)
+    assert log_a == log_b
+    for key, value in model_a.items():
+        assert torch.equal(value, model_b[key]), key
+    stored = TrainConfig.load(tmp_path / 'cpu-first' / 'config.json')
+    assert stored.deterministic
+    from lps_geometric.training.config import RunFolderError
+    with pytest.raises(RunFolderError, match='deterministic True -> False'):
+        train(config(tmp_path, 'cpu-first'), small_lps, fake_molecules(40, seed=9),
+              split_of(24, 8, 8), Task('regression'))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_deterministic_mode_repeats_a_seed_bitwise_on_cuda(tmp_path):
+    (log_a, model_a), (log_b, model_b) = _deterministic_pair(tmp_path, 'gpu', threads=2)
+    assert log_a == log_b
+    for key, value in model_a.items():
+        assert torch.equal(value, model_b[key]), key
