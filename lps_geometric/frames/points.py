@@ -10,8 +10,8 @@ from lps_geometric.frames.base import check_budget
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
-                                           check_positive_int, node_count,
-                                           validate_graph_batch)
+                                           check_positive_int, input_is_checked,
+                                           node_count, validate_graph_batch)
 
 __all__ = ['points_of', 'centroid', 'PointFrameSampler', 'GramSchmidtFrameSampler']
 
@@ -23,16 +23,17 @@ def points_of(data: Data, dim: int, key: str = 'pos',
     points: present, :math:`|V|` rows, :math:`d` columns, floating (complex for
     ``complex_pos``) and finite. Raises
     :class:`~lps_geometric.utils.GraphInputError`."""
-    validate_graph_batch(data, complex_pos=complex_pos and key == 'pos',
-                         require_edges=False)
     value = getattr(data, key, None)
-    if value is None:
-        raise GraphInputError(f"This frame needs node coordinates '{key}' of shape "
-                              f"(|V|, {dim}); the data has no '{key}'")
-    check_node_tensor(key, value, node_count(data), floating=True, width=dim, dims=(2,),
-                      complex_ok=complex_pos)
-    if complex_pos and not value.is_complex():
-        raise GraphInputError(f"This frame needs complex '{key}' (got {value.dtype})")
+    if not input_is_checked():
+        validate_graph_batch(data, complex_pos=complex_pos and key == 'pos',
+                             require_edges=False)
+        if value is None:
+            raise GraphInputError(f"This frame needs node coordinates '{key}' of shape "
+                                  f"(|V|, {dim}); the data has no '{key}'")
+        check_node_tensor(key, value, node_count(data), floating=True, width=dim,
+                          dims=(2,), complex_ok=complex_pos)
+        if complex_pos and not value.is_complex():
+            raise GraphInputError(f"This frame needs complex '{key}' (got {value.dtype})")
     batch, ptr, B = to_ptr_batch(data)
     return value, batch, ptr, B
 

@@ -12,7 +12,7 @@ from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
-                                           validate_graph_batch)
+                                           checked_input, validate_graph_batch)
 
 __all__ = ['Symmetrize']
 
@@ -221,6 +221,11 @@ class Symmetrize(nn.Module):
             num_samples = self.num_samples if self.training else self.eval_num_samples
         else:
             num_samples = check_positive_int('num_samples', num_samples)
+        with checked_input():
+            return self._forward(data, num_samples, noise, generator)
+
+    def _forward(self, data: Data, num_samples: int, noise: Optional[Tensor],
+                 generator: Optional[torch.Generator]) -> Tensor:
         sample = self.sampler(data, num_samples, noise=noise, generator=generator)
         self.last_sample = sample
         k = sample.num_samples

@@ -7,16 +7,18 @@ Two kinds of error, both :class:`ValueError`:
 * a plain :class:`ValueError` for an argument value out of range (``num_samples=0``,
   ``budget=-1``), raised by :func:`check_positive_int` and the constructors.
 """
+import contextlib
 import numbers
-from typing import Optional, Sequence
+import threading
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
 __all__ = ['validate_graph_batch', 'check_graph_size', 'check_positive_int',
-           'check_node_tensor', 'check_edge_index', 'node_count', 'GraphInputError',
-           'VECTOR_KEYS']
+           'check_integer', 'check_node_tensor', 'check_edge_index', 'node_count',
+           'GraphInputError', 'VECTOR_KEYS', 'checked_input', 'input_is_checked']
 
 #: Node attributes checked as vectors (rows, floating dtype, width of ``pos``,
 #: finiteness) whenever a batch carries them.
@@ -27,16 +29,45 @@ class GraphInputError(ValueError):
     r"""Raised for a graph batch a model cannot process."""
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
+_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def checked_input() -> Iterator[None]:
+    r"""A scope for data that an entry point has already checked: inside it,
+    :func:`validate_graph_batch` (and the checks of the backbones, frames and
+    samplers it calls) return at once, so a
+    :class:`~lps_geometric.nn.Symmetrize` model checks its input once, not again in
+    its sampler and backbone on the stacked batch."""
+    before = getattr(_STATE, 'checked', False)
+    _STATE.checked = True
+    try:
+        yield
+    finally:
+        _STATE.checked = before
+
+
+def input_is_checked() -> bool:
+    r"""Whether the caller runs inside :func:`checked_input`."""
+    return getattr(_STATE, 'checked', False)
+
+
+def check_integer(name: str, value) -> int:
     r"""``value`` as an :obj:`int` if it is an integer (a :obj:`bool` is not; a
-    one-element integer tensor is) of at least ``minimum``, else a
-    :class:`ValueError` naming ``name``."""
+    one-element integer tensor is), else a :class:`ValueError` naming ``name``."""
     if isinstance(value, Tensor) and value.numel() == 1 and \
             not (value.is_floating_point() or value.is_complex()
                  or value.dtype == torch.bool):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"'{name}' must be an integer (got {value!r})")
+    return int(value)
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    r"""``value`` as an :obj:`int` if it is an integer (see :func:`check_integer`) of
+    at least ``minimum``, else a :class:`ValueError` naming ``name``."""
+    value = check_integer(name, value)
     if value < minimum:
         bound = {0: 'non-negative', 1: 'positive'}.get(minimum, f'at least {minimum}')
         raise ValueError(f"'{name}' must be {bound} (got {value!r})")
@@ -166,8 +197,11 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
 
     Valid: single nodes, isolated nodes, duplicate edges and self-loops (every method
     accepts them), integer or boolean ``x`` and ``edge_attr`` (models cast them).
-    The checks are vectorised and synchronise with the device a handful of times.
+    The checks are vectorised and synchronise with the device a handful of times;
+    inside :func:`checked_input` they are skipped.
     """
+    if input_is_checked():
+        return
     if not isinstance(data, Data):
         raise GraphInputError(f'Expected a torch_geometric Data or Batch object '
                               f'(got {type(data).__name__})')
@@ -189,8 +223,8 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         check_node_tensor('x', x, num_nodes)
     if node_channels is not None and node_channels > 0:
         if x is None:
-            raise GraphInputError(f'The model expects node features with '
-                                  f'{node_channels} channels, the data has no x')
+            raise GraphInputError(f"The model expects node features with "
+                                  f"{node_channels} channels, the data has no 'x'")
         width = 1 if x.dim() == 1 else x.size(-1)
         if width != node_channels:
             raise GraphInputError(f'The model expects {node_channels} node feature '
@@ -227,9 +261,9 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         check_node_tensor('edge_attr', edge_attr, edge_index.size(1), what='edges')
     if edge_channels is not None and edge_channels > 0:
         if edge_attr is None:
-            raise GraphInputError(f'The model expects edge features with '
-                                  f'{edge_channels} channels, the data has no '
-                                  f'edge_attr')
+            raise GraphInputError(f"The model expects edge features with "
+                                  f"{edge_channels} channels, the data has no "
+                                  f"'edge_attr'")
         width = 1 if edge_attr.dim() == 1 else edge_attr.size(-1)
         if width != edge_channels:
             raise GraphInputError(f'The model expects {edge_channels} edge feature '

@@ -10,7 +10,7 @@ from torch_geometric.utils import to_dense_batch
 from lps_geometric.nn.patch_embedding import AdjacencyPatchEmbedding
 from lps_geometric.nn.transformer import TransformerEncoder
 from lps_geometric.utils.batch import local_index, to_ptr_batch
-from lps_geometric.utils.validation import check_graph_size
+from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
 
 __all__ = ['AdjacencyPatchTransformer']
 
@@ -112,6 +112,8 @@ class AdjacencyPatchTransformer(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, data: Data) -> Tensor:
+        validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
+                             edge_channels=self.edge_dim)
         batch, ptr, B = to_ptr_batch(data)
         check_graph_size(ptr, self.max_nodes)
         x = data.x if self.in_channels > 0 else None

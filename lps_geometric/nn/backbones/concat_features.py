@@ -5,6 +5,8 @@ from typing import Sequence
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from lps_geometric.utils.validation import GraphInputError, validate_graph_batch
+
 from .wrapper import BackboneWrapper
 
 __all__ = ['ConcatNodeFeatures']
@@ -40,11 +42,13 @@ class ConcatNodeFeatures(BackboneWrapper):
         self.in_channels = in_channels
 
     def forward(self, data: Data) -> Tensor:
+        validate_graph_batch(data, node_channels=self.in_channels,
+                             require_pos='pos' in self.keys)
         parts = []
         x = getattr(data, 'x', None)
         if self.in_channels > 0:
             if x is None:
-                raise ValueError('The backbone expects node features x')
+                raise GraphInputError('The backbone expects node features x')
             parts.append(x.view(x.size(0), -1))
         for key in self.keys:
             value = self.read(data, key)

@@ -7,6 +7,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from lps_geometric.utils.validation import validate_graph_batch
+
 from .wrapper import BackboneWrapper
 
 __all__ = ['ConcatEdgeGeometry']
@@ -146,6 +148,8 @@ class ConcatEdgeGeometry(BackboneWrapper):
         return parts
 
     def forward(self, data: Data) -> Tensor:
+        validate_graph_batch(data, edge_channels=self.in_channels,
+                             require_pos='pos' in self.keys)
         out = copy.copy(data)
         out.edge_attr = self.edge_features(data)
         return self.backbone(out)

@@ -8,6 +8,7 @@ from torch_geometric.nn import MLP, MessagePassing, global_add_pool, global_mean
 
 from lps_geometric.groups.symmetric import check_level
 from lps_geometric.utils.batch import to_ptr_batch
+from lps_geometric.utils.validation import GraphInputError, validate_graph_batch
 
 __all__ = ['MPNN', 'MPNNLayer']
 
@@ -149,21 +150,22 @@ class MPNN(nn.Module):
         self.head.reset_parameters()
 
     def forward(self, data: Data) -> Tensor:
+        validate_graph_batch(data)
         x = getattr(data, 'x', None)
         if x is None or x.dim() != 2 or x.size(-1) != self.in_channels:
             got = 'none' if x is None else tuple(x.shape)
-            raise ValueError(f'MPNN expects node features x of shape (|V|, '
-                             f'{self.in_channels}) (got {got})')
+            raise GraphInputError(f'MPNN expects node features x of shape (|V|, '
+                                  f'{self.in_channels}) (got {got})')
         edge_attr = None
         if self.edge_dim > 0:
             edge_attr = getattr(data, 'edge_attr', None)
             if edge_attr is None or edge_attr.size(-1) != self.edge_dim or \
                     edge_attr.size(0) != data.edge_index.size(1):
                 got = 'none' if edge_attr is None else tuple(edge_attr.shape)
-                raise ValueError(f'MPNN expects edge features edge_attr of shape (|E|, '
-                                 f'{self.edge_dim}) (got {got} for |E| = '
-                                 f'{data.edge_index.size(1)})')
-        h = self.embed(x)
+                raise GraphInputError(f'MPNN expects edge features edge_attr of shape '
+                                      f'(|E|, {self.edge_dim}) (got {got} for |E| = '
+                                      f'{data.edge_index.size(1)})')
+        h = self.embed(x if x.is_floating_point() else x.to(self.embed.weight.dtype))
         if edge_attr is not None:
             edge_attr = edge_attr.to(h.dtype)
         for layer in self.layers:

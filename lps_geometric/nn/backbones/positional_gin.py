@@ -9,7 +9,7 @@ from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
 from lps_geometric.groups.symmetric import check_level
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.sparse import NeighborSum, gin_update
-from lps_geometric.utils.validation import check_graph_size
+from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
 
 from .position_encoding import position_codes, position_table
 
@@ -159,6 +159,8 @@ class PositionalGIN(nn.Module):
         return position_codes(self.position, batch, ptr, band)
 
     def forward(self, data: Data) -> Tensor:
+        validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
+                             edge_channels=self.edge_dim)
         batch, ptr, B = to_ptr_batch(data)
         check_graph_size(ptr, self.max_nodes)
         h = self.position_codes(batch, ptr, getattr(data, 'perm_band', None))

@@ -11,7 +11,7 @@ from torch_geometric.utils import scatter
 
 from lps_geometric.groups.symmetric import check_level
 from lps_geometric.utils.batch import to_ptr_batch
-from lps_geometric.utils.validation import check_graph_size
+from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
 
 from .position_encoding import POSITION_KINDS, PositionEncoding
 from .wrapper import BackboneWrapper
@@ -272,6 +272,7 @@ class PyGBackbone(BackboneWrapper):
         return codes if self.lin is None else self.lin(codes)
 
     def forward(self, data: Data) -> Tensor:
+        validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels)
         batch, ptr, B = to_ptr_batch(data)
         x = self.node_input(data, batch, ptr)
         extra = {}

@@ -5,6 +5,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from lps_geometric.utils.validation import GraphInputError
+
 __all__ = ['BackboneWrapper']
 
 
@@ -31,8 +33,8 @@ class BackboneWrapper(nn.Module):
         r"""``data[key]``, or a clear error naming what is missing."""
         value = getattr(data, key, None)
         if value is None:
-            raise ValueError(f"The backbone reads the {what} '{key}', which the data does "
-                             f"not have")
+            raise GraphInputError(f"The backbone reads the {what} '{key}', which the data "
+                                  f"does not have")
         return value
 
     @staticmethod

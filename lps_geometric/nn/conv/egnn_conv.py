@@ -7,6 +7,8 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import scatter
 
+from lps_geometric.utils.validation import GraphInputError
+
 __all__ = ['EGNNConv']
 
 
@@ -234,26 +236,30 @@ class EGNNConv(MessagePassing):
         V, V_out, H = self.vector_channels, self.out_vector_channels, \
             self.hidden_channels
         if x.dim() != 2 or x.size(1) != self.in_channels:
-            raise ValueError(f"Expected 'x' of shape (N, {self.in_channels}) "
-                             f"(got {tuple(x.shape)})")
-        if pos.shape != (N, 3):
-            raise ValueError(f"Expected 'pos' of shape ({N}, 3) (got {tuple(pos.shape)})")
+            raise GraphInputError(f"Expected 'x' of shape (N, {self.in_channels}) "
+                                  f"(got {tuple(x.shape)})")
+        if pos.dim() != 2 or pos.size(0) != N:
+            raise GraphInputError(f"'x' has {N} rows but 'pos' has shape "
+                                  f"{tuple(pos.shape)} (one row per node)")
+        if pos.size(1) != 3:
+            raise GraphInputError(f"Expected 'pos' of shape ({N}, 3) "
+                                  f"(got {tuple(pos.shape)})")
         if vec is None:
             vec = pos.new_zeros(N, V, 3)
         elif vec.shape != (N, V, 3):
-            raise ValueError(f"Expected 'vec' of shape ({N}, {V}, 3) "
-                             f"(got {tuple(vec.shape)})")
+            raise GraphInputError(f"Expected 'vec' of shape ({N}, {V}, 3) "
+                                  f"(got {tuple(vec.shape)})")
         if self.edge_dim > 0:
             if edge_attr is None:
-                raise ValueError(f"'edge_attr' of shape (E, {self.edge_dim}) is "
-                                 f"required (edge_dim={self.edge_dim})")
+                raise GraphInputError(f"'edge_attr' of shape (E, {self.edge_dim}) is "
+                                      f"required (edge_dim={self.edge_dim})")
             edge_attr = edge_attr.view(-1, 1) if edge_attr.dim() == 1 else edge_attr
             if edge_attr.shape != (edge_index.size(1), self.edge_dim):
-                raise ValueError(f"Expected 'edge_attr' of shape "
-                                 f"({edge_index.size(1)}, {self.edge_dim}) "
-                                 f"(got {tuple(edge_attr.shape)})")
+                raise GraphInputError(f"Expected 'edge_attr' of shape "
+                                      f"({edge_index.size(1)}, {self.edge_dim}) "
+                                      f"(got {tuple(edge_attr.shape)})")
         elif edge_attr is not None:
-            raise ValueError("Got 'edge_attr' but the layer has edge_dim=0")
+            raise GraphInputError("Got 'edge_attr' but the layer has edge_dim=0")
 
         out = self.propagate(edge_index, x=x, pos=pos, vec=vec, edge_attr=edge_attr,
                              size=(N, N))

@@ -5,6 +5,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from torch import Tensor, nn
 
 from lps_geometric.nn.conv.egnn_conv import EGNNConv
+from lps_geometric.utils.validation import (GraphInputError, check_edge_index,
+                                           check_node_tensor, input_is_checked)
 
 __all__ = ['EGNN']
 
@@ -147,13 +149,15 @@ class EGNN(nn.Module):
                 ) -> Tuple[Tensor, Tensor, Tensor]:
         r"""Returns ``(h, pos, vec)`` of shapes :math:`(N, C)`, :math:`(N, 3)`,
         :math:`(N, V', 3)`; ``vec=None`` means zeros :math:`(N, V, 3)`."""
+        if not input_is_checked():
+            self._check_inputs(x, pos, edge_index, vec, edge_attr)
         if x is None:
             if self.in_channels > 0:
-                raise ValueError(f"'x' of shape (N, {self.in_channels}) is required")
+                raise GraphInputError(f"'x' of shape (N, {self.in_channels}) is required")
             x = pos.new_ones(pos.size(0), 1)
         elif self.in_channels == 0:
-            x = x.new_ones(x.size(0), 1)
-        h = self.embedding(x)
+            x = pos.new_ones(x.size(0), 1)
+        h = self.embedding(x if x.is_floating_point() else x.to(pos.dtype))
         if vec is None:
             vec = pos.new_zeros(pos.size(0), self.vector_channels, 3)
         for conv in self.convs:
@@ -161,6 +165,25 @@ class EGNN(nn.Module):
         if self.head is not None:
             h = self.head(h)
         return h, pos, vec
+
+    def _check_inputs(self, x: Optional[Tensor], pos: Tensor, edge_index: Tensor,
+                      vec: Optional[Tensor], edge_attr: Optional[Tensor]):
+        r"""Rows, widths, dtypes and finiteness of the inputs, and ``edge_index`` in
+        range (:class:`~lps_geometric.utils.GraphInputError`)."""
+        if not isinstance(pos, Tensor) or pos.dim() == 0:
+            raise GraphInputError("'pos' must be a tensor of shape (N, 3)")
+        N = x.size(0) if isinstance(x, Tensor) and x.dim() > 0 else pos.size(0)
+        check_node_tensor('pos', pos, N, floating=True, width=3, dims=(2,))
+        if x is not None:
+            check_node_tensor('x', x, N, dims=(2,))
+            if self.in_channels > 0 and x.size(1) != self.in_channels:
+                raise GraphInputError(f'EGNN expects {self.in_channels} node feature '
+                                      f"channels, 'x' has {x.size(1)}")
+        if vec is not None:
+            check_node_tensor('vec', vec, N, floating=True, width=3, dims=(3,))
+        edge_index = check_edge_index(edge_index, N)
+        if edge_attr is not None:
+            check_node_tensor('edge_attr', edge_attr, edge_index.size(1), what='edges')
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
