@@ -8,13 +8,31 @@ import warnings
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 
-__all__ = ['NamedInMemoryDataset', 'describe']
+__all__ = ['NamedInMemoryDataset', 'describe', 'check_root']
 
 
 def describe(obj: object) -> str:
     r"""A description of :obj:`obj` without memory addresses (for the
     :obj:`pre_transform.pt` and :obj:`pre_filter.pt` markers)."""
     return 'None' if obj is None else re.sub(r' at 0x[0-9a-fA-F]+', '', str(obj))
+
+
+def check_root(root: str) -> str:
+    r"""``root`` if it is a directory or can be created as one, else a
+    :class:`ValueError` naming the file in the way."""
+    if root is None:
+        return root
+    path = osp.abspath(osp.expanduser(str(root)))
+    probe = path
+    while not osp.exists(probe):
+        parent = osp.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if osp.exists(probe) and not osp.isdir(probe):
+        raise ValueError(f"The dataset 'root' {root!r} must be a directory, but "
+                         f"{probe!r} is a file")
+    return root
 
 
 class NamedInMemoryDataset(InMemoryDataset):
@@ -29,6 +47,10 @@ class NamedInMemoryDataset(InMemoryDataset):
     unpickling for the former and reads the latter with :obj:`weights_only=False`).
     """
     name: str = ''
+
+    def _download(self) -> None:
+        check_root(self.root)
+        super()._download()
 
     @property
     def raw_dir(self) -> str:
@@ -48,6 +70,7 @@ class NamedInMemoryDataset(InMemoryDataset):
 
     def _process(self) -> None:
         r"""PyG's :meth:`Dataset._process` with the markers read safely."""
+        check_root(self.root)
         markers = {'pre_transform': self.pre_transform, 'pre_filter': self.pre_filter}
         for key, value in markers.items():
             marker = osp.join(self.processed_dir, f'{key}.pt')

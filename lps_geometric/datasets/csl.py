@@ -7,6 +7,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import coalesce
 
 from lps_geometric.datasets.base import NamedInMemoryDataset
+from lps_geometric.utils.validation import check_integer
 
 __all__ = ['CSL', 'circular_skip_link_graph']
 
@@ -87,7 +88,10 @@ class CSL(NamedInMemoryDataset):
         pre_filter: Optional[Callable] = None,
         force_reload: bool = False,
     ) -> None:
-        skip_lengths = tuple(int(s) for s in skip_lengths)
+        num_nodes = check_integer('num_nodes', num_nodes)
+        graphs_per_class = check_integer('graphs_per_class', graphs_per_class)
+        seed = check_integer('seed', seed)
+        skip_lengths = tuple(check_integer('skip_lengths', s) for s in skip_lengths)
         if num_nodes < 5:
             raise ValueError(f'CSL needs at least 5 nodes, got {num_nodes}')
         if graphs_per_class < 1:
