@@ -72,8 +72,11 @@ class Symmetrize(nn.Module):
             :obj:`"vector"` (rotates: velocities, forces, displacements; last dimension
             :math:`d`) or :obj:`"position"` (rotates and translates). Relabelling acts
             on node rows whatever the kind. (default: :obj:`"scalar"`)
-        validate (bool, optional): Check every input batch
-            (:func:`~lps_geometric.utils.validate_graph_batch`). (default: :obj:`True`)
+        validate (bool, optional): Check every input batch once
+            (:func:`~lps_geometric.utils.validate_graph_batch`: a
+            :class:`~lps_geometric.utils.GraphInputError` names the problem); the
+            sampler and the backbone do not check the stacked batch again, and
+            :obj:`False` skips the checks altogether. (default: :obj:`True`)
 
     Shapes:
         - **input:** a ``Data``/``Batch``, or ``x`` :math:`(|V|, F)`, ``edge_index``
