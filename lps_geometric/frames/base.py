@@ -30,9 +30,9 @@ from lps_geometric.groups.symmetric import segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.validation import check_positive_int
 
-__all__ = ['self_loop_marks', 'lexicographic_keys', 'lexicographic_rank', 'enumerate_group',
-           'random_group_elements', 'choose_elements', 'ragged_stack', 'RaggedStack', 'uniform_weights',
-           'ragged_ranks', 'INFINITE']
+__all__ = ['self_loop_marks', 'lexicographic_keys', 'lexicographic_rank',
+           'enumerate_group', 'random_group_elements', 'choose_elements', 'ragged_stack',
+           'RaggedStack', 'uniform_weights', 'ragged_ranks', 'INFINITE']
 
 #: ``frame_size`` of a continuous frame (a positive-dimensional stabiliser).
 INFINITE = float('inf')

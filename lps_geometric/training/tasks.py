@@ -186,8 +186,9 @@ class Task:
     def labels(self, y: Tensor) -> Tensor:
         r"""The learned columns of ``y`` as a float :math:`(N, T)` tensor."""
         if not isinstance(y, Tensor) or y.dim() == 0:
-            raise ValueError(f'Labels must be a tensor with one row per example (got '
-                             f'{type(y).__name__ if not isinstance(y, Tensor) else "a scalar"})')
+            got = 'a scalar' if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(f'Labels must be a tensor with one row per example '
+                             f'(got {got})')
         y = y.reshape(y.size(0), -1).float()
         if self.target is not None:
             if self.target >= y.size(1):
