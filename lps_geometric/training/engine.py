@@ -166,12 +166,12 @@ def _epoch_of(row: Dict[str, str]) -> Optional[int]:
 
 
 def _purge_step(out_dir: Path) -> Optional[int]:
-    r"""The first step a resumed run logs anew: events at or after it that a killed run
-    wrote go (TensorBoard's ``purge_step``); :obj:`None` without a usable
-    ``last.ckpt`` (its errors are raised when it is loaded)."""
+    r"""The first step a run logs anew: events at or after it that a killed run wrote
+    go (TensorBoard's ``purge_step``); 0 without ``last.ckpt`` (a start from scratch),
+    :obj:`None` for an unusable one (its error is raised when the run loads it)."""
     last = out_dir / 'checkpoints' / 'last.ckpt'
     if not last.is_file():
-        return None
+        return 0
     try:
         ckpt = torch.load(last, map_location='cpu', weights_only=True, mmap=True)
         # an epoch-end checkpoint comes after its epoch's row; a mid-epoch one before

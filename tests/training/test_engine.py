@@ -137,6 +137,19 @@ def test_killed_run_resumes_with_the_log_of_an_uninterrupted_one(tmp_path):
         assert torch.equal(value, b['model'][key]), key
 
 
+def test_checkpoint_without_running_sums_still_resumes(tmp_path):
+    data = fake_molecules(24, seed=6)
+    split = split_of(16, 4, 4)                    # 2 steps per epoch
+    train(config(tmp_path, 'old', stop_after_steps=3), small_mfa, data, split,
+          Task('regression'))
+    last = tmp_path / 'old' / 'checkpoints' / 'last.ckpt'
+    ckpt = torch.load(last, weights_only=True)
+    del ckpt['running']                           # as written before they were saved
+    torch.save(ckpt, last)
+    result = train(config(tmp_path, 'old'), small_mfa, data, split, Task('regression'))
+    assert [epoch for epoch, _ in result['history']['train']] == [1, 2]
+
+
 def test_tensorboard_of_a_resumed_run_is_one_folder(tmp_path):
     pytest.importorskip('tensorboard')
     data = fake_molecules(24, seed=6)
