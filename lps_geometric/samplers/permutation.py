@@ -1,20 +1,26 @@
 r"""Learned distribution over node permutations (probabilistic symmetrization of
 :math:`S_n`)."""
+import warnings
+from collections import OrderedDict
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
+from torch_geometric.nn import MLP, GINConv, GINEConv
 
-from lps_geometric.groups.symmetric import Permutation
+from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.relaxation import (band_entropy, banded_soft_rank,
                                                straight_through)
 from lps_geometric.utils.batch import replicate_batch
-from lps_geometric.utils.sparse import NeighborSum, gin_update
+from lps_geometric.utils.sparse import NeighborSum
+from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
-__all__ = ['PermutationSampler', 'sample_noise']
+__all__ = ['PermutationSampler', 'sample_noise', 'invariant_sum', 'TIE_BREAKS']
+
+#: How :class:`PermutationSampler` orders nodes whose score and noise are equal.
+TIE_BREAKS = ('auto', 'canonical', 'index')
 
 
 def sample_noise(num_nodes: int, scale: float, distribution: str, device,
@@ -36,6 +42,86 @@ def sample_noise(num_nodes: int, scale: float, distribution: str, device,
     return noise * scale
 
 
+def _fixed_point_scale(value: Tensor, group: Tensor, num_groups: int,
+                       count: Tensor) -> Tensor:
+    r"""Powers of two :math:`2^{k_{b,c}}` of shape :obj:`(B, C)`, float64, such that
+    ``count[b]`` terms :math:`\mathrm{round}(|x| 2^k)` of group :math:`b` (rows
+    ``group == b`` of ``value``) sum to less than :math:`2^{53}`: their float64 sum is
+    then exact, whatever the order of the additions."""
+    mag = value.detach().abs().to(torch.float64)
+    amax = mag.new_zeros(num_groups, mag.size(1)).scatter_reduce(
+        0, group.view(-1, 1).expand_as(mag), mag, 'amax', include_self=True)
+    _, exponent = torch.frexp(amax)                        # amax < 2^exponent
+    _, count_bits = torch.frexp(count.clamp(min=1).to(torch.float64))  # count < 2^bits
+    k = (52 - count_bits).view(-1, 1) - exponent
+    return torch.ldexp(torch.ones_like(amax), k.clamp(-1000, 1000))
+
+
+class _InvariantSum(torch.autograd.Function):
+    r"""A sum whose forward value does not depend on the order of its terms: the
+    terms are rounded to multiples of :math:`2^{-k}` (a power of two per group and
+    channel, from :func:`_fixed_point_scale`) and added as integers in float64, which is
+    exact. The backward pass is that of the plain sum (``adjoint``)."""
+    @staticmethod
+    def forward(ctx, value, scale_in, scale_out, apply, adjoint):
+        ctx.adjoint = adjoint
+        fixed = torch.round(value.to(torch.float64) * scale_in)
+        return (apply(fixed) / scale_out).to(value.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.adjoint(grad), None, None, None, None
+
+
+def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
+                  num_groups: int, count: Tensor) -> Tensor:
+    r"""``out[i] = sum of value[j] over index[j] == i``, computed so that the result is
+    bitwise independent of the order of the rows of ``value``.
+
+    Floating-point addition is not associative, so an ordinary scatter sum changes in
+    its last bits when the rows arrive in another order (a relabelled graph). Here every
+    term is rounded to a multiple of :math:`2^{-k}`, with :math:`2^k` the largest power
+    of two that keeps the sum of ``count[b]`` terms of group :math:`b` below
+    :math:`2^{53}` (about :math:`2^{-45}` of the group's largest term for a few hundred
+    terms), and the integers are added exactly in float64. Equal multisets of terms give
+    bitwise equal sums, so equal inputs, automorphic nodes and relabelled graphs get
+    equal results. Gradients are those of the plain sum.
+
+    Args:
+        value (torch.Tensor): Terms :math:`(M, C)`.
+        index (torch.Tensor): Output row of every term :math:`(M,)`.
+        dim_size (int): Output rows.
+        group (torch.Tensor): Group (graph) of every output row :math:`(\text{dim\_size},)`;
+            the scale is shared within a group and channel.
+        num_groups (int): :math:`B`.
+        count (torch.Tensor): Bound on the number of terms of one output row of every
+            group :math:`(B,)`.
+    """
+    term_group = group[index]
+    scale = _fixed_point_scale(value, term_group, num_groups, count)
+
+    def apply(fixed):
+        return fixed.new_zeros(dim_size, fixed.size(1)).index_add_(0, index, fixed)
+
+    def adjoint(grad):
+        return grad.index_select(0, index)
+
+    return _InvariantSum.apply(value, scale[term_group], scale[group], apply, adjoint)
+
+
+def _invariant_neighbor_sum(h: Tensor, op: NeighborSum, batch: Tensor, num_graphs: int,
+                            count: Tensor) -> Tensor:
+    r""":func:`invariant_sum` over in-neighbours with the CSR product of ``op`` (built
+    in float64): no :math:`(|E|, C)` message tensor."""
+    scale = _fixed_point_scale(h, batch, num_graphs, count)[batch]
+
+    def adjoint(grad):
+        return (op.transpose @ grad.to(torch.float64).contiguous()).to(grad.dtype)
+
+    return _InvariantSum.apply(h, scale, scale, lambda fixed: op.matrix @ fixed,
+                               adjoint)
+
+
 class PermutationSampler(nn.Module):
     r"""Samples node permutations :math:`g \sim p_\theta(g \mid G)` with an equivariant
     network and noise outsourcing (Kim et al., `"Learning Probabilistic Symmetrization for
@@ -46,17 +132,44 @@ class PermutationSampler(nn.Module):
 
     .. math::
         s = \mathrm{GIN}_\theta([x \,\|\, \epsilon], A), \qquad
-        \mathrm{rank}_v = \#\{u \in G(v) : s_u < s_v\},
+        \mathrm{rank}_v = \#\{u \in G(v) : (s_u, \epsilon_u) < (s_v, \epsilon_v)\},
 
     so the hard permutation (the per-graph argsort) is equivariant: permuting the graph and
-    its noise permutes the ranks along, and :math:`g^{-1} \cdot G` is invariant. Nodes
-    whose scores tie exactly (saturated ReLUs) are ordered by their noise. For the
+    its noise permutes the ranks along, and :math:`g^{-1} \cdot G` is invariant. For the
     backward pass the hard assignment is relaxed (SoftSort with temperature :math:`\tau`,
     on a band of :math:`2w+1` positions, optionally Sinkhorn-normalised) with a
-    straight-through estimator. :obj:`noise_scale=0` gives a learned canonicalization
-    (Kaba et al., 2023): ties between nodes the GIN cannot tell apart (automorphic nodes
-    always tie) are then broken by node index, so the output can depend on the input's
-    node order on graphs with such ties.
+    straight-through estimator.
+
+    **Exactness.** The scores are computed so that they are *bitwise* equivariant, not
+    only up to rounding: every sum over nodes (neighbour sums, the virtual node's
+    pooling) is an :func:`invariant_sum`, whose value does not depend on the order of
+    its terms, and every other step acts on each node's row alone (the last layer as a
+    row-wise product and sum). Relabelling a graph and moving its noise along therefore
+    gives exactly the relabelled scores, and the argsort cannot swap two nearly equal
+    scores. Nodes the network cannot tell apart (automorphic nodes always, 1-WL-equivalent
+    ones often) get exactly equal scores. Equal keys :math:`(s, \epsilon)` are ordered by
+    ``tie_break``:
+
+    - :obj:`"canonical"`: by nauty's canonical labelling of the graph coloured by the
+      key, the rows of ``x``, self-loops and the rows of ``edge_attr``
+      (:func:`~lps_geometric.frames.nauty.canonical_tie_ranks`; needs :mod:`pynauty`,
+      runs on the host only for graphs that have ties, cached by content). The order is
+      then equivariant up to an automorphism of the coloured graph: the relabelled graph
+      :math:`g^{-1} \cdot G` the backbone reads is exactly invariant.
+    - :obj:`"index"`: by node index, which depends on the input's node order.
+    - :obj:`"auto"`: :obj:`"canonical"` if :mod:`pynauty` is installed, else
+      :obj:`"index"` with a warning the first time a tie is met.
+
+    With noise, ties need equal noise values and are rare. :obj:`noise_scale=0` gives a
+    learned canonicalization (Kaba et al., 2023), where ties are common; with the
+    canonical tie-break its graph-level outputs are exactly invariant, and node-level
+    outputs are equivariant up to an automorphism (automorphic nodes may exchange their
+    outputs unless they are averaged over the automorphism group, as MFA does).
+
+    Bitwise equivariance assumes dense kernels whose result for a row does not depend on
+    the row's position in the matrix (true of MKL's and cuBLAS's matrix products for the
+    shapes used here; the single-column output layer is computed as a row-wise sum
+    because a matrix-vector product is not).
 
     Args:
         in_channels (int): Node feature size (:obj:`0` for graphs without features).
@@ -75,6 +188,8 @@ class PermutationSampler(nn.Module):
             (default: :obj:`2`)
         sinkhorn_iters (int, optional): Sinkhorn iterations on the band.
             (default: :obj:`0`)
+        tie_break (str, optional): :obj:`"auto"`, :obj:`"canonical"` or :obj:`"index"`,
+            see above. (default: :obj:`"auto"`)
 
     Shapes:
         - **input:** a ``Batch`` with :math:`|V|` nodes and :math:`B` graphs, optional
@@ -82,10 +197,13 @@ class PermutationSampler(nn.Module):
         - **output:** :class:`~lps_geometric.samplers.GroupSample` with a
           :class:`~lps_geometric.groups.Permutation` of the :math:`k B` stacked graphs
     """
+    #: Canonical forms kept by the canonical tie-break.
+    cache_size = 10000
+
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
                  edge_dim: int = 0, dropout: float = 0.1, virtual_node: bool = True,
                  noise_scale: float = 1.0, noise: str = 'uniform', tau: float = 0.01,
-                 band: int = 2, sinkhorn_iters: int = 0):
+                 band: int = 2, sinkhorn_iters: int = 0, tie_break: str = 'auto'):
         super().__init__()
         if noise not in ('uniform', 'normal'):
             raise ValueError(f"'noise' must be 'uniform' or 'normal' (got '{noise}')")
@@ -93,6 +211,12 @@ class PermutationSampler(nn.Module):
             raise ValueError(f"'tau' must be positive (got {tau})")
         if band < 0:
             raise ValueError(f"'band' must be non-negative (got {band})")
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"'tie_break' must be one of {TIE_BREAKS} (got "
+                             f"'{tie_break}')")
+        if tie_break == 'canonical':
+            from lps_geometric.frames.nauty import require_pynauty
+            require_pynauty()
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.num_layers = num_layers
@@ -103,6 +227,8 @@ class PermutationSampler(nn.Module):
         self.tau = tau
         self.band = band
         self.sinkhorn_iters = sinkhorn_iters
+        self.tie_break = tie_break
+        self._canonical_cache: OrderedDict = OrderedDict()
 
         self.encoder = nn.Linear(in_channels + 1, hidden_channels)
         self.convs = nn.ModuleList()
@@ -130,34 +256,100 @@ class PermutationSampler(nn.Module):
             for mlp in self.virtual_mlps:
                 mlp.reset_parameters()
         self.score.reset_parameters()
+        self._canonical_cache.clear()
 
     def scores(self, data: Data, noise: Tensor) -> Tensor:
-        r"""Node scores :math:`s` of shape :obj:`(|V|,)` for a batch and its noise."""
+        r"""Node scores :math:`s` of shape :obj:`(|V|,)` for a batch and its noise,
+        bitwise equivariant (see the class description)."""
         x = data.x if self.in_channels > 0 else None
         h = noise if x is None else torch.cat([x.to(noise.dtype), noise], dim=1)
         h = self.encoder(h)
-        batch = data.batch
-        # GIN's sum over neighbours as CSR products (built once for all layers), the
-        # same as ``conv(h, edge_index)`` without an (|E|, hidden) message tensor.
+        batch, N = data.batch, h.size(0)
+        B = data.num_graphs
+        src, dst = data.edge_index
+        # Bounds on the number of terms of one sum, per graph (see invariant_sum).
+        in_degree = torch.bincount(dst, minlength=N)
+        max_degree = in_degree.new_zeros(B).scatter_reduce(0, batch, in_degree, 'amax')
+        graph_size = torch.bincount(batch, minlength=B)
+        graph = torch.arange(B, device=batch.device)
+        # GIN's sum over neighbours as a float64 CSR product (built once for all
+        # layers), without an (|E|, hidden) message tensor.
         neighbor_sum = None if self.edge_dim > 0 else \
-            NeighborSum(data.edge_index, h.size(0), h.dtype)
+            NeighborSum(data.edge_index, N, torch.float64)
         vn = None
         for layer, conv in enumerate(self.convs):
             if vn is not None:
                 h = h + vn[batch]
-            if neighbor_sum is None:
-                h = conv(h, data.edge_index, data.edge_attr.to(h.dtype))
+            if neighbor_sum is None:  # GINE: relu(x_u + lin(e_uv)) summed over u
+                edge = data.edge_attr.to(h.dtype)
+                if conv.lin is not None:
+                    edge = conv.lin(edge)
+                message = (h.index_select(0, src) + edge).relu()
+                total = invariant_sum(message, dst, N, batch, B, max_degree)
             else:
-                h = gin_update(conv, h, neighbor_sum)
+                total = _invariant_neighbor_sum(h, neighbor_sum, batch, B, max_degree)
+            h = conv.nn(total + (1 + conv.eps) * h)
             h = torch.relu(h)
             h = nn.functional.dropout(h, self.dropout, self.training)
             if self.virtual_node and layer < self.num_layers - 1:
-                pooled = global_add_pool(h, batch, size=data.num_graphs)
+                pooled = invariant_sum(h, batch, B, graph, B, graph_size)
                 vn = self.virtual_mlps[layer](pooled if vn is None else pooled + vn)
-        return self.score(h).squeeze(-1)
+        # A row-wise product and sum: a matrix-vector product's value for a row can
+        # depend on the row's position.
+        return (h * self.score.weight.view(-1)).sum(dim=-1) + self.score.bias
+
+    def rank_nodes(self, score: Tensor, noise: Tensor, data: Data) -> Permutation:
+        r"""The per-graph argsort of the keys :math:`(s_v, \epsilon_v)`, equal keys
+        ordered by ``tie_break``.
+
+        Args:
+            score (torch.Tensor): Scores :math:`(|V|,)`.
+            noise (torch.Tensor): Noise :math:`(|V|,)`.
+            data (Data): The (stacked) batch the scores belong to.
+        """
+        batch, ptr = data.batch, data.ptr
+        rank = segment_argsort(score, batch, ptr, tie_break=noise)
+        if self.tie_break == 'index' or score.numel() < 2:
+            return Permutation(rank, batch, ptr)
+        order = torch.empty_like(rank)
+        order[ptr[batch] + rank] = torch.arange(rank.numel(), device=rank.device)
+        s, e, b = score[order], noise[order], batch[order]
+        tie = (s[1:] == s[:-1]) & (e[1:] == e[:-1]) & (b[1:] == b[:-1])
+        if not bool(tie.any()):
+            return Permutation(rank, batch, ptr)
+        if not self._canonical_available():
+            return Permutation(rank, batch, ptr)
+        from lps_geometric.frames.nauty import canonical_tie_ranks
+        new = torch.ones_like(b, dtype=torch.bool)
+        new[1:] = ~tie
+        key = torch.empty_like(rank)
+        key[order] = torch.cumsum(new, 0) - 1
+        tied = torch.unique(b[1:][tie])
+        canonical = canonical_tie_ranks(data, key, tied, cache=self._canonical_cache,
+                                        cache_size=self.cache_size)
+        rank = segment_argsort(key.to(torch.float64), batch, ptr,
+                               tie_break=canonical.to(torch.float64))
+        return Permutation(rank, batch, ptr)
+
+    def _canonical_available(self) -> bool:
+        if self.tie_break == 'canonical':
+            return True
+        try:
+            import pynauty  # noqa: F401
+        except ImportError:
+            warnings.warn("PermutationSampler: nodes with equal scores are ordered by "
+                          "node index, which depends on the input's node order; install "
+                          "'pynauty' to order them by a canonical labelling "
+                          "(tie_break='canonical'), or pass tie_break='index' to "
+                          "silence this warning", RuntimeWarning, stacklevel=3)
+            return False
+        return True
 
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
+        validate_graph_batch(data, node_channels=self.in_channels,
+                             edge_channels=self.edge_dim)
+        num_samples = check_positive_int('num_samples', num_samples)
         stacked = replicate_batch(data, num_samples)
         if noise is None:
             noise = sample_noise(stacked.num_nodes, self.noise_scale, self.noise,
@@ -168,10 +360,7 @@ class PermutationSampler(nn.Module):
                              f"{num_samples} samples of {data.num_nodes} nodes "
                              f"(got {tuple(noise.shape)})")
         score = self.scores(stacked, noise)
-        # Exactly equal scores (ReLU units saturated on several nodes) are ordered by the
-        # noise, which moves with the nodes, not by node index.
-        perm = Permutation.from_scores(score.detach(), stacked.batch, stacked.ptr,
-                                       tie_break=noise.view(-1))
+        perm = self.rank_nodes(score.detach(), noise.view(-1).to(score.dtype), stacked)
         band = entropy = None
         if torch.is_grad_enabled() and score.requires_grad:
             soft = banded_soft_rank(score, perm, self.band, self.tau,
@@ -185,4 +374,4 @@ class PermutationSampler(nn.Module):
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, '
                 f'noise_scale={self.noise_scale}, tau={self.tau}, band={self.band}, '
-                f'sinkhorn_iters={self.sinkhorn_iters})')
+                f'sinkhorn_iters={self.sinkhorn_iters}, tie_break={self.tie_break!r})')
