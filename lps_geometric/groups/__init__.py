@@ -5,7 +5,8 @@ way round.
 
 - :math:`S_n`: :class:`Permutation`, :class:`SymmetricGroup`
 - :math:`O(d), SO(d), E(d), SE(d)`: :class:`EuclideanTransform`, :class:`OrthogonalGroup`,
-  :class:`EuclideanGroup`, :func:`haar_orthogonal`
+  :class:`EuclideanGroup`, :func:`haar_orthogonal`; frames from equivariant vectors:
+  :func:`polar_frame`, :func:`frame_conditioning`
 - :math:`S_n \times E(d)`: :class:`ProductElement`, :class:`ProductGroup`
 - :math:`O(1, d-1), SO(1, d-1), U(d), SU(d)`: :class:`LinearTransform`,
   :class:`LorentzGroup`, :class:`UnitaryGroup`
@@ -14,6 +15,7 @@ from .symmetric import Permutation, SymmetricGroup, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
                         OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal,
                         split_element)
+from .polar import frame_conditioning, polar_frame
 from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
                      minkowski_inner, minkowski_metric, random_lorentz)
 
@@ -22,5 +24,5 @@ __all__ = [
     'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
     'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
     'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',
-    'random_lorentz'
+    'random_lorentz', 'polar_frame', 'frame_conditioning'
 ]
