@@ -341,7 +341,7 @@ def cases() -> List[Case]:
         'complex')
     add('UnitaryMinimalFrameSampler()(data)', "NaN in complex 'pos'", G,
         lambda: _frame('UnitaryMinimalFrameSampler')(graphs(
-            pos=torch.full((N, 2), complex(float('nan'), 0.0)))), 'pos')
+            pos=torch.full((N, 2), complex(float('nan'), 0.0)), vel=None)), 'pos')
 
     # samplers called directly -----------------------------------------------------
     entry = 'PermutationSampler(3)(data, k)'

@@ -10,7 +10,7 @@ Two kinds of error, both :class:`ValueError`:
 import contextlib
 import numbers
 import threading
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -30,6 +30,8 @@ class GraphInputError(ValueError):
 
 
 _STATE = threading.local()
+#: Read the value checks back together on the CPU too (as on accelerators); tests set it.
+_DEFER_ON_CPU = False
 
 
 @contextlib.contextmanager
@@ -78,8 +80,21 @@ def _first_bad(mask: Tensor) -> list:
     return mask.nonzero()[0].tolist()
 
 
-def _check_finite(name: str, value: Optional[Tensor]):
+def _require(defer: Optional[List[Tensor]], ok: Tensor, fail: Callable[[], None]):
+    r"""Checks the 0-dim boolean ``ok``: now (``fail()`` raises if it is false) or,
+    with a list ``defer``, later, all flags at once (one device synchronisation)."""
+    if defer is not None:
+        defer.append(ok.reshape(()))
+    elif not bool(ok):
+        fail()
+
+
+def _check_finite(name: str, value: Optional[Tensor],
+                  defer: Optional[List[Tensor]] = None):
     if value is None or not (torch.is_floating_point(value) or value.is_complex()):
+        return
+    if defer is not None:
+        defer.append(torch.isfinite(value).all())
         return
     finite = torch.isfinite(value)
     if not bool(finite.all()):
@@ -89,11 +104,14 @@ def _check_finite(name: str, value: Optional[Tensor]):
 
 def check_node_tensor(name: str, value, num_rows: int, *, floating: bool = False,
                       width: Optional[int] = None, dims: Sequence[int] = (),
-                      complex_ok: bool = False, what: str = 'nodes') -> Tensor:
+                      complex_ok: bool = False, what: str = 'nodes',
+                      defer: Optional[List[Tensor]] = None) -> Tensor:
     r"""Checks one node (or edge) attribute: a tensor with ``num_rows`` rows, of a
     numeric dtype (floating, or complex with ``complex_ok``, if ``floating``; else
     also integer or bool, which models cast), with ``dims`` dimensions and last
-    dimension ``width`` if given, and finite. Raises :class:`GraphInputError`."""
+    dimension ``width`` if given, and finite. Raises :class:`GraphInputError`.
+    With a list ``defer``, the finiteness flag is appended to it instead of checked
+    (see :func:`validate_graph_batch`)."""
     if not isinstance(value, Tensor):
         raise GraphInputError(f"'{name}' must be a tensor (got {type(value).__name__})")
     if value.dim() == 0:
@@ -117,11 +135,12 @@ def check_node_tensor(name: str, value, num_rows: int, *, floating: bool = False
     elif floating and not value.is_floating_point():
         raise GraphInputError(f"'{name}' must have a floating dtype (got {value.dtype}; "
                               f"cast it, e.g. '{name}.float()')")
-    _check_finite(name, value)
+    _check_finite(name, value, defer)
     return value
 
 
-def check_edge_index(edge_index, num_nodes: int) -> Tensor:
+def check_edge_index(edge_index, num_nodes: int,
+                     defer: Optional[List[Tensor]] = None) -> Tensor:
     r"""Checks that ``edge_index`` is a :obj:`torch.long` tensor of shape
     :math:`(2, |E|)` whose entries lie in :math:`[0, |V|)`. Duplicate edges and
     self-loops are valid. Raises :class:`GraphInputError`."""
@@ -139,10 +158,12 @@ def check_edge_index(edge_index, num_nodes: int) -> Tensor:
                               f"(got {edge_index.dtype})")
     if edge_index.numel() > 0:
         lo, hi = torch.aminmax(edge_index)
-        lo, hi = int(lo), int(hi)
-        if lo < 0 or hi >= num_nodes:
-            raise GraphInputError(f"'edge_index' holds node index "
-                                  f"{lo if lo < 0 else hi} outside [0, {num_nodes})")
+
+        def fail():
+            bad = int(lo) if int(lo) < 0 else int(hi)
+            raise GraphInputError(f"'edge_index' holds node index {bad} outside "
+                                  f"[0, {num_nodes})")
+        _require(defer, (lo >= 0) & (hi < num_nodes), fail)
     return edge_index
 
 
@@ -197,11 +218,29 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
 
     Valid: single nodes, isolated nodes, duplicate edges and self-loops (every method
     accepts them), integer or boolean ``x`` and ``edge_attr`` (models cast them).
-    The checks are vectorised and synchronise with the device a handful of times;
-    inside :func:`checked_input` they are skipped.
+    The shape and dtype checks run on the host; the value checks (finiteness,
+    index ranges, the ``batch`` layout) are vectorised and read back from the device
+    together, once; only a failing batch is examined again for the message. Inside
+    :func:`checked_input` all checks are skipped.
     """
     if input_is_checked():
         return
+    args = (data, max_nodes, require_pos, node_channels, edge_channels, pos_dim,
+            tuple(vector_keys), complex_pos, require_edges)
+    edge_index = getattr(data, 'edge_index', None) if isinstance(data, Data) else None
+    if not isinstance(edge_index, Tensor) or (edge_index.device.type == 'cpu'
+                                              and not _DEFER_ON_CPU):
+        _validate(*args, defer=None)     # reading a CPU value costs no synchronisation
+        return
+    flags: List[Tensor] = []
+    _validate(*args, defer=flags)
+    if flags and not bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
+        _validate(*args, defer=None)     # raises the error that names the problem
+
+
+def _validate(data, max_nodes, require_pos, node_channels, edge_channels, pos_dim,
+              vector_keys, complex_pos, require_edges,
+              defer: Optional[List[Tensor]]) -> None:
     if not isinstance(data, Data):
         raise GraphInputError(f'Expected a torch_geometric Data or Batch object '
                               f'(got {type(data).__name__})')
@@ -220,7 +259,7 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
 
     x = getattr(data, 'x', None)
     if x is not None:
-        check_node_tensor('x', x, num_nodes)
+        check_node_tensor('x', x, num_nodes, defer=defer)
     if node_channels is not None and node_channels > 0:
         if x is None:
             raise GraphInputError(f"The model expects node features with "
@@ -236,7 +275,7 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
                                   "'pos'")
     else:
         check_node_tensor('pos', pos, num_nodes, floating=True, width=pos_dim, dims=(2,),
-                          complex_ok=complex_pos)
+                          complex_ok=complex_pos, defer=defer)
         if complex_pos and not pos.is_complex():
             raise GraphInputError(f"This model needs complex 'pos' (got {pos.dtype})")
     width = pos.size(-1) if pos is not None else pos_dim
@@ -250,15 +289,16 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         if not isinstance(value, Tensor):
             continue
         check_node_tensor(key, value, num_nodes, floating=True, width=width,
-                          dims=(2, 3), complex_ok=complex_pos)
+                          dims=(2, 3), complex_ok=complex_pos, defer=defer)
 
     edge_index = getattr(data, 'edge_index', None)
     if edge_index is None and not require_edges:
         edge_index = torch.zeros(2, 0, dtype=torch.long)
-    edge_index = check_edge_index(edge_index, num_nodes)
+    edge_index = check_edge_index(edge_index, num_nodes, defer)
     edge_attr = getattr(data, 'edge_attr', None)
     if edge_attr is not None:
-        check_node_tensor('edge_attr', edge_attr, edge_index.size(1), what='edges')
+        check_node_tensor('edge_attr', edge_attr, edge_index.size(1), what='edges',
+                          defer=defer)
     if edge_channels is not None and edge_channels > 0:
         if edge_attr is None:
             raise GraphInputError(f"The model expects edge features with "
@@ -273,27 +313,44 @@ def validate_graph_batch(data: Data, max_nodes: Optional[int] = None,
         if batch.numel() != num_nodes:
             raise GraphInputError(f"'batch' has {batch.numel()} entries for "
                                   f"{num_nodes} nodes")
-        if batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-            raise GraphInputError("'batch' must be sorted (nodes grouped by graph, "
-                                  "as PyG's Batch builds it)")
-        if int(batch[0]) < 0:
-            raise GraphInputError("'batch' holds a negative graph index")
-        num_graphs = getattr(data, 'num_graphs', None)
-        B = num_graphs if isinstance(num_graphs, int) else int(batch[-1]) + 1
-        counts = torch.bincount(batch, minlength=B)
-        if counts.numel() > B:
-            raise GraphInputError(f"'batch' refers to {counts.numel()} graphs but the "
-                                  f"batch has num_graphs={B}")
-        empty = (counts == 0).nonzero().view(-1)
-        if empty.numel() > 0:
-            raise GraphInputError(f'Graph {int(empty[0])} of the batch has no nodes '
-                                  f'({empty.numel()} empty graphs in all)')
-        if edge_index.numel() > 0 and bool(
-                (batch[edge_index[0]] != batch[edge_index[1]]).any()):
-            raise GraphInputError("'edge_index' connects nodes of different graphs")
-        if max_nodes is not None and int(counts.max()) > max_nodes:
-            raise GraphInputError(f'A graph with {int(counts.max())} nodes exceeds the '
-                                  f"model's limit of {max_nodes} nodes ('max_nodes')")
+        _check_batch(batch, getattr(data, 'num_graphs', None), edge_index, max_nodes,
+                     defer)
     elif max_nodes is not None and num_nodes > max_nodes:
         raise GraphInputError(f"A graph with {num_nodes} nodes exceeds the model's "
                               f"limit of {max_nodes} nodes ('max_nodes')")
+
+
+def _check_batch(batch: Tensor, num_graphs, edge_index: Tensor, max_nodes: Optional[int],
+                 defer: Optional[List[Tensor]]):
+    r"""The ``batch`` vector: sorted, graph indices in :math:`[0, B)`, no empty graph,
+    no edge between graphs, no graph above ``max_nodes``."""
+    def fail(message):
+        def raise_():
+            raise GraphInputError(message() if callable(message) else message)
+        return raise_
+
+    if batch.numel() > 1:
+        _require(defer, (batch[1:] >= batch[:-1]).all(),
+                 fail("'batch' must be sorted (nodes grouped by graph, as PyG's Batch "
+                      "builds it)"))
+    _require(defer, batch[0] >= 0, fail("'batch' holds a negative graph index"))
+    B = num_graphs if isinstance(num_graphs, int) else int(batch[-1]) + 1
+    _require(defer, batch[-1] < B,
+             fail(lambda: f"'batch' refers to {int(batch[-1]) + 1} graphs but the batch "
+                          f"has num_graphs={B}"))
+    counts = torch.zeros(max(B, 1), dtype=torch.long, device=batch.device)
+    counts.index_add_(0, batch.clamp(0, max(B, 1) - 1), torch.ones_like(batch))
+
+    def empty():
+        missing = (counts[:B] == 0).nonzero().view(-1)
+        return (f'Graph {int(missing[0])} of the batch has no nodes ({missing.numel()} '
+                f'empty graphs in all)')
+    _require(defer, (counts[:B] > 0).all(), fail(empty))
+    if edge_index.numel() > 0:
+        ends = edge_index.clamp(0, batch.numel() - 1)
+        _require(defer, (batch[ends[0]] == batch[ends[1]]).all(),
+                 fail("'edge_index' connects nodes of different graphs"))
+    if max_nodes is not None:
+        _require(defer, counts.max() <= max_nodes,
+                 fail(lambda: f"A graph with {int(counts.max())} nodes exceeds the "
+                              f"model's limit of {max_nodes} nodes ('max_nodes')"))
