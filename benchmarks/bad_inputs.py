@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -595,7 +596,8 @@ def run_case(case: Case) -> dict:
 
 
 def _cell(text: str, width: int = 160) -> str:
-    text = text.replace('|', '\\|')
+    text = re.sub(re.escape(tempfile.gettempdir()) + r'/lps-bad-inputs-[^\s/\'",)]+',
+                  '<tmp>', text).replace('|', '\\|')
     return text if len(text) <= width else text[:width - 3] + '...'
 
 
