@@ -38,6 +38,15 @@ class GroupSample:
             :math:`\max_b m_b`. :obj:`None` for the regular :math:`k`-copy layout.
         node_index (torch.Tensor, optional): For a ragged stack, the original node of
             every stacked node.
+        conditioning (torch.Tensor, optional): For learned Euclidean frames, the
+            invariant conditioning :math:`\mu \in [0, 1]` of every stacked graph's frame,
+            shape :obj:`(k B,)` (see
+            :func:`~lps_geometric.groups.frame_conditioning`).
+        num_redrawn (int, optional): Stacked graphs whose noise was redrawn because
+            their frame was ill-conditioned.
+        num_degenerate (int, optional): Stacked graphs whose frame is still
+            ill-conditioned after the redraws, i.e. not guaranteed equivariant
+            (:obj:`0` when every frame is).
     """
     element: object
     num_samples: int
@@ -48,6 +57,9 @@ class GroupSample:
     frame_size: Optional[Tensor] = None
     graph_index: Optional[Tensor] = None
     node_index: Optional[Tensor] = None
+    conditioning: Optional[Tensor] = None
+    num_redrawn: Optional[int] = None
+    num_degenerate: Optional[int] = None
 
     @property
     def num_copies(self) -> float:

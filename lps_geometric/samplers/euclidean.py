@@ -8,6 +8,7 @@ frame :math:`Q` (orthonormal columns) and a centre :math:`c`, so the backbone se
 :math:`g^{-1} \cdot x` and :class:`~lps_geometric.nn.Symmetrize` maps its output back
 with :math:`g = (Q, c)`.
 """
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -17,17 +18,25 @@ from torch_geometric.utils import scatter, softmax
 
 from lps_geometric.groups.euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanTransform,
                                             ProductElement, haar_orthogonal)
-from lps_geometric.groups.gram_schmidt import gram_schmidt
+from lps_geometric.groups.polar import polar_frame
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.nn.models.egnn import EGNN
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.relaxation import band_entropy, banded_soft_rank, straight_through
 from lps_geometric.utils.batch import replicate_batch
+from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
+                                            validate_graph_batch)
 
 __all__ = ['EuclideanFrameSampler', 'ProductSampler', 'UniformRotationSampler',
-           'UniformProductSampler', 'canonicalizing_transform']
+           'UniformProductSampler', 'canonicalizing_transform', 'requantile_radii',
+           'MIN_CONDITIONING']
 
 _TRANSLATIONS = ('centroid', 'learned', 'none')
+
+#: Default conditioning threshold of learned frames, by dtype (see
+#: :class:`EuclideanFrameSampler`).
+MIN_CONDITIONING = {torch.float16: 1e-1, torch.bfloat16: 3e-1, torch.float32: 3e-3,
+                    torch.float64: 1e-5}
 
 
 def canonicalizing_transform(frame: Tensor, center: Optional[Tensor], batch: Tensor,
@@ -43,12 +52,76 @@ def canonicalizing_transform(frame: Tensor, center: Optional[Tensor], batch: Ten
     return EuclideanTransform(rot, trans, batch, position_keys, vector_keys)
 
 
+_GOLDEN = (5 ** 0.5 - 1) / 2
+
+
+def _chi3_cdf(r: Tensor) -> Tensor:
+    return (torch.special.erf(r / 2 ** 0.5)
+            - (2 / torch.pi) ** 0.5 * r * torch.exp(-r * r / 2))
+
+
+def requantile_radii(noise: Tensor, scale: float = 1.0, shift: float = _GOLDEN) -> Tensor:
+    r"""A deterministic redraw of isotropic Gaussian noise vectors that keeps their
+    distribution: every row :math:`\epsilon_i` keeps its direction and gets the radius
+    whose quantile under :math:`\sigma \chi_3` is that of
+    :math:`\lVert \epsilon_i \rVert` shifted by ``shift`` modulo one,
+
+    .. math::
+        \epsilon_i \mapsto \frac{\epsilon_i}{\lVert \epsilon_i \rVert}\,
+        \sigma F^{-1}\big(F(\lVert \epsilon_i \rVert / \sigma) + s \bmod 1\big),
+
+    with :math:`F` the CDF of :math:`\chi_3`. A rotation of the circle preserves the
+    uniform distribution of the quantiles, so :math:`\mathcal{N}(0, \sigma^2 I_3)`
+    noise stays :math:`\mathcal{N}(0, \sigma^2 I_3)`, and the map commutes with
+    rotations, reflections and node permutations (moving the noise along with
+    :math:`g` moves the redrawn noise along too). Zero rows stay zero.
+
+    Args:
+        noise (torch.Tensor): :obj:`(N, 3)`.
+        scale (float, optional): :math:`\sigma` (:obj:`1` if not positive).
+            (default: :obj:`1.0`)
+        shift (float, optional): :math:`s`. (default: the golden ratio conjugate)
+    """
+    scale = scale if scale > 0 else 1.0
+    radius = noise.detach().to(torch.float64).norm(dim=-1, keepdim=True) / scale
+    target = torch.remainder(_chi3_cdf(radius) + shift, 1.0)
+    lo, hi = torch.zeros_like(radius), torch.full_like(radius, 12.0)
+    for _ in range(60):  # bisection: F is increasing, F(12) = 1 in float64
+        mid = (lo + hi) / 2
+        below = _chi3_cdf(mid) < target
+        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+    factor = torch.where(radius > 0, (lo + hi) / 2 / torch.where(radius > 0, radius,
+                                                                 torch.ones_like(radius)),
+                         torch.zeros_like(radius))
+    return noise * factor.to(noise.dtype)
+
+
 def _check_pos(data: Data):
     pos = getattr(data, 'pos', None)
     if pos is None:
         raise ValueError("Euclidean samplers need node positions 'pos' of shape (|V|, 3)")
     if pos.dim() != 2 or pos.size(-1) != 3:
         raise ValueError(f"'pos' must have shape (|V|, 3) (got {tuple(pos.shape)})")
+
+
+def _check_input(data: Data, num_samples: int, node_channels: Optional[int] = None,
+                 edge_channels: Optional[int] = None,
+                 vector_keys: Sequence[str] = ()) -> int:
+    r"""Validates a batch for a learned Euclidean sampler; returns :math:`k`."""
+    num_samples = check_positive_int('num_samples', num_samples)
+    validate_graph_batch(data, require_pos=True, node_channels=node_channels,
+                         edge_channels=edge_channels)
+    _check_pos(data)
+    for key in vector_keys:
+        value = getattr(data, key, None)
+        if value is None:
+            raise GraphInputError(f"The sampler reads the vector attribute '{key}', "
+                                  f"which the data does not have")
+        if not isinstance(value, Tensor) or tuple(value.shape) != (data.pos.size(0), 3):
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value)
+            raise GraphInputError(f"The vector attribute '{key}' must have shape "
+                                  f"(|V|, 3) = ({data.pos.size(0)}, 3) (got {shape})")
+    return num_samples
 
 
 class EuclideanFrameSampler(nn.Module):
@@ -60,8 +133,10 @@ class EuclideanFrameSampler(nn.Module):
     ``vector_keys`` (e.g. velocities) and an isotropic Gaussian noise vector
     :math:`\epsilon_i \sim \mathcal{N}(0, \sigma^2 I_3)` per node — and returns three
     translation-invariant, rotation-equivariant vectors per node; their sums over each
-    graph, :math:`v_1, v_2, v_3`, are orthonormalised by :func:`gram_schmidt` into a frame
-    :math:`Q` (:math:`\det Q = \pm 1` for :math:`O(3)`, :math:`+1` for :math:`SO(3)`). The
+    graph, :math:`M = [v_1\, v_2\, v_3]`, give the frame :math:`Q`, the orthogonal polar
+    factor of :math:`M` (:func:`~lps_geometric.groups.polar_frame`: the orthogonal matrix
+    nearest to :math:`M`, :math:`\det Q = \pm 1`, for :math:`O(3)`; the nearest rotation
+    for :math:`SO(3)`). The
     centre :math:`c` is the centroid, a learned convex combination
     :math:`\sum_i \mathrm{softmax}(w^\top h_i)\, x_i` of the points, or the origin
     (``translation="none"``, for :math:`O(3)`/:math:`SO(3)` only).
@@ -70,9 +145,35 @@ class EuclideanFrameSampler(nn.Module):
     frame's distribution by :math:`g`: :math:`p(Q \mid g x) = p(g^{-1} Q \mid x)`. For a
     fixed noise transformed along (:math:`\epsilon \mapsto R \epsilon`) the frame is
     exactly equivariant, :math:`(Q, c) \mapsto (R Q, R c + t)`. Gradients reach the
-    network through the differentiable Gram-Schmidt (no relaxation is needed for a
-    continuous group). ``noise_scale=0`` with one sample is learned canonicalization
-    (Kaba et al. 2023).
+    network through the first derivative of the polar factor (no relaxation is needed
+    for a continuous group). ``noise_scale=0`` with one sample is learned
+    canonicalization (Kaba et al. 2023).
+
+    **Conditioning.** In floating point the pooled vectors carry a relative rounding
+    error :math:`\varepsilon` of a few units of the dtype's precision whichever frame
+    of the input is used, and the frame moves by about :math:`\varepsilon / \mu`, where
+    :math:`\mu = \sigma_3 / \sigma_1` (:math:`O(3)`) or
+    :math:`(\sigma_2 + \operatorname{sign}(\det M)\, \sigma_3) / \sigma_1`
+    (:math:`SO(3)`) is the invariant conditioning of :math:`M`
+    (:func:`~lps_geometric.groups.frame_conditioning`; :math:`\mu = 0` where no
+    equivariant frame is stable: rank-deficient :math:`M`, e.g. for a single node, two
+    nodes or a symmetric cloud whose pooled vectors are forced into a plane or line). A
+    copy with :math:`\mu <` ``min_conditioning`` gets new noise, for that copy only, up
+    to ``max_redraws`` times: fresh Gaussian noise when the sampler draws it, and when
+    the noise is given the deterministic, equivariant :func:`requantile_radii` (each
+    noise vector keeps its direction and gets a new radius, with the same Gaussian
+    distribution). Rejection
+    by an invariant criterion keeps the sample equivariant in distribution, and with
+    given noise moved along with :math:`g` the redraws move along too, so exactness is
+    kept. Copies still below the threshold after the redraws are counted in
+    ``GroupSample.num_degenerate`` and a :class:`RuntimeWarning` is issued: their frames
+    are orthogonal but not guaranteed equivariant. ``GroupSample.conditioning`` holds
+    every copy's final :math:`\mu` and ``GroupSample.num_redrawn`` the copies redrawn.
+    What holds exactly: with the noise moved along, every copy whose :math:`\mu` is
+    above the threshold for both :math:`x` and :math:`g \cdot x` is equivariant up to
+    about :math:`\varepsilon / \mu`; a copy whose :math:`\mu` lies within rounding of
+    the threshold can be accepted for one and redrawn for the other (probability of
+    order :math:`\varepsilon`).
 
     Args:
         in_channels (int): Node scalar features (``data.x``); :obj:`0` for none.
@@ -91,9 +192,18 @@ class EuclideanFrameSampler(nn.Module):
             from layer to layer and overflow after long training, which the sampler
             reports as an error rather than return a frame that is not equivariant.
             (default: :obj:`False`)
+        min_conditioning (float, optional): Redraw the noise of copies whose frame's
+            conditioning :math:`\mu` is below this; :obj:`None` takes
+            :obj:`MIN_CONDITIONING` of the dtype: :obj:`3e-3` for float32,
+            :obj:`1e-5` for float64, so that with pooled vectors accurate to about ten
+            units of rounding the frame error :math:`\varepsilon / \mu` stays below
+            :math:`2 \cdot 10^{-4}` (float32) and :math:`10^{-10}` (float64), under
+            the dtype's equivariance tolerance; :obj:`0` never redraws. (default:
+            :obj:`None`)
+        max_redraws (int, optional): Redraws per call. (default: :obj:`4`)
 
-    Frame vectors that are not finite raise a :class:`FloatingPointError`: Gram-Schmidt
-    would replace them by a fixed fallback frame, silently losing equivariance.
+    Frame vectors that are not finite raise a :class:`FloatingPointError`: any frame
+    built from them would be a fixed fallback, silently losing equivariance.
 
     Shapes:
         - **input:** a batch with ``pos`` :math:`(|V|, 3)` (and ``x``, ``edge_attr``, the
@@ -108,7 +218,8 @@ class EuclideanFrameSampler(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
                  vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
                  translation: str = 'centroid', noise_scale: float = 1.0,
-                 norm: bool = False):
+                 norm: bool = False, min_conditioning: Optional[float] = None,
+                 max_redraws: int = 4):
         super().__init__()
         if translation not in _TRANSLATIONS:
             raise ValueError(f"'translation' must be one of {_TRANSLATIONS} "
@@ -124,6 +235,11 @@ class EuclideanFrameSampler(nn.Module):
         self.translation = translation
         self.noise_scale = noise_scale
         self.norm = norm
+        if min_conditioning is not None and not 0 <= min_conditioning < 1:
+            raise ValueError(f"'min_conditioning' must lie in [0, 1) (got "
+                             f"{min_conditioning})")
+        self.min_conditioning = min_conditioning
+        self.max_redraws = check_positive_int('max_redraws', max_redraws, minimum=0)
         self.net = EGNN(max(in_channels, 1), hidden_channels, num_layers,
                         vector_channels=2 + len(self.vector_keys), out_vector_channels=3,
                         edge_dim=edge_dim, update_pos=False, norm=norm)
@@ -177,7 +293,12 @@ class EuclideanFrameSampler(nn.Module):
 
     def frame(self, stacked: Data, noise: Tensor) -> Tuple[Tensor, Optional[Tensor], Tensor]:
         r"""Frames :math:`Q` :math:`(kB, 3, 3)`, centres :math:`(kB, 3)` (or
-        :obj:`None`) and node scalars :math:`h`."""
+        :obj:`None`) and node scalars :math:`h` for the given noise (no redraws)."""
+        frame, center, h, _ = self._frame(stacked, noise)
+        return frame, center, h
+
+    def _frame(self, stacked: Data, noise: Tensor
+               ) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
         h, vec_out, centroid = self.encode(stacked, noise)
         batch, B = stacked.batch, stacked.num_graphs
         vectors = scatter(vec_out, batch, dim=0, dim_size=B, reduce='sum')  # (B, 3, 3)
@@ -189,7 +310,8 @@ class EuclideanFrameSampler(nn.Module):
                 f'vectors for {bad} of {B} graphs (its activations overflowed); a '
                 f'fallback frame would not be equivariant. Use norm=True (normalised '
                 f'EGNN layers), a lower learning rate or inputs of a smaller scale')
-        frame = gram_schmidt(vectors, special=self.special)
+        frame, conditioning = polar_frame(vectors, special=self.special,
+                                          return_conditioning=True)
         if self.translation == 'none':
             center = None
         elif self.translation == 'centroid':
@@ -198,16 +320,105 @@ class EuclideanFrameSampler(nn.Module):
             weight = softmax(self.center_head(h).squeeze(-1), batch, num_nodes=B)
             center = scatter(weight.unsqueeze(-1) * stacked.pos, batch, dim=0,
                              dim_size=B, reduce='sum')
-        return frame, center, h
+        return frame, center, h, conditioning
+
+    def threshold(self, dtype: torch.dtype) -> float:
+        r"""The conditioning below which a copy's noise is redrawn."""
+        if self.min_conditioning is not None:
+            return self.min_conditioning
+        return MIN_CONDITIONING.get(dtype, MIN_CONDITIONING[torch.float32])
+
+    def _redraw(self, noise: Tensor, given: bool,
+                generator: Optional[torch.Generator]) -> Tensor:
+        if not given:
+            return torch.randn(noise.shape, generator=generator, device=noise.device,
+                               dtype=noise.dtype) * self.noise_scale
+        return requantile_radii(noise, self.noise_scale)
+
+    def _subset(self, stacked: Data, keep: Tensor) -> Tuple[Data, Tensor, Tensor]:
+        r"""The graphs ``keep`` :math:`(kB,)` of a stacked batch as a batch of their
+        own (the attributes :meth:`encode` reads), with their graph and node
+        indices."""
+        batch = stacked.batch
+        node_keep = keep[batch]
+        graphs = keep.nonzero().view(-1)
+        nodes = node_keep.nonzero().view(-1)
+        new_graph = torch.full_like(keep, -1, dtype=torch.long)
+        new_graph[graphs] = torch.arange(graphs.numel(), device=keep.device)
+        new_node = torch.full_like(batch, -1)
+        new_node[nodes] = torch.arange(nodes.numel(), device=batch.device)
+        edge_index = stacked.edge_index
+        edges = node_keep[edge_index[0]].nonzero().view(-1)
+        sub = Data(pos=stacked.pos[nodes], edge_index=new_node[edge_index[:, edges]],
+                   num_nodes=nodes.numel())
+        sub.batch = new_graph[batch[nodes]]
+        sub.num_graphs = graphs.numel()
+        if self.in_channels > 0:
+            sub.x = stacked.x[nodes]
+        if self.edge_dim > 0:
+            sub.edge_attr = stacked.edge_attr[edges]
+        for key in self.vector_keys:
+            sub[key] = stacked[key][nodes]
+        return sub, graphs, nodes
+
+    def conditioned_frame(self, stacked: Data, noise: Tensor, given: bool = True,
+                          generator: Optional[torch.Generator] = None):
+        r"""Frames, centres and node scalars as :meth:`frame`, with the noise of
+        ill-conditioned copies redrawn (see the class description).
+
+        Returns:
+            ``(frame, center, h, noise, conditioning, num_redrawn, num_degenerate)``:
+            the frames :math:`(kB, 3, 3)`, centres :math:`(kB, 3)` or :obj:`None`, node
+            scalars :math:`(k|V|, C)`, the noise finally used :math:`(k|V|, 3)`, the
+            conditioning :math:`\mu` :math:`(kB,)`, the number of copies redrawn and
+            of copies still below the threshold.
+        """
+        frame, center, h, mu = self._frame(stacked, noise)
+        threshold = self.threshold(frame.dtype)
+        bad = mu < threshold
+        redrawn = torch.zeros_like(bad)
+        for _ in range(self.max_redraws):
+            if threshold <= 0 or self.noise_scale == 0 or not bool(bad.any()):
+                break
+            redrawn = redrawn | bad
+            # rerun the network on the ill-conditioned copies only
+            sub, graphs, nodes = self._subset(stacked, bad)
+            sub_noise = self._redraw(noise[nodes], given, generator)
+            frame2, center2, h2, mu2 = self._frame(sub, sub_noise)
+            frame = frame.index_copy(0, graphs, frame2)
+            if center is not None:
+                center = center.index_copy(0, graphs, center2)
+            h = h.index_copy(0, nodes, h2)
+            noise = noise.index_copy(0, nodes, sub_noise)
+            mu = mu.index_copy(0, graphs, mu2)
+            bad = mu < threshold
+        num_degenerate = int(bad.sum()) if threshold > 0 else 0
+        if num_degenerate:
+            warnings.warn(
+                f'{self.__class__.__name__}: {num_degenerate} of {bad.numel()} copies '
+                f'have an ill-conditioned frame (conditioning below {threshold:.0e} '
+                f'after {self.max_redraws} redraws of their noise): these frames are '
+                f'not equivariant. Their pooled vectors are (nearly) rank-deficient, '
+                f'e.g. for graphs with one or two nodes or a noise scale of 0; see '
+                f'GroupSample.conditioning', RuntimeWarning, stacklevel=3)
+        return frame, center, h, noise, mu, int(redrawn.sum()), num_degenerate
 
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
-        _check_pos(data)
+        num_samples = _check_input(data, num_samples, self._node_channels(),
+                                   self.edge_dim if self.edge_dim > 0 else None,
+                                   self.vector_keys)
         stacked = replicate_batch(data, num_samples)
+        given = noise is not None
         noise = self._noise(stacked, noise, generator)
-        frame, center, _ = self.frame(stacked, noise)
+        frame, center, _, _, mu, redrawn, degenerate = self.conditioned_frame(
+            stacked, noise, given, generator)
         element = canonicalizing_transform(frame, center, stacked.batch)
-        return GroupSample(element, num_samples, stacked=stacked)
+        return GroupSample(element, num_samples, stacked=stacked, conditioning=mu,
+                           num_redrawn=redrawn, num_degenerate=degenerate)
+
+    def _node_channels(self) -> Optional[int]:
+        return self.in_channels if self.in_channels > 0 else None
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, group={self.group_name}, '
@@ -225,7 +436,8 @@ class ProductSampler(EuclideanFrameSampler):
     :class:`~lps_geometric.samplers.PermutationSampler`). Since :math:`h_i` depends on the
     Gaussian noise vectors through invariants, the scores are random and tie-free; the
     straight-through banded soft rank carries the gradient of the permutation part, the
-    differentiable Gram-Schmidt that of the frame.
+    polar factor that of the frame. Ill-conditioned copies are redrawn as in
+    :class:`EuclideanFrameSampler` (their scores with them).
 
     Extra arguments (besides :class:`EuclideanFrameSampler`'s): ``tau``, ``band`` and
     ``sinkhorn_iters`` of the soft rank (see
@@ -234,9 +446,11 @@ class ProductSampler(EuclideanFrameSampler):
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
                  vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
                  translation: str = 'centroid', noise_scale: float = 1.0, tau: float = 0.1,
-                 band: int = 2, sinkhorn_iters: int = 0, norm: bool = False):
+                 band: int = 2, sinkhorn_iters: int = 0, norm: bool = False,
+                 min_conditioning: Optional[float] = None, max_redraws: int = 4):
         super().__init__(in_channels, hidden_channels, num_layers, vector_keys, edge_dim,
-                         special, translation, noise_scale, norm)
+                         special, translation, noise_scale, norm, min_conditioning,
+                         max_redraws)
         if tau <= 0:
             raise ValueError(f"'tau' must be positive (got {tau})")
         self.tau = tau
@@ -254,10 +468,14 @@ class ProductSampler(EuclideanFrameSampler):
 
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
-        _check_pos(data)
+        num_samples = _check_input(data, num_samples, self._node_channels(),
+                                   self.edge_dim if self.edge_dim > 0 else None,
+                                   self.vector_keys)
         stacked = replicate_batch(data, num_samples)
+        given = noise is not None
         noise = self._noise(stacked, noise, generator)
-        frame, center, h = self.frame(stacked, noise)
+        frame, center, h, noise, mu, redrawn, degenerate = self.conditioned_frame(
+            stacked, noise, given, generator)
         score = self.score(h).squeeze(-1)
         # Exactly equal scores are ordered by the length of the node's noise vector
         # (invariant, and it moves with the node), not by node index.
@@ -271,7 +489,8 @@ class ProductSampler(EuclideanFrameSampler):
         element = ProductElement(perm, canonicalizing_transform(frame, center,
                                                                 stacked.batch))
         return GroupSample(element, num_samples, band=band, entropy=entropy,
-                           stacked=stacked)
+                           stacked=stacked, conditioning=mu, num_redrawn=redrawn,
+                           num_degenerate=degenerate)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f', tau={self.tau}, band={self.band})'
@@ -307,7 +526,7 @@ class UniformRotationSampler(nn.Module):
 
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
-        _check_pos(data)
+        num_samples = _check_input(data, num_samples)
         stacked = replicate_batch(data, num_samples)
         return GroupSample(self._transform(stacked, generator), num_samples,
                            stacked=stacked)
@@ -325,7 +544,7 @@ class UniformProductSampler(UniformRotationSampler):
     :math:`S_n \times E(3)`): a uniform permutation and a Haar rotation per sample."""
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
-        _check_pos(data)
+        num_samples = _check_input(data, num_samples)
         stacked = replicate_batch(data, num_samples)
         perm = Permutation.random(stacked.batch, stacked.ptr, generator)
         element = ProductElement(perm, self._transform(stacked, generator))
