@@ -10,7 +10,8 @@ from lps_geometric.groups.euclidean import EuclideanTransform, split_element
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.utils.batch import replicate_batch
 
-__all__ = ['random_point_cloud', 'random_point_cloud_batch', 'transport_noise']
+__all__ = ['random_point_cloud', 'random_point_cloud_batch', 'point_cloud_graph',
+           'transport_noise']
 
 
 def random_point_cloud(num_nodes: int, complete: bool = True, radius: float = 1.5,
@@ -42,6 +43,26 @@ def random_point_cloud(num_nodes: int, complete: bool = True, radius: float = 1.
 def random_point_cloud_batch(sizes: Sequence[int] = (5, 5, 5), **kwargs) -> Batch:
     r"""A batch of :func:`random_point_cloud` graphs of the given sizes."""
     return Batch.from_data_list([random_point_cloud(n, **kwargs) for n in sizes])
+
+
+def point_cloud_graph(pos: Tensor, x: Optional[Tensor] = None) -> Data:
+    r"""The complete graph (no self-loops) on the points ``pos`` :math:`(n, 3)`, with
+    node features ``x`` :math:`(n, F)` (default: ones :math:`(n, 1)` in the dtype of
+    ``pos``): the input format of the Euclidean samplers for the clouds of
+    :mod:`lps_geometric.testing.shapes`."""
+    if not isinstance(pos, Tensor) or pos.dim() != 2:
+        raise ValueError(f"'pos' must be a tensor of shape (n, d) (got "
+                         f"{tuple(pos.shape) if isinstance(pos, Tensor) else type(pos)})")
+    n = pos.size(0)
+    idx = torch.arange(n, device=pos.device)
+    row, col = idx.repeat_interleave(n), idx.repeat(n)
+    mask = row != col
+    if x is None:
+        x = pos.new_ones(n, 1)
+    elif x.size(0) != n:
+        raise ValueError(f"'x' must have {n} rows, one per point (got {x.size(0)})")
+    return Data(x=x, pos=pos, edge_index=torch.stack([row[mask], col[mask]]),
+                num_nodes=n)
 
 
 def transport_noise(element, noise: Tensor, data: Data, num_samples: int) -> Tensor:
