@@ -111,7 +111,7 @@ def exact_colors(rows: Optional[Tensor], num_rows: int, device=None) -> Tensor:
     gives colour 0 everywhere). Unlike rounded keys, two rows that differ at all get
     different colours, so an automorphism of the coloured graph preserves the rows
     exactly."""
-    if rows is None:
+    if rows is None or num_rows == 0:
         return torch.zeros(num_rows, dtype=torch.long, device=device)
     rows = rows.reshape(num_rows, -1)
     if rows.is_complex():

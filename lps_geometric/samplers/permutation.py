@@ -42,31 +42,38 @@ def sample_noise(num_nodes: int, scale: float, distribution: str, device,
     return noise * scale
 
 
+#: :math:`1.5 \cdot 2^{52}`: adding and subtracting it rounds a float64 of magnitude
+#: below :math:`2^{51}` to the nearest integer (ties to even), exactly.
+_ROUNDING = 1.5 * 2.0 ** 52
+
+
 def _fixed_point_scale(value: Tensor, group: Tensor, num_groups: int,
                        count: Tensor) -> Tensor:
-    r"""Powers of two :math:`2^{k_{b,c}}` of shape :obj:`(B, C)`, float64, such that
-    ``count[b]`` terms :math:`\mathrm{round}(|x| 2^k)` of group :math:`b` (rows
-    ``group == b`` of ``value``) sum to less than :math:`2^{53}`: their float64 sum is
+    r"""Powers of two :math:`2^{k_b}` of shape :obj:`(B,)`, float64, such that
+    ``count[b]`` terms :math:`\mathrm{round}(|x| 2^{k_b})` of group :math:`b` (rows
+    ``group == b`` of ``value``) sum to less than :math:`2^{52}`: their float64 sum is
     then exact, whatever the order of the additions."""
-    mag = value.detach().abs().to(torch.float64)
-    amax = mag.new_zeros(num_groups, mag.size(1)).scatter_reduce(
-        0, group.view(-1, 1).expand_as(mag), mag, 'amax', include_self=True)
+    row_max = value.detach().abs().amax(dim=1).to(torch.float64) if value.size(1) \
+        else value.new_zeros(value.size(0), dtype=torch.float64)
+    amax = row_max.new_zeros(num_groups).scatter_reduce(0, group, row_max, 'amax',
+                                                        include_self=True)
     _, exponent = torch.frexp(amax)                        # amax < 2^exponent
     _, count_bits = torch.frexp(count.clamp(min=1).to(torch.float64))  # count < 2^bits
-    k = (52 - count_bits).view(-1, 1) - exponent
+    k = 51 - count_bits - exponent
     return torch.ldexp(torch.ones_like(amax), k.clamp(-1000, 1000))
 
 
 class _InvariantSum(torch.autograd.Function):
     r"""A sum whose forward value does not depend on the order of its terms: the
-    terms are rounded to multiples of :math:`2^{-k}` (a power of two per group and
-    channel, from :func:`_fixed_point_scale`) and added as integers in float64, which is
-    exact. The backward pass is that of the plain sum (``adjoint``)."""
+    terms are rounded to multiples of :math:`2^{-k}` (a power of two per group, from
+    :func:`_fixed_point_scale`) and added as integers in float64, which is exact. The
+    backward pass is that of the plain sum (``adjoint``)."""
     @staticmethod
-    def forward(ctx, value, scale_in, scale_out, apply, adjoint):
+    def forward(ctx, value, scale_in, inverse_out, apply, adjoint):
         ctx.adjoint = adjoint
-        fixed = torch.round(value.to(torch.float64) * scale_in)
-        return (apply(fixed) / scale_out).to(value.dtype)
+        fixed = value * scale_in.unsqueeze(1)  # float64, |fixed| < 2^51
+        fixed.add_(_ROUNDING).sub_(_ROUNDING)
+        return apply(fixed).mul_(inverse_out.unsqueeze(1)).to(value.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -82,8 +89,8 @@ def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
     its last bits when the rows arrive in another order (a relabelled graph). Here every
     term is rounded to a multiple of :math:`2^{-k}`, with :math:`2^k` the largest power
     of two that keeps the sum of ``count[b]`` terms of group :math:`b` below
-    :math:`2^{53}` (about :math:`2^{-45}` of the group's largest term for a few hundred
-    terms), and the integers are added exactly in float64. Equal multisets of terms give
+    :math:`2^{52}` (a resolution of about :math:`2^{-44}` of the group's largest term
+    for a few hundred terms), and the integers are added exactly in float64. Equal multisets of terms give
     bitwise equal sums, so equal inputs, automorphic nodes and relabelled graphs get
     equal results. Gradients are those of the plain sum.
 
@@ -106,7 +113,8 @@ def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
     def adjoint(grad):
         return grad.index_select(0, index)
 
-    return _InvariantSum.apply(value, scale[term_group], scale[group], apply, adjoint)
+    return _InvariantSum.apply(value, scale[term_group], 1.0 / scale[group], apply,
+                               adjoint)
 
 
 def _invariant_neighbor_sum(h: Tensor, op: NeighborSum, batch: Tensor, num_graphs: int,
@@ -118,7 +126,7 @@ def _invariant_neighbor_sum(h: Tensor, op: NeighborSum, batch: Tensor, num_graph
     def adjoint(grad):
         return (op.transpose @ grad.to(torch.float64).contiguous()).to(grad.dtype)
 
-    return _InvariantSum.apply(h, scale, scale, lambda fixed: op.matrix @ fixed,
+    return _InvariantSum.apply(h, scale, 1.0 / scale, lambda fixed: op.matrix @ fixed,
                                adjoint)
 
 
