@@ -1,6 +1,9 @@
-r"""Utilities: batch layout helpers, sparse neighbourhood sums and input validation."""
+r"""Utilities: batch layout helpers, sparse neighbourhood sums, input validation and the
+deterministic mode."""
 from .batch import graph_ptr, replicate_batch, replicate_graphs
 from .sparse import NeighborSum, gin_update
+from .determinism import deterministic
 from .validation import GraphInputError, validate_graph_batch
 
-__all__ = ['NeighborSum', 'gin_update', 'graph_ptr', 'replicate_batch', 'replicate_graphs', 'validate_graph_batch', 'GraphInputError']
+__all__ = ['NeighborSum', 'gin_update', 'graph_ptr', 'replicate_batch', 'replicate_graphs',
+           'validate_graph_batch', 'GraphInputError', 'deterministic']
