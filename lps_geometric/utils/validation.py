@@ -288,8 +288,13 @@ def _validate(data, max_nodes, require_pos, node_channels, edge_channels, pos_di
             continue
         if not isinstance(value, Tensor):
             continue
-        check_node_tensor(key, value, num_nodes, floating=True, width=width,
-                          dims=(2, 3), complex_ok=complex_pos, defer=defer)
+        if width is not None and value.dim() in (2, 3) and value.size(-1) != width:
+            where = "'pos' has" if pos is not None else 'the model reads'
+            raise GraphInputError(f"'{key}' has vectors of dimension {value.size(-1)} "
+                                  f"but {where} dimension {width} (shape "
+                                  f"{tuple(value.shape)})")
+        check_node_tensor(key, value, num_nodes, floating=True, dims=(2, 3),
+                          complex_ok=complex_pos, defer=defer)
 
     edge_index = getattr(data, 'edge_index', None)
     if edge_index is None and not require_edges:

@@ -99,7 +99,7 @@ def test_integer_x_is_cast_and_pos_must_be_floating():
         validate_graph_batch(data)
     data.pos = torch.randn(5, 3)
     data.vel = torch.randn(5, 2)
-    with pytest.raises(GraphInputError, match="'vel' must have shape"):
+    with pytest.raises(GraphInputError, match="'vel' has vectors of dimension 2 but"):
         validate_graph_batch(data)
     with pytest.raises(GraphInputError, match="'force'"):
         validate_graph_batch(Data(pos=torch.randn(5, 3), edge_index=data.edge_index),
