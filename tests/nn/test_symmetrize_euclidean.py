@@ -193,7 +193,7 @@ def test_spread_penalty_is_one_minus_the_sampled_spread_and_widens_a_narrow_samp
     probe = torch.Generator().manual_seed(0)
     before = sample_spread(sampler, data, 8, probe).summary()['rotation']
     optimizer = torch.optim.Adam(sampler.parameters(), lr=2e-2)
-    for _ in range(20):
+    for _ in range(30):
         optimizer.zero_grad()
         model(data)
         model.regularization_loss().backward()
