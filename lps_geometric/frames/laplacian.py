@@ -104,8 +104,10 @@ class LaplacianFrameSampler(nn.Module):
         self.num_blocks = check_positive_int('num_blocks', num_blocks)
         self.use_node_features = use_node_features
         self.tie_samples = check_positive_int('tie_samples', tie_samples)
+        if not tie_tol >= 0:
+            raise ValueError(f"'tie_tol' must be non-negative (got {tie_tol})")
         self.tie_tol = tie_tol
-        self.decimals = decimals
+        self.decimals = check_positive_int('decimals', decimals, minimum=0)
 
     def reset_parameters(self):
         pass

@@ -84,6 +84,8 @@ class ProductMinimalFrameSampler(PointFrameSampler):
         require_pynauty()
         self.translation = translation
         self.budget = check_budget(budget)
+        if not tol >= 0:
+            raise ValueError(f"'tol' must be non-negative (got {tol})")
         self.tol = tol
         self.node_keys = tuple(node_keys)
         self.use_edge_attr = use_edge_attr

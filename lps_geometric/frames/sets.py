@@ -14,7 +14,8 @@ from lps_geometric.frames.base import (check_budget, lexicographic_keys,
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import to_ptr_batch
-from lps_geometric.utils.validation import (GraphInputError, check_node_tensor, node_count,
+from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
+                                           check_positive_int, node_count,
                                            validate_graph_batch)
 
 __all__ = ['SetMinimalFrameSampler', 'tie_stabilizer_size']
@@ -63,7 +64,7 @@ class SetMinimalFrameSampler(nn.Module):
         if not self.keys:
             raise ValueError("'keys' must name at least one node attribute")
         self.budget = check_budget(budget)
-        self.decimals = decimals
+        self.decimals = check_positive_int('decimals', decimals, minimum=0)
 
     def reset_parameters(self):
         pass
