@@ -29,8 +29,13 @@ def gram_schmidt(vectors: Tensor, special: bool = False, rtol: float = 1e-5) -> 
     (or is zero), :math:`u_j` is replaced by the standard basis vector that is least
     aligned with :math:`q_1, \dots, q_{j-1}`, orthogonalised. The result is still an exact
     orthonormal frame, but that fallback is not equivariant: an equivariant frame cannot
-    exist for inputs with a continuous stabiliser. Samplers add noise so that this
-    happens with probability zero.
+    exist for inputs with a continuous stabiliser.
+
+    Rounding errors of the input are amplified by the inverse of the angles between
+    each :math:`v_j` and the span of the previous ones; the learned Euclidean samplers
+    therefore use :func:`~lps_geometric.groups.polar_frame`, whose sensitivity depends
+    on the singular values of all :math:`d` vectors together, and report the frames
+    whose conditioning is too small.
 
     Args:
         vectors (torch.Tensor): Shape :obj:`(B, d, d)`, the :math:`d` vectors as rows.
