@@ -236,6 +236,8 @@ def cases() -> List[Case]:
         lambda: _symmetrize('lps')(graphs(x=torch.randn(N, 2))), 'channels')
     add(entry, 'integer x (small counts)', A,
         lambda: _symmetrize('lps')(graphs(x=torch.randint(0, 3, (N, 3)))))
+    add(entry, 'integer x beyond 2^24 (not exact in float32)', G,
+        lambda: _symmetrize('lps')(graphs(x=torch.full((N, 3), 2 ** 40))), '2^24')
     add(entry, 'complex x', G,
         lambda: _symmetrize('lps')(graphs(x=torch.randn(N, 3, dtype=torch.cfloat))),
         'dtype')

@@ -108,8 +108,10 @@ def check_node_tensor(name: str, value, num_rows: int, *, floating: bool = False
                       defer: Optional[List[Tensor]] = None) -> Tensor:
     r"""Checks one node (or edge) attribute: a tensor with ``num_rows`` rows, of a
     numeric dtype (floating, or complex with ``complex_ok``, if ``floating``; else
-    also integer or bool, which models cast), with ``dims`` dimensions and last
-    dimension ``width`` if given, and finite. Raises :class:`GraphInputError`.
+    also bool or integer, which models cast, so integers must lie within
+    :math:`\pm 2^{24}`, where float32 holds them exactly), with ``dims`` dimensions
+    and last dimension ``width`` if given, and finite. Raises
+    :class:`GraphInputError`.
     With a list ``defer``, the finiteness flag is appended to it instead of checked
     (see :func:`validate_graph_batch`)."""
     if not isinstance(value, Tensor):
@@ -135,6 +137,14 @@ def check_node_tensor(name: str, value, num_rows: int, *, floating: bool = False
     elif floating and not value.is_floating_point():
         raise GraphInputError(f"'{name}' must have a floating dtype (got {value.dtype}; "
                               f"cast it, e.g. '{name}.float()')")
+    elif not value.is_floating_point() and value.dtype != torch.bool and value.numel():
+        largest = value.abs().max()
+
+        def too_large():
+            raise GraphInputError(f"'{name}' holds the integer {int(largest)}, beyond "
+                                  f"2^24: the models cast integer features to float, "
+                                  f"which would change it (cast or rescale it yourself)")
+        _require(defer, largest <= 2 ** 24, too_large)
     _check_finite(name, value, defer)
     return value
 
