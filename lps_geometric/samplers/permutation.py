@@ -42,42 +42,68 @@ def sample_noise(num_nodes: int, scale: float, distribution: str, device,
     return noise * scale
 
 
-#: :math:`1.5 \cdot 2^{52}`: adding and subtracting it rounds a float64 of magnitude
-#: below :math:`2^{51}` to the nearest integer (ties to even), exactly.
-_ROUNDING = 1.5 * 2.0 ** 52
+def _working_precision(dtype: torch.dtype):
+    r"""The dtype, mantissa bits and number of limbs of an order-invariant sum of
+    ``dtype`` values: one float64 limb for float64, two float32 limbs otherwise."""
+    if dtype == torch.float64:
+        return torch.float64, 53, 1
+    return torch.float32, 24, 2
 
 
-def _fixed_point_scale(value: Tensor, group: Tensor, num_groups: int,
-                       count: Tensor) -> Tensor:
-    r"""Powers of two :math:`2^{k_b}` of shape :obj:`(B,)`, float64, such that
-    ``count[b]`` terms :math:`\mathrm{round}(|x| 2^{k_b})` of group :math:`b` (rows
-    ``group == b`` of ``value``) sum to less than :math:`2^{52}`: their float64 sum is
-    then exact, whatever the order of the additions."""
-    row_max = value.detach().abs().amax(dim=1).to(torch.float64) if value.size(1) \
-        else value.new_zeros(value.size(0), dtype=torch.float64)
-    amax = row_max.new_zeros(num_groups).scatter_reduce(0, group, row_max, 'amax',
-                                                        include_self=True)
-    _, exponent = torch.frexp(amax)                        # amax < 2^exponent
-    _, count_bits = torch.frexp(count.clamp(min=1).to(torch.float64))  # count < 2^bits
-    k = 51 - count_bits - exponent
-    return torch.ldexp(torch.ones_like(amax), k.clamp(-1000, 1000))
+def _pow2(exponent: Tensor, dtype: torch.dtype) -> Tensor:
+    return torch.ldexp(torch.ones(exponent.shape, dtype=dtype, device=exponent.device),
+                       exponent)
 
 
 class _InvariantSum(torch.autograd.Function):
-    r"""A sum whose forward value does not depend on the order of its terms: the
-    terms are rounded to multiples of :math:`2^{-k}` (a power of two per group, from
-    :func:`_fixed_point_scale`) and added as integers in float64, which is exact. The
-    backward pass is that of the plain sum (``adjoint``)."""
+    r"""A sum whose forward value does not depend on the order of its terms.
+
+    Every term is scaled by a power of two :math:`2^k` of its group to :math:`y = x 2^k`
+    with :math:`|y| < 2^\beta`, and split into integer limbs, :math:`q_1 =
+    \mathrm{round}(y)` and, for two limbs, :math:`q_2 = \mathrm{round}((y - q_1)
+    2^\beta)`. The partial sums of one limb are integers below the mantissa's range, so
+    they are exact in any order; the result :math:`(S_1 + S_2 2^{-\beta}) 2^{-k}` is one
+    rounding of order-independent numbers. The backward pass is that of the plain sum
+    (``adjoint``)."""
     @staticmethod
-    def forward(ctx, value, scale_in, inverse_out, apply, adjoint):
+    def forward(ctx, value, k_in, k_out, bits_in, bits_out, apply, adjoint):
         ctx.adjoint = adjoint
-        fixed = value * scale_in.unsqueeze(1)  # float64, |fixed| < 2^51
-        fixed.add_(_ROUNDING).sub_(_ROUNDING)
-        return apply(fixed).mul_(inverse_out.unsqueeze(1)).to(value.dtype)
+        working, mantissa, limbs = _working_precision(value.dtype)
+        # Adding and subtracting 1.5 * 2^(p - 1) rounds a float of magnitude below
+        # 2^(p - 2) to the nearest integer (ties to even), exactly.
+        rounding = 1.5 * 2.0 ** (mantissa - 1)
+        y = value.to(working) * _pow2(k_in, working).unsqueeze(1)
+        if limbs == 1:
+            total = apply(y.add_(rounding).sub_(rounding))
+        else:
+            q1 = torch.add(y, rounding).sub_(rounding)
+            q2 = y.sub_(q1)  # exact: |y - q1| <= 1/2
+            q2.mul_(_pow2(bits_in, working).unsqueeze(1)).add_(rounding).sub_(rounding)
+            s1, s2 = apply(q1), apply(q2)
+            total = torch.addcmul(s1, s2, _pow2(-bits_out, working).unsqueeze(1))
+        return total.mul_(_pow2(-k_out, working).unsqueeze(1)).to(value.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.adjoint(grad), None, None, None, None
+        return ctx.adjoint(grad), None, None, None, None, None, None
+
+
+def _exponents(value: Tensor, group: Tensor, num_groups: int, count: Tensor):
+    r"""Per group :math:`b`: the scale exponent :math:`k_b` and the limb width
+    :math:`\beta_b` such that :math:`|x| 2^{k_b} < 2^{\beta_b}` for every term of the
+    group (rows ``group == b`` of ``value``) and ``count[b]`` integer terms of at most
+    :math:`2^{\beta_b}` sum exactly in the working precision."""
+    _, mantissa, _ = _working_precision(value.dtype)
+    value = value.detach()
+    row_max = torch.maximum(value.amax(dim=1), value.amin(dim=1).neg_()) \
+        if value.size(1) else value.new_zeros(value.size(0))
+    amax = row_max.to(torch.float64).new_zeros(num_groups).scatter_reduce(
+        0, group, row_max.to(torch.float64), 'amax', include_self=True)
+    _, exponent = torch.frexp(amax)                                # amax < 2^exponent
+    _, count_bits = torch.frexp(count.clamp(min=1).to(torch.float64))  # count < 2^bits
+    bits = (mantissa - 2 - count_bits).clamp(min=1)
+    limit = 1000 if mantissa == 53 else 100
+    return (bits - exponent).clamp(-limit, limit), bits
 
 
 def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
@@ -86,26 +112,30 @@ def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
     bitwise independent of the order of the rows of ``value``.
 
     Floating-point addition is not associative, so an ordinary scatter sum changes in
-    its last bits when the rows arrive in another order (a relabelled graph). Here every
-    term is rounded to a multiple of :math:`2^{-k}`, with :math:`2^k` the largest power
-    of two that keeps the sum of ``count[b]`` terms of group :math:`b` below
-    :math:`2^{52}` (a resolution of about :math:`2^{-44}` of the group's largest term
-    for a few hundred terms), and the integers are added exactly in float64. Equal multisets of terms give
-    bitwise equal sums, so equal inputs, automorphic nodes and relabelled graphs get
-    equal results. Gradients are those of the plain sum.
+    its last bits when the rows arrive in another order (a relabelled graph). Here the
+    terms of a group (graph) are scaled by a common power of two and split into integer
+    limbs whose sums are exact in any order (one float64 limb for float64 values, two
+    float32 limbs otherwise), and the limb sums are combined with a single rounding. The
+    terms are thereby rounded to a resolution of :math:`2^{-(p - 2 - \lceil \log_2 c
+    \rceil)}` (one limb, :math:`p = 53`) or its square (two float32 limbs, :math:`p =
+    24`) of the group's largest term, :math:`c` = ``count[b]``: finer than float32 for a
+    few hundred terms. Equal multisets of terms give bitwise equal sums, so relabelled
+    graphs and automorphic nodes get equal results. Gradients are those of the plain
+    sum.
 
     Args:
         value (torch.Tensor): Terms :math:`(M, C)`.
         index (torch.Tensor): Output row of every term :math:`(M,)`.
         dim_size (int): Output rows.
-        group (torch.Tensor): Group (graph) of every output row :math:`(\text{dim\_size},)`;
-            the scale is shared within a group and channel.
+        group (torch.Tensor): Group (graph) of every output row, :math:`(\text{dim\_size},)`;
+            the terms of an output row belong to its group.
         num_groups (int): :math:`B`.
-        count (torch.Tensor): Bound on the number of terms of one output row of every
-            group :math:`(B,)`.
+        count (torch.Tensor): Bound on the number of terms of one output row, per group
+            :math:`(B,)`.
     """
     term_group = group[index]
-    scale = _fixed_point_scale(value, term_group, num_groups, count)
+    k, bits = _exponents(value, term_group, num_groups, count)
+    working, _, _ = _working_precision(value.dtype)
 
     def apply(fixed):
         return fixed.new_zeros(dim_size, fixed.size(1)).index_add_(0, index, fixed)
@@ -113,20 +143,21 @@ def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
     def adjoint(grad):
         return grad.index_select(0, index)
 
-    return _InvariantSum.apply(value, scale[term_group], 1.0 / scale[group], apply,
-                               adjoint)
+    return _InvariantSum.apply(value, k[term_group], k[group], bits[term_group],
+                               bits[group], apply, adjoint)
 
 
 def _invariant_neighbor_sum(h: Tensor, op: NeighborSum, batch: Tensor, num_graphs: int,
                             count: Tensor) -> Tensor:
     r""":func:`invariant_sum` over in-neighbours with the CSR product of ``op`` (built
-    in float64): no :math:`(|E|, C)` message tensor."""
-    scale = _fixed_point_scale(h, batch, num_graphs, count)[batch]
+    in the working precision of ``h``): no :math:`(|E|, C)` message tensor."""
+    k, bits = _exponents(h, batch, num_graphs, count)
+    k, bits = k[batch], bits[batch]
 
     def adjoint(grad):
-        return (op.transpose @ grad.to(torch.float64).contiguous()).to(grad.dtype)
+        return (op.transpose @ grad.to(op.dtype).contiguous()).to(grad.dtype)
 
-    return _InvariantSum.apply(h, scale, 1.0 / scale, lambda fixed: op.matrix @ fixed,
+    return _InvariantSum.apply(h, k, k, bits, bits, lambda fixed: op.matrix @ fixed,
                                adjoint)
 
 
@@ -280,10 +311,10 @@ class PermutationSampler(nn.Module):
         max_degree = in_degree.new_zeros(B).scatter_reduce(0, batch, in_degree, 'amax')
         graph_size = torch.bincount(batch, minlength=B)
         graph = torch.arange(B, device=batch.device)
-        # GIN's sum over neighbours as a float64 CSR product (built once for all
+        # GIN's sum over neighbours as a CSR product (built once for all
         # layers), without an (|E|, hidden) message tensor.
         neighbor_sum = None if self.edge_dim > 0 else \
-            NeighborSum(data.edge_index, N, torch.float64)
+            NeighborSum(data.edge_index, N, _working_precision(h.dtype)[0])
         vn = None
         for layer, conv in enumerate(self.convs):
             if vn is not None:
