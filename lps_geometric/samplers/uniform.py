@@ -10,6 +10,7 @@ from torch_geometric.data import Data
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import max_graph_size, replicate_batch, to_ptr_batch
+from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
 __all__ = ['UniformPermutationSampler', 'ExhaustivePermutationSampler']
 
@@ -24,10 +25,16 @@ class UniformPermutationSampler(nn.Module):
     """
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
+        validate_graph_batch(data)
+        num_samples = check_positive_int('num_samples', num_samples)
         stacked = replicate_batch(data, num_samples)
         if noise is None:
             noise = torch.rand(stacked.num_nodes, 1, generator=generator,
                                device=stacked.batch.device)
+        elif noise.shape != (stacked.num_nodes, 1):
+            raise ValueError(f"'noise' must have shape ({stacked.num_nodes}, 1) for "
+                             f"{num_samples} samples of {data.num_nodes} nodes "
+                             f"(got {tuple(noise.shape)})")
         perm = Permutation.from_scores(noise.view(-1), stacked.batch, stacked.ptr)
         return GroupSample(perm, num_samples, stacked=stacked)
 
@@ -65,6 +72,11 @@ class ExhaustivePermutationSampler(nn.Module):
     def forward(self, data: Data, num_samples: Optional[int] = None,
                 noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
+        r"""All :math:`n_{\max}!` orders (``num_samples``, if given, must be a positive
+        integer and is otherwise ignored; ``noise`` is ignored)."""
+        validate_graph_batch(data)
+        if num_samples is not None:
+            check_positive_int('num_samples', num_samples)
         k = self.num_samples_for(data)
         stacked = replicate_batch(data, k)
         device = stacked.batch.device
