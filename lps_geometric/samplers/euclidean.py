@@ -156,13 +156,14 @@ class EuclideanFrameSampler(nn.Module):
     :math:`(\sigma_2 + \operatorname{sign}(\det M)\, \sigma_3) / \sigma_1`
     (:math:`SO(3)`) is the invariant conditioning of :math:`M`
     (:func:`~lps_geometric.groups.frame_conditioning`; :math:`\mu = 0` where no
-    equivariant frame is stable: rank-deficient :math:`M`, e.g. for a single node, two
-    nodes or a symmetric cloud whose pooled vectors are forced into a plane or line). A
+    equivariant frame is stable: rank-deficient :math:`M`, e.g. for a single node, whose
+    pooled vectors all derive from one noise vector, or without noise on a cloud with a
+    continuous stabiliser). A
     copy with :math:`\mu <` ``min_conditioning`` gets new noise, for that copy only, up
     to ``max_redraws`` times: fresh Gaussian noise when the sampler draws it, and when
-    the noise is given the deterministic, equivariant :func:`requantile_radii` (each
-    noise vector keeps its direction and gets a new radius, with the same Gaussian
-    distribution). Rejection
+    the noise is given a deterministic, equivariant redraw with the same Gaussian
+    distribution, :math:`\epsilon_i \mapsto \epsilon_i - 2 \bar\epsilon` (an orthogonal
+    map of the copy's nodes) followed by :func:`requantile_radii`. Rejection
     by an invariant criterion keeps the sample equivariant in distribution, and with
     given noise moved along with :math:`g` the redraws move along too, so exactness is
     kept. Copies still below the threshold after the redraws are counted in
@@ -328,12 +329,16 @@ class EuclideanFrameSampler(nn.Module):
             return self.min_conditioning
         return MIN_CONDITIONING.get(dtype, MIN_CONDITIONING[torch.float32])
 
-    def _redraw(self, noise: Tensor, given: bool,
+    def _redraw(self, noise: Tensor, batch: Tensor, num_graphs: int, given: bool,
                 generator: Optional[torch.Generator]) -> Tensor:
         if not given:
             return torch.randn(noise.shape, generator=generator, device=noise.device,
                                dtype=noise.dtype) * self.noise_scale
-        return requantile_radii(noise, self.noise_scale)
+        # reflect every graph's noise across the plane orthogonal to (1, ..., 1)
+        # (orthogonal on the node axis: i.i.d. Gaussian rows stay i.i.d. Gaussian),
+        # then give each row a new radius
+        mean = scatter(noise, batch, dim=0, dim_size=num_graphs, reduce='mean')
+        return requantile_radii(noise - 2 * mean[batch], self.noise_scale)
 
     def _subset(self, stacked: Data, keep: Tensor) -> Tuple[Data, Tensor, Tensor]:
         r"""The graphs ``keep`` :math:`(kB,)` of a stacked batch as a batch of their
@@ -383,7 +388,8 @@ class EuclideanFrameSampler(nn.Module):
             redrawn = redrawn | bad
             # rerun the network on the ill-conditioned copies only
             sub, graphs, nodes = self._subset(stacked, bad)
-            sub_noise = self._redraw(noise[nodes], given, generator)
+            sub_noise = self._redraw(noise[nodes], sub.batch, sub.num_graphs, given,
+                                     generator)
             frame2, center2, h2, mu2 = self._frame(sub, sub_noise)
             frame = frame.index_copy(0, graphs, frame2)
             if center is not None:
@@ -399,7 +405,7 @@ class EuclideanFrameSampler(nn.Module):
                 f'have an ill-conditioned frame (conditioning below {threshold:.0e} '
                 f'after {self.max_redraws} redraws of their noise): these frames are '
                 f'not equivariant. Their pooled vectors are (nearly) rank-deficient, '
-                f'e.g. for graphs with one or two nodes or a noise scale of 0; see '
+                f'e.g. for single-node graphs or a noise scale of 0; see '
                 f'GroupSample.conditioning', RuntimeWarning, stacklevel=3)
         return frame, center, h, noise, mu, int(redrawn.sum()), num_degenerate
 
