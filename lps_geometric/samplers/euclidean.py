@@ -152,29 +152,31 @@ class EuclideanFrameSampler(nn.Module):
     **Conditioning.** In floating point the pooled vectors carry a relative rounding
     error :math:`\varepsilon` of a few units of the dtype's precision whichever frame
     of the input is used, and the frame moves by about :math:`\varepsilon / \mu`, where
-    :math:`\mu = \sigma_3 / \sigma_1` (:math:`O(3)`) or
-    :math:`(\sigma_2 + \operatorname{sign}(\det M)\, \sigma_3) / \sigma_1`
-    (:math:`SO(3)`) is the invariant conditioning of :math:`M`
-    (:func:`~lps_geometric.groups.frame_conditioning`; :math:`\mu = 0` where no
-    equivariant frame is stable: rank-deficient :math:`M`, e.g. for a single node, whose
-    pooled vectors all derive from one noise vector, or without noise on a cloud with a
-    continuous stabiliser). A
-    copy with :math:`\mu <` ``min_conditioning`` gets new noise, for that copy only, up
-    to ``max_redraws`` times: fresh Gaussian noise when the sampler draws it, and when
-    the noise is given a deterministic, equivariant redraw with the same Gaussian
+    :math:`\mu` is the invariant conditioning of :math:`M` with singular values
+    :math:`\sigma_1 \ge \sigma_2 \ge \sigma_3`
+    (:func:`~lps_geometric.groups.frame_conditioning`):
+    :math:`(\sigma_2 + \operatorname{sign}(\det M)\, \sigma_3) / \sigma_1` for
+    :math:`SO(3)`, :math:`\min((\sigma_2 + \sigma_3) / \sigma_1,
+    \sqrt{\sigma_3 / \sigma_1})` for :math:`O(3)` (whose frame must also follow the
+    sign of :math:`\det M`). :math:`\mu = 0` where no equivariant frame is stable:
+    rank-deficient :math:`M`, e.g. for a single node, whose pooled vectors all derive
+    from one noise vector, or without noise on a cloud with a continuous stabiliser.
+    A copy with :math:`\mu <` ``min_conditioning`` gets new noise, for that copy only,
+    up to ``max_redraws`` times: fresh Gaussian noise when the sampler draws it, and
+    when the noise is given a deterministic, equivariant redraw with the same Gaussian
     distribution, :math:`\epsilon_i \mapsto \epsilon_i - 2 \bar\epsilon` (an orthogonal
-    map of the copy's nodes) followed by :func:`requantile_radii`. Rejection
-    by an invariant criterion keeps the sample equivariant in distribution, and with
-    given noise moved along with :math:`g` the redraws move along too, so exactness is
-    kept. Copies still below the threshold after the redraws are counted in
-    ``GroupSample.num_degenerate`` and a :class:`RuntimeWarning` is issued: their frames
-    are orthogonal but not guaranteed equivariant. ``GroupSample.conditioning`` holds
-    every copy's final :math:`\mu` and ``GroupSample.num_redrawn`` the copies redrawn.
-    What holds exactly: with the noise moved along, every copy whose :math:`\mu` is
-    above the threshold for both :math:`x` and :math:`g \cdot x` is equivariant up to
-    about :math:`\varepsilon / \mu`; a copy whose :math:`\mu` lies within rounding of
-    the threshold can be accepted for one and redrawn for the other (probability of
-    order :math:`\varepsilon`).
+    map of the copy's nodes) followed by :func:`requantile_radii`. Rejection by an
+    invariant criterion keeps the sample equivariant in distribution, and with given
+    noise moved along with :math:`g` the redraws move along too, so exactness is kept.
+    Copies still below the threshold after the redraws are counted in
+    ``GroupSample.num_degenerate`` and a :class:`RuntimeWarning` is issued: their
+    frames are orthogonal but not guaranteed equivariant. ``GroupSample.conditioning``
+    holds every copy's final :math:`\mu` and ``GroupSample.num_redrawn`` the number of
+    copies redrawn. What holds: with the noise moved along, every copy whose :math:`\mu`
+    is above the threshold for both :math:`x` and :math:`g \cdot x` is equivariant up
+    to about :math:`\varepsilon / \mu` times the backbone's sensitivity to its frame; a
+    copy whose :math:`\mu` lies within rounding of the threshold can be accepted for
+    one and redrawn for the other (probability of order :math:`\varepsilon`).
 
     Args:
         in_channels (int): Node scalar features (``data.x``); :obj:`0` for none.
