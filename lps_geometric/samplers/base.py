@@ -41,7 +41,7 @@ class GroupSample:
         conditioning (torch.Tensor, optional): For learned Euclidean frames, the
             invariant conditioning :math:`\mu \in [0, 1]` of every stacked graph's frame,
             shape :obj:`(k B,)` (see
-            :func:`~lps_geometric.groups.frame_conditioning`).
+            :class:`~lps_geometric.samplers.EuclideanFrameSampler`).
         num_redrawn (int, optional): Stacked graphs whose noise was redrawn because
             their frame was ill-conditioned.
         num_degenerate (int, optional): Stacked graphs whose frame is still

@@ -150,17 +150,23 @@ class EuclideanFrameSampler(nn.Module):
     canonicalization (Kaba et al. 2023).
 
     **Conditioning.** In floating point the pooled vectors carry a relative rounding
-    error :math:`\varepsilon` of a few units of the dtype's precision whichever frame
-    of the input is used, and the frame moves by about :math:`\varepsilon / \mu`, where
-    :math:`\mu` is the invariant conditioning of :math:`M` with singular values
-    :math:`\sigma_1 \ge \sigma_2 \ge \sigma_3`
+    error :math:`\varepsilon \approx c\, u / \nu` (:math:`u` the dtype's unit
+    roundoff, :math:`c` a small constant) whichever frame of the input is used, where
+    :math:`\nu = \min(1, \lVert M \rVert_F / (\sum_i \lVert V_i \rVert_F^2)^{1/2})`
+    measures the cancellation in the sum of the node vectors :math:`V_i` (about
+    :math:`u` when they cancel exactly, as on a symmetric cloud without noise, where
+    :math:`M` is pure rounding), and the frame moves by about
+    :math:`\varepsilon / \mu_M`, where :math:`\mu_M` is the invariant conditioning of
+    :math:`M` with singular values :math:`\sigma_1 \ge \sigma_2 \ge \sigma_3`
     (:func:`~lps_geometric.groups.frame_conditioning`):
     :math:`(\sigma_2 + \operatorname{sign}(\det M)\, \sigma_3) / \sigma_1` for
     :math:`SO(3)`, :math:`\min((\sigma_2 + \sigma_3) / \sigma_1,
     \sqrt{\sigma_3 / \sigma_1})` for :math:`O(3)` (whose frame must also follow the
-    sign of :math:`\det M`). :math:`\mu = 0` where no equivariant frame is stable:
-    rank-deficient :math:`M`, e.g. for a single node, whose pooled vectors all derive
-    from one noise vector, or without noise on a cloud with a continuous stabiliser.
+    sign of :math:`\det M`). The sampler's criterion is :math:`\mu = \nu\, \mu_M`,
+    invariant under the group and the node order; :math:`\mu = 0` where no equivariant
+    frame is stable: rank-deficient :math:`M`, e.g. for a single node, whose pooled
+    vectors all derive from one noise vector, or without noise on a cloud with a
+    continuous stabiliser or a symmetry that cancels the pooled vectors.
     A copy with :math:`\mu <` ``min_conditioning`` gets new noise, for that copy only,
     up to ``max_redraws`` times: fresh Gaussian noise when the sampler draws it, and
     when the noise is given a deterministic, equivariant redraw with the same Gaussian
@@ -198,8 +204,8 @@ class EuclideanFrameSampler(nn.Module):
         min_conditioning (float, optional): Redraw the noise of copies whose frame's
             conditioning :math:`\mu` is below this; :obj:`None` takes
             :obj:`MIN_CONDITIONING` of the dtype: :obj:`3e-3` for float32,
-            :obj:`1e-5` for float64, so that with pooled vectors accurate to about ten
-            units of rounding the frame error :math:`\varepsilon / \mu` stays below
+            :obj:`1e-5` for float64, so that the frame error
+            :math:`\varepsilon / \mu_M \approx 10 u / \mu` stays below
             :math:`2 \cdot 10^{-4}` (float32) and :math:`10^{-10}` (float64), under
             the dtype's equivariance tolerance; :obj:`0` never redraws. (default:
             :obj:`None`)
@@ -315,6 +321,14 @@ class EuclideanFrameSampler(nn.Module):
                 f'EGNN layers), a lower learning rate or inputs of a smaller scale')
         frame, conditioning = polar_frame(vectors, special=self.special,
                                           return_conditioning=True)
+        with torch.no_grad():  # cancellation in the pooling sum: nu = |M| / |(V_i)_i|
+            spread = scatter(vec_out.detach().pow(2).sum(dim=(1, 2)), batch, dim=0,
+                             dim_size=B, reduce='sum').sqrt()
+            pooled = vectors.detach().flatten(1).norm(dim=1)
+            nu = torch.where(spread > 0, pooled / torch.where(spread > 0, spread,
+                                                               torch.ones_like(spread)),
+                             torch.zeros_like(spread)).clamp(max=1)
+            conditioning = conditioning * nu.to(conditioning.dtype)
         if self.translation == 'none':
             center = None
         elif self.translation == 'centroid':
