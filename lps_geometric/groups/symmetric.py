@@ -32,9 +32,11 @@ def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor,
     in :obj:`[0, n_b)`.
 
     Breaking ties by node index depends on the input order, so a sampler whose scores can
-    tie exactly (a ReLU network saturates to the same value on several nodes) passes its
-    per-node noise as ``tie_break``: the ranks then stay equivariant (almost surely, for
-    continuous noise).
+    tie exactly (a ReLU network saturates to the same value on several nodes, automorphic
+    nodes always tie) passes its per-node noise as ``tie_break``: the ranks then stay
+    equivariant (almost surely, for continuous noise). Ties that remain are refined by
+    :meth:`~lps_geometric.samplers.PermutationSampler.rank_nodes` with a canonical
+    labelling of the graph.
 
     Args:
         score (torch.Tensor): Node scores of shape :obj:`(|V|,)`.
