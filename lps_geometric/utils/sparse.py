@@ -15,11 +15,22 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-__all__ = ['NeighborSum', 'gin_update']
+__all__ = ['NeighborSum', 'gin_update', 'uses_csr']
 
 #: Dtypes that take the CSR route; others (half precision, where sparse kernels are
 #: patchy across devices) gather and scatter the messages.
 CSR_DTYPES = (torch.float32, torch.float64)
+
+
+def uses_csr(device: torch.device, dtype: torch.dtype) -> bool:
+    r"""Whether :class:`NeighborSum` takes the CSR route for features of ``dtype`` on
+    ``device``. Not in PyTorch's deterministic mode on CUDA
+    (:func:`torch.use_deterministic_algorithms`): cuSPARSE's products are not on its list
+    of deterministic kernels, while ``index_add_`` there is."""
+    if dtype not in CSR_DTYPES:
+        return False
+    return not (torch.device(device).type == 'cuda'
+                and torch.are_deterministic_algorithms_enabled())
 
 
 def csr_tensor(crow: Tensor, col: Tensor, value: Tensor, shape) -> Tensor:
@@ -90,7 +101,7 @@ class NeighborSum:
         self.dtype = dtype
         self.edge_index = edge_index
         self.matrix = self._transpose = None
-        if dtype in CSR_DTYPES:
+        if uses_csr(edge_index.device, dtype):
             self.matrix = _csr(dst, src, num_nodes, dtype)
 
     @property
@@ -109,7 +120,7 @@ class NeighborSum:
         if x.dtype != self.dtype:
             raise ValueError(f"{self.__class__.__name__} was built for "
                              f"{self.dtype}, got features of {x.dtype}")
-        if self.matrix is None:  # half precision: gather and scatter the messages
+        if self.matrix is None:  # gather and scatter the messages (see uses_csr)
             src, dst = self.edge_index
             return x.new_zeros(x.shape).index_add_(0, dst, x.index_select(0, src))
         return _SparseProduct.apply(x.contiguous(), self)

@@ -83,3 +83,15 @@ def test_argsort_keys_sorts_in_int32_and_int64():
         order = argsort_keys(key, bound)
         assert order.dtype == torch.long
         assert torch.equal(key[order], torch.sort(key).values)
+
+
+def test_deterministic_mode_takes_the_scatter_route_on_cuda():
+    from lps_geometric.utils.determinism import deterministic
+    from lps_geometric.utils.sparse import uses_csr
+    assert uses_csr(torch.device('cpu'), torch.float32)
+    assert uses_csr(torch.device('cuda'), torch.float32)
+    assert not uses_csr(torch.device('cpu'), torch.float16)
+    with deterministic():
+        assert uses_csr(torch.device('cpu'), torch.float32)
+        assert not uses_csr(torch.device('cuda'), torch.float32)
+    assert uses_csr(torch.device('cuda'), torch.float64)
