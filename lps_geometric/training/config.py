@@ -1,11 +1,19 @@
 r"""The configuration of a training run (JSON round trip, so a run can be resumed and
 evaluated from its folder)."""
 import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 __all__ = ['TrainConfig', 'RunFolderError', 'RUNTIME_FIELDS']
+
+#: Learning-rate schedules after the warm-up.
+SCHEDULES = ('cosine', 'linear', 'constant')
+#: Precisions Lightning Fabric accepts here.
+PRECISIONS = ('auto', '32-true', '32', '16-mixed', 'bf16-mixed', '16-true', 'bf16-true',
+              '64-true')
 
 #: Fields of :class:`TrainConfig` that say where a run is computed, how often it is
 #: saved and how it is shown, not what it computes (a DDP step equals a single-process
@@ -65,6 +73,12 @@ class TrainConfig:
         stop_after_steps (int, optional): Stop (as if killed) after this many steps of
             this invocation, right after saving a checkpoint; for tests and preemption.
         extra (dict): Free-form settings of the model and data (recorded in the run).
+
+    Values are checked on construction (a :class:`ValueError` naming the field): counts
+    are integers (``epochs``, ``batch_size``, ``eval_batch_size``, ``eval_every``,
+    ``num_nodes`` at least 1; ``seed``, ``checkpoint_every`` at least 0), ``lr`` is
+    positive, ``weight_decay`` and ``clip`` non-negative, ``warmup`` and ``ema`` in
+    :math:`[0, 1)`, and ``schedule``, ``precision`` and ``select`` known names.
     """
     epochs: int = 100
     batch_size: int = 32
@@ -91,6 +105,57 @@ class TrainConfig:
     deterministic: bool = False
     stop_after_steps: Optional[int] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        r"""Checks every field's value (see the class docstring); a
+        :class:`ValueError` naming the field."""
+        def integer(name: str, minimum: int, optional: bool = False):
+            value = getattr(self, name)
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"TrainConfig: '{name}' must be an integer "
+                                 f"(got {value!r})")
+            if value < minimum:
+                raise ValueError(f"TrainConfig: '{name}' must be >= {minimum} "
+                                 f"(got {value})")
+
+        def real(name: str, low: float, high: float = math.inf,
+                 high_open: bool = False, low_open: bool = False):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                    not math.isfinite(value):
+                raise ValueError(f"TrainConfig: '{name}' must be a finite number "
+                                 f"(got {value!r})")
+            if value < low or (low_open and value == low) or value > high or \
+                    (high_open and value == high):
+                span = (('(' if low_open else '[') + f'{low:g}, {high:g}'
+                        + (')' if high_open or high == math.inf else ']'))
+                raise ValueError(f"TrainConfig: '{name}' must lie in {span} "
+                                 f"(got {value})")
+
+        for name in ('epochs', 'batch_size', 'eval_batch_size', 'eval_every',
+                     'num_nodes'):
+            integer(name, 1)
+        integer('seed', 0)
+        integer('checkpoint_every', 0)
+        integer('stop_after_steps', 1, optional=True)
+        real('lr', 0.0, low_open=True)
+        real('weight_decay', 0.0)
+        real('warmup', 0.0, 1.0, high_open=True)
+        real('clip', 0.0)
+        real('ema', 0.0, 1.0, high_open=True)
+        for name, allowed in (('schedule', SCHEDULES), ('precision', PRECISIONS),
+                              ('select', ('valid', 'last'))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"TrainConfig: '{name}' must be one of {allowed} "
+                                 f"(got {getattr(self, name)!r})")
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"TrainConfig: 'extra' must be a dict (got "
+                             f"{type(self.extra).__name__})")
 
     def save(self, path: Union[str, Path]):
         Path(path).write_text(json.dumps(asdict(self), indent=2))
@@ -142,4 +207,7 @@ class TrainConfig:
         unknown = set(raw) - known
         if unknown:
             raise RunFolderError(f'Unknown settings in {path}: {sorted(unknown)}')
-        return cls(**raw)
+        try:
+            return cls(**raw)
+        except ValueError as error:
+            raise RunFolderError(f'{path} holds an invalid setting: {error}') from None

@@ -430,6 +430,39 @@ def _zero_running() -> Dict[str, Any]:
     return dict(loss=torch.zeros((), dtype=torch.float64), steps=0)
 
 
+def _check_split(split: Dict[str, Tensor], size: int):
+    r"""Each of ``train``, ``valid`` and ``test`` is a non-empty 1-D integer index into
+    the dataset (a :class:`ValueError` naming the split otherwise)."""
+    for key in ('train', 'valid', 'test'):
+        if key not in split or len(split[key]) == 0:
+            raise ValueError(f"The split '{key}' is missing or empty")
+        index = torch.as_tensor(split[key])
+        if index.dim() != 1 or index.is_floating_point() or index.dtype == torch.bool:
+            raise ValueError(f"The split '{key}' must be a 1-D tensor of graph indices "
+                             f"(got dtype {index.dtype}, shape {tuple(index.shape)})")
+        low, high = int(index.min()), int(index.max())
+        if low < 0 or high >= size:
+            raise ValueError(f"The split '{key}' holds index {low if low < 0 else high} "
+                             f"outside the dataset's {size} graphs")
+
+
+def _check_labels(dataset, split: Dict[str, Tensor], task: Task):
+    r"""The labels of the graphs a run reads, checked once before training
+    (:meth:`Task.check_labels`): collated ones at once for an in-memory PyG dataset,
+    else graph by graph."""
+    collated = getattr(dataset, '_data', None)
+    y = getattr(collated, 'y', None) if collated is not None else None
+    if y is None:
+        index = torch.cat([torch.as_tensor(split[key]) for key in ('train', 'valid',
+                                                                     'test')])
+        labels = [dataset[int(i)].y for i in index.tolist()]
+        if any(label is None for label in labels):
+            raise ValueError("Every graph of the split needs labels 'y'")
+        y = torch.cat([label.reshape(-1, label.size(-1)) if label.dim() >= 2
+                       else label.reshape(-1, 1) for label in labels])
+    task.check_labels(y)
+
+
 def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
           split: Dict[str, Tensor], task: Task, *, extend: bool = False) -> Dict:
     r"""Trains ``make_model()`` on ``dataset[split['train']]``, selects the epoch with
@@ -468,13 +501,9 @@ def train(config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
             ``config.json`` cannot be read.
         CheckpointError: ``last.ckpt`` or ``best.pt`` is empty or corrupted.
     """
-    for key in ('train', 'valid', 'test'):
-        if key not in split or len(split[key]) == 0:
-            raise ValueError(f"The split '{key}' is missing or empty")
-    if not 0.0 <= config.ema < 1.0:
-        raise ValueError(f"'ema' must be in [0, 1) (got {config.ema})")
-    if config.select not in ('valid', 'last'):
-        raise ValueError(f"'select' must be 'valid' or 'last' (got '{config.select}')")
+    config.validate()         # fields may have been changed since construction
+    _check_split(split, len(dataset))
+    _check_labels(dataset, split, task)
     stored = Path(config.out_dir) / 'config.json'
     if stored.exists():
         old = TrainConfig.load(stored)

@@ -10,6 +10,7 @@ pytest.importorskip('lightning')
 from lps_geometric.training import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS,  # noqa: E402
                                     OGBGIN, SymmetrizedMolecule, Task, TrainConfig,
                                     epoch_batches, roc_auc, train)
+from lps_geometric.training.config import RunFolderError  # noqa: E402
 from lps_geometric.training.engine import RunLog  # noqa: E402
 
 
@@ -243,6 +244,33 @@ def test_empty_split_is_refused(tmp_path):
         train(config(tmp_path, 'empty'), small_mfa, data, split, Task('regression'))
 
 
+@pytest.mark.parametrize('split,message', [
+    (dict(train=torch.arange(8), valid=torch.arange(8, 10), test=torch.tensor([10])),
+     "'test' holds index 10 outside the dataset's 10 graphs"),
+    (dict(train=torch.arange(8.0), valid=torch.arange(8, 10), test=torch.arange(2)),
+     "'train' must be a 1-D tensor of graph indices"),
+    (dict(train=torch.arange(8), valid=torch.tensor([-1]), test=torch.arange(2)),
+     "'valid' holds index -1"),
+])
+def test_split_indices_are_checked(tmp_path, split, message):
+    with pytest.raises(ValueError, match=message):
+        train(config(tmp_path, 'split'), small_mfa, fake_molecules(10), split,
+              Task('regression'))
+    assert not (tmp_path / 'split').exists()       # refused before anything is written
+
+
+def test_labels_are_checked_before_training(tmp_path):
+    data = fake_molecules(10)
+    data[3].y = torch.tensor([[2.0]])
+    split = dict(train=torch.arange(8), valid=torch.arange(8, 10), test=torch.arange(2))
+    with pytest.raises(ValueError, match='Binary classification labels must be 0, 1'):
+        train(config(tmp_path, 'labels'), small_mfa, data, split,
+              Task('classification'))
+    data[3].y = torch.tensor([[float('inf')]])
+    with pytest.raises(ValueError, match='infinite'):
+        train(config(tmp_path, 'labels'), small_mfa, data, split, Task('regression'))
+
+
 def test_models_accept_molecules_without_bonds():
     from torch_geometric.data import Batch
     single = Data(x=torch.zeros(1, 9, dtype=torch.long),
@@ -435,3 +463,35 @@ def test_deterministic_mode_repeats_a_seed_bitwise_on_cuda(tmp_path):
     assert log_a == log_b
     for key, value in model_a.items():
         assert torch.equal(value, model_b[key]), key
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('epochs', 0, "'epochs' must be >= 1"),
+    ('epochs', 2.5, "'epochs' must be an integer"),
+    ('batch_size', True, "'batch_size' must be an integer"),
+    ('eval_batch_size', -1, "'eval_batch_size' must be >= 1"),
+    ('seed', -3, "'seed' must be >= 0"),
+    ('checkpoint_every', -1, "'checkpoint_every' must be >= 0"),
+    ('stop_after_steps', 0, "'stop_after_steps' must be >= 1"),
+    ('lr', 0.0, "'lr' must lie in"),
+    ('lr', float('nan'), "'lr' must be a finite number"),
+    ('weight_decay', -0.1, "'weight_decay' must lie in"),
+    ('warmup', 1.0, "'warmup' must lie in"),
+    ('clip', -1.0, "'clip' must lie in"),
+    ('ema', 1.0, "'ema' must lie in"),
+    ('schedule', 'step', "'schedule' must be one of"),
+    ('precision', 'fp8', "'precision' must be one of"),
+    ('select', 'best', "'select' must be one of"),
+    ('extra', [1], "'extra' must be a dict"),
+])
+def test_config_values_are_range_checked(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_a_stored_config_with_a_bad_value_is_a_run_folder_error(tmp_path):
+    path = tmp_path / 'config.json'
+    TrainConfig(epochs=3).save(path)
+    path.write_text(path.read_text().replace('"epochs": 3', '"epochs": -3'))
+    with pytest.raises(RunFolderError, match="invalid setting.*'epochs' must be >= 1"):
+        TrainConfig.load(path)
