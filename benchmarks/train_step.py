@@ -386,11 +386,15 @@ def run_worker(args, res: dict) -> dict:
                loss_first=losses[0], loss_last=losses[-1])
     res['peak_rss_gb'] = rss_gb()  # peak of data + model + training steps
 
-    # Sampler only (train mode, gradients on: the band / soft assignment is built).
+    # Sampler only (train mode, gradients on: the band / soft assignment is built), as
+    # inside Symmetrize, which validates the batch once before (not timed here).
+    from lps_geometric.utils.validation import checked_input
+
     def sampler_fwd():
-        if path == 'sparse':
-            return model.sampler(data, k).band
-        return dense_sampler_forward(model, data, k)
+        with checked_input():
+            if path == 'sparse':
+                return model.sampler(data, k).band
+            return dense_sampler_forward(model, data, k)
 
     fwd, fwd_bwd = [], []
     other.start()
@@ -436,17 +440,18 @@ def profile_sparse(model, data, opt, step) -> dict:
 
     # Phase timers: the pieces of Symmetrize.forward, one by one, then backward.
     opt.zero_grad(set_to_none=True)
-    from lps_geometric.utils.validation import validate_graph_batch
+    from lps_geometric.utils.validation import checked_input, validate_graph_batch
     bb = model.backbone
     timed('validate', lambda: validate_graph_batch(
         data, max_nodes=bb.max_nodes, node_channels=bb.in_channels,
         edge_channels=bb.edge_dim))
-    sample = timed('sampler_forward', lambda: model.sampler(data, k))
-    stacked = timed('replicate_batch', lambda: replicate_batch(data, k))
-    canonical = timed('permutation_apply', lambda: sample.element.apply(stacked))
-    canonical.perm_band = timed('permute_band',
-                                lambda: sample.element.permute_nodes(sample.band))
-    out = timed('backbone_forward', lambda: bb(canonical))
+    with checked_input():          # validated once above, as Symmetrize does
+        sample = timed('sampler_forward', lambda: model.sampler(data, k))
+        stacked = timed('replicate_batch', lambda: replicate_batch(data, k))
+        canonical = timed('permutation_apply', lambda: sample.element.apply(stacked))
+        canonical.perm_band = timed('permute_band',
+                                    lambda: sample.element.permute_nodes(sample.band))
+        out = timed('backbone_forward', lambda: bb(canonical))
     out = timed('pull_and_average', lambda: sample.element.pull_nodes(out).view(
         k, data.num_nodes, -1).mean(0))
     loss = F.cross_entropy(out, data.y) + model.entropy_weight * sample.entropy

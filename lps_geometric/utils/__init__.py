@@ -3,7 +3,9 @@ deterministic mode."""
 from .batch import graph_ptr, replicate_batch, replicate_graphs
 from .sparse import NeighborSum, gin_update
 from .determinism import deterministic
-from .validation import GraphInputError, validate_graph_batch
+from .validation import (GraphInputError, check_positive_int, checked_input,
+                         validate_graph_batch)
 
 __all__ = ['NeighborSum', 'gin_update', 'graph_ptr', 'replicate_batch', 'replicate_graphs',
-           'validate_graph_batch', 'GraphInputError', 'deterministic']
+           'validate_graph_batch', 'GraphInputError', 'checked_input', 'check_positive_int',
+           'deterministic']
