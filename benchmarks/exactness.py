@@ -17,8 +17,8 @@ ties (FA with tied keys, MFA over its budget) is equivariant in distribution onl
 such rows are marked ``sampled`` rather than counted against an exactness claim.
 
 Inputs: random graphs and point clouds, and ones built to break methods: graphs with
-large automorphism groups (cycles, complete graphs, the Petersen graph, a star, two
-triangles, the 3-cube, a circular-skip-link graph) and regular or nearly degenerate
+large automorphism groups (cycles, complete and complete bipartite graphs, disjoint
+cliques, the Petersen graph, the 4-cube, a circular-skip-link graph) and regular or nearly degenerate
 point clouds (tetrahedron, cube, octahedron, icosahedron, a hexagon, a nearly collinear
 and a nearly planar cloud).
 
@@ -29,17 +29,14 @@ Examples::
 """
 import argparse
 import json
-import math
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List
 
-import networkx as nx
 import torch
 from torch_geometric.data import Batch, Data
-from torch_geometric.utils import from_networkx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -47,7 +44,12 @@ sys.path.insert(0, str(REPO))
 from lps_geometric import Symmetrize  # noqa: E402
 from lps_geometric.diagnostics import TOLERANCE, equivariance_error  # noqa: E402
 from lps_geometric.samplers import build_sampler  # noqa: E402
-from lps_geometric.testing import OrderedMLP, cube, regular_polygon, tetrahedron  # noqa: E402
+from lps_geometric.testing import (OrderedMLP, adversarial_graphs,  # noqa: E402
+                                   complete_bipartite_graph, complete_graph, cube,
+                                   cycle_graph, disjoint_cliques, icosahedron,
+                                   nearly_collinear, nearly_planar, octahedron,
+                                   point_cloud_graph, random_batch, regular_polygon,
+                                   tetrahedron)
 
 GROUPS = ('S_n', 'E(3)', 'S_n x E(3)')
 
@@ -69,68 +71,33 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------- inputs
 
-def _graph(g: nx.Graph, generator: torch.Generator, features: bool = False) -> Data:
-    data = from_networkx(nx.convert_node_labels_to_integers(g))
-    n = data.num_nodes
-    x = torch.randn(n, 1, generator=generator) if features else torch.ones(n, 1)
-    return Data(x=x, edge_index=data.edge_index, num_nodes=n)
-
-
 def graph_inputs(generator: torch.Generator) -> Dict[str, Data]:
-    csl = nx.circulant_graph(41, [1, 9])
-    return {
-        'random graphs (5, 6, 7 nodes, features)': Batch.from_data_list([
-            _graph(nx.gnp_random_graph(n, 0.5, seed=n), generator, True) for n in (5, 6, 7)]),
-        'cycle C6': _graph(nx.cycle_graph(6), generator),
-        'complete K6': _graph(nx.complete_graph(6), generator),
-        'star, 7 nodes': _graph(nx.star_graph(6), generator),
-        'two triangles': _graph(nx.disjoint_union(nx.cycle_graph(3), nx.cycle_graph(3)),
-                                generator),
-        'Petersen graph': _graph(nx.petersen_graph(), generator),
-        '3-cube Q3': _graph(nx.hypercube_graph(3), generator),
-        'CSL(41, 9)': _graph(csl, generator),
-    }
-
-
-def _cloud(pos: torch.Tensor) -> Data:
-    n = pos.size(0)
-    row, col = torch.meshgrid(torch.arange(n), torch.arange(n), indexing='ij')
-    mask = row != col
-    edge_index = torch.stack([row[mask], col[mask]])
-    return Data(x=torch.ones(n, 1), pos=pos.float(), edge_index=edge_index, num_nodes=n)
-
-
-def _octahedron() -> torch.Tensor:
-    eye = torch.eye(3, dtype=torch.float64)
-    return torch.cat([eye, -eye])
-
-
-def _icosahedron() -> torch.Tensor:
-    phi = (1 + math.sqrt(5)) / 2
-    rows = []
-    for a in (-1.0, 1.0):
-        for b in (-phi, phi):
-            rows += [(0.0, a, b), (a, b, 0.0), (b, 0.0, a)]
-    return torch.tensor(rows, dtype=torch.float64)
+    r"""Random graphs with features, small symmetric graphs (for exhaustive averaging)
+    and :func:`~lps_geometric.testing.adversarial_graphs`."""
+    random = random_batch((5, 6, 7), node_channels=1, seed=0)
+    random = Batch.from_data_list([Data(x=g.x, edge_index=g.edge_index)
+                                   for g in random.to_data_list()])
+    small = {'random graphs (5, 6, 7 nodes, features)': random,
+             'cycle C6': cycle_graph(6), 'complete K5': complete_graph(5),
+             'two triangles': disjoint_cliques(2, 3),
+             'K_{3,3}': complete_bipartite_graph(3, 3)}
+    large = {name: Data(x=g.x, edge_index=g.edge_index, num_nodes=g.num_nodes)
+             for name, g in adversarial_graphs().items()}
+    return {**small, **large}
 
 
 def cloud_inputs(generator: torch.Generator) -> Dict[str, Data]:
-    line = torch.zeros(7, 3, dtype=torch.float64)
-    line[:, 0] = torch.linspace(-1, 1, 7, dtype=torch.float64)
-    line = line + 1e-3 * torch.randn(7, 3, generator=generator, dtype=torch.float64)
-    plane = torch.randn(8, 3, generator=generator, dtype=torch.float64)
-    plane[:, 2] *= 1e-3
-    return {
-        'random cloud (8 points)': _cloud(torch.randn(8, 3, generator=generator,
-                                                      dtype=torch.float64)),
-        'tetrahedron': _cloud(tetrahedron()),
-        'cube': _cloud(cube()),
-        'octahedron': _cloud(_octahedron()),
-        'icosahedron': _cloud(_icosahedron()),
-        'regular hexagon': _cloud(regular_polygon(6)),
-        'nearly collinear (1e-3)': _cloud(line),
-        'nearly planar (1e-3)': _cloud(plane),
+    r"""A random cloud, the regular polyhedra, a hexagon and nearly degenerate clouds,
+    each as the complete graph on its points."""
+    shapes = {
+        'random cloud (8 points)': torch.randn(8, 3, generator=generator,
+                                               dtype=torch.float64),
+        'tetrahedron': tetrahedron(), 'cube': cube(), 'octahedron': octahedron(),
+        'icosahedron': icosahedron(), 'regular hexagon': regular_polygon(6),
+        'nearly collinear (1e-3)': nearly_collinear(7, 1e-3, generator),
+        'nearly planar (1e-3)': nearly_planar(8, 1e-3, generator),
     }
+    return {name: point_cloud_graph(pos.float()) for name, pos in shapes.items()}
 
 
 # ---------------------------------------------------------------- claims
