@@ -149,16 +149,28 @@ def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
 
 def _invariant_neighbor_sum(h: Tensor, op: NeighborSum, batch: Tensor, num_graphs: int,
                             count: Tensor) -> Tensor:
-    r""":func:`invariant_sum` over in-neighbours with the CSR product of ``op`` (built
-    in the working precision of ``h``): no :math:`(|E|, C)` message tensor."""
+    r""":func:`invariant_sum` over in-neighbours with the CSR products of ``op`` (built
+    in the working precision of ``h``), without an :math:`(|E|, C)` message tensor;
+    where ``op`` has no CSR matrix (see :func:`~lps_geometric.utils.sparse.uses_csr`),
+    with a gather and scatter of the messages."""
     k, bits = _exponents(h, batch, num_graphs, count)
     k, bits = k[batch], bits[batch]
+    src, dst = op.edge_index
 
-    def adjoint(grad):
-        return (op.transpose @ grad.to(op.dtype).contiguous()).to(grad.dtype)
+    if op.matrix is not None:
+        def apply(fixed):
+            return op.matrix @ fixed
 
-    return _InvariantSum.apply(h, k, k, bits, bits, lambda fixed: op.matrix @ fixed,
-                               adjoint)
+        def adjoint(grad):
+            return (op.transpose @ grad.to(op.dtype).contiguous()).to(grad.dtype)
+    else:
+        def apply(fixed):
+            return fixed.new_zeros(fixed.shape).index_add_(0, dst, fixed.index_select(0, src))
+
+        def adjoint(grad):
+            return grad.new_zeros(grad.shape).index_add_(0, src, grad.index_select(0, dst))
+
+    return _InvariantSum.apply(h, k, k, bits, bits, apply, adjoint)
 
 
 class PermutationSampler(nn.Module):

@@ -204,3 +204,22 @@ def test_forward_validates_its_input():
         PermutationSampler(3)(batch)                         # x has 1 channel
     with pytest.raises(GraphInputError):
         PermutationSampler(1, edge_dim=2)(batch)             # no edge_attr
+
+
+def test_scores_without_csr_products_are_the_same(monkeypatch):
+    # Where NeighborSum gathers and scatters instead of CSR products (half precision,
+    # deterministic mode on CUDA), the order-invariant sums give the very same scores.
+    batch = random_batch((6, 9), node_channels=2, edge_channels=0, seed=2)
+    sampler = PermutationSampler(2, hidden_channels=16).eval()
+    noise = torch.rand(batch.num_nodes, 1)
+    with torch.no_grad():
+        score = sampler.scores(replicate_batch(batch, 1), noise)
+    import lps_geometric.utils.sparse as sparse
+    monkeypatch.setattr(sparse, 'uses_csr', lambda device, dtype: False)
+    stacked = replicate_batch(batch, 1)
+    assert sparse.NeighborSum(stacked.edge_index, stacked.num_nodes).matrix is None
+    with torch.no_grad():
+        assert torch.equal(sampler.scores(stacked, noise), score)
+    scores = sampler.train().scores(stacked, noise)
+    scores.sum().backward()
+    assert all(p.grad is not None for p in sampler.convs.parameters())
