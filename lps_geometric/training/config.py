@@ -76,8 +76,8 @@ class TrainConfig:
 
     Values are checked on construction (a :class:`ValueError` naming the field): counts
     are integers (``epochs``, ``batch_size``, ``eval_batch_size``, ``eval_every``,
-    ``num_nodes`` at least 1; ``seed``, ``checkpoint_every`` at least 0), ``lr`` is
-    positive, ``weight_decay`` and ``clip`` non-negative, ``warmup`` and ``ema`` in
+    ``num_nodes`` at least 1; ``seed``, ``checkpoint_every`` at least 0), ``lr``,
+    ``weight_decay`` and ``clip`` non-negative, ``warmup`` and ``ema`` in
     :math:`[0, 1)`, and ``schedule``, ``precision`` and ``select`` known names.
     """
     epochs: int = 100
@@ -143,7 +143,7 @@ class TrainConfig:
         integer('seed', 0)
         integer('checkpoint_every', 0)
         integer('stop_after_steps', 1, optional=True)
-        real('lr', 0.0, low_open=True)
+        real('lr', 0.0)
         real('weight_decay', 0.0)
         real('warmup', 0.0, 1.0, high_open=True)
         real('clip', 0.0)

@@ -473,7 +473,7 @@ def test_deterministic_mode_repeats_a_seed_bitwise_on_cuda(tmp_path):
     ('seed', -3, "'seed' must be >= 0"),
     ('checkpoint_every', -1, "'checkpoint_every' must be >= 0"),
     ('stop_after_steps', 0, "'stop_after_steps' must be >= 1"),
-    ('lr', 0.0, "'lr' must lie in"),
+    ('lr', -1e-3, "'lr' must lie in"),
     ('lr', float('nan'), "'lr' must be a finite number"),
     ('weight_decay', -0.1, "'weight_decay' must lie in"),
     ('warmup', 1.0, "'warmup' must lie in"),
