@@ -10,7 +10,8 @@ from torch_geometric.data import Data
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import max_graph_size, replicate_batch, to_ptr_batch
-from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
+from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
+                                           validate_graph_batch)
 
 __all__ = ['UniformPermutationSampler', 'ExhaustivePermutationSampler']
 
@@ -58,15 +59,16 @@ class ExhaustivePermutationSampler(nn.Module):
     """
     def __init__(self, max_nodes: int = 7):
         super().__init__()
-        self.max_nodes = max_nodes
+        self.max_nodes = check_positive_int('max_nodes', max_nodes)
 
     def num_samples_for(self, data: Data) -> int:
         r"""The number of copies :math:`n_{\max}!` this batch needs."""
         _, ptr, _ = to_ptr_batch(data)
         n = max_graph_size(ptr)
         if n > self.max_nodes:
-            raise ValueError(f"{self.__class__.__name__} enumerates n! permutations; a "
-                             f"graph with {n} nodes exceeds max_nodes={self.max_nodes}")
+            raise GraphInputError(f"{self.__class__.__name__} enumerates n! "
+                                  f"permutations; a graph with {n} nodes exceeds "
+                                  f"max_nodes={self.max_nodes}")
         return math.factorial(n)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,

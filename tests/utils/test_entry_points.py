@@ -37,13 +37,8 @@ def test_the_table_is_large_enough():
 
 #: Samplers whose own checks are being moved to :func:`validate_graph_batch`; the
 #: cases run and report, and a pass is welcome (drop an entry once it passes).
-PENDING = ('ExhaustivePermutationSampler()(data)',)
-
-
 def _param(case):
-    marks = [pytest.mark.xfail(reason='sampler checks pending', strict=False)] \
-        if case.entry in PENDING else []
-    return pytest.param(case, marks=marks, id=f'{case.entry} | {case.bad}')
+    return pytest.param(case, id=f'{case.entry} | {case.bad}')
 
 
 @pytest.mark.parametrize('case', [_param(c) for c in CASES])
