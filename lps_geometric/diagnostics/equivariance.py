@@ -131,8 +131,8 @@ class EquivarianceReport:
         tolerance (float): Relative tolerance of the verdict.
         rows_above (int): Output rows (graphs or nodes, counted in every trial) whose
             error exceeds ``tolerance`` times :math:`\|f(x)\|_\infty`: a few out of
-            many point to isolated events (nearly tied sampler scores that rounding
-            orders differently), all of them to a systematic violation.
+            many point to isolated events (e.g. a sampler's nearly tied scores that
+            rounding orders differently), all of them to a systematic violation.
         num_rows (int): Output rows over all trials.
     """
     max_abs: float
@@ -396,7 +396,7 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
     noise along to see it). A deterministic model has spread :math:`0` and is tested
     against the tolerance. The report says which noise was used and why, and in how
     many output rows the error exceeds the tolerance; an exact test that fails by less
-    than the spread is noted as such (some samples changed with :math:`g`, as when the
+    than the spread is noted as such (some samples changed with :math:`g`, as when a
     sampler's scores tie up to rounding and the node labels, not the noise, order them).
 
     With ``seed``, torch's RNG is reseeded (inside a forked RNG state) before each model
@@ -551,8 +551,8 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
     if (transport and not report.ok and report.spread_ratio is not None
             and report.spread_ratio <= SPREAD_RATIO):
         notes.append('the error is within the Monte Carlo spread: some samples changed '
-                     'with g (e.g. sampler scores tied up to rounding, whose order then '
-                     'follows the node labels instead of the noise)')
+                     'with g (e.g. a sampler\'s scores tied up to rounding, whose order '
+                     'then follows the node labels instead of the noise)')
     if isinstance(model, nn.Module) and model.training:
         notes.append('the model is in training mode (dropout and other training-time '
                      'randomness are not moved along); call model.eval()')
