@@ -543,8 +543,8 @@ def parse_args(argv=None):
     p.add_argument('--keep-node-order', action='store_true',
                    help='train and test on the node order the data comes in (default: '
                    'every graph is randomly relabelled once, seeded, so that no model '
-                   'can read a label from the generator\'s node order: a tie in a '
-                   'sampler\'s scores, broken by node index, would otherwise leak it)')
+                   'can read a label from the generator\'s node order, e.g. through '
+                   'ties broken by node index when pynauty is missing)')
     p.add_argument('--no-baseline', action='store_true', help='skip the GIN baseline')
     p.add_argument('--baseline-only', action='store_true',
                    help='train only the GIN baseline (training tasks)')
