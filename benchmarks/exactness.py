@@ -26,6 +26,7 @@ Examples::
 
     python benchmarks/exactness.py                   # the recorded table, 200 trials
     python benchmarks/exactness.py --trials 20 --groups S_n
+    python benchmarks/exactness.py --summary results/exactness.json   # table of a run
 """
 import argparse
 import json
@@ -68,6 +69,8 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', type=Path, default=REPO / 'results' / 'exactness.json')
+    p.add_argument('--summary', type=Path, default=None, metavar='JSON',
+                   help='print the summary table of a recorded run and exit')
     args = p.parse_args(argv)
     if args.trials < 1 or args.samples < 1 or args.threads < 1:
         p.error('--trials, --samples and --threads must be positive')
@@ -223,8 +226,31 @@ def format_row(row: Dict) -> str:
             f"{row['above']}/{row['trials']} | {row['claim']} | {note} |")
 
 
+def summary(rows: List[Dict]) -> str:
+    r"""One line per (method, group, claim): the inputs, the largest relative error in
+    float32 and float64 and the trials above tolerance over all rows."""
+    groups: Dict[tuple, List[Dict]] = {}
+    for row in rows:
+        groups.setdefault((row['method'], row['group'], row['claim']), []).append(row)
+    lines = ['| method | group | claim | inputs | max rel. error float32 | float64 | '
+             'trials above tol. |', '|---|---|---|---|---|---|---|']
+    for (method, group, what), items in groups.items():
+        worst = {d: max((r['max_relative'] for r in items if r['dtype'] == d),
+                        default=float('nan')) for d in ('float32', 'float64')}
+        above = sum(r['above'] for r in items)
+        trials = sum(r['trials'] for r in items)
+        inputs = len({r['input'] for r in items})
+        shown = {d: '–' if v != v else f'{v:.1e}' for d, v in worst.items()}
+        lines.append(f"| {method} | {group} | {what} | {inputs} | {shown['float32']} "
+                     f"| {shown['float64']} | {above}/{trials} |")
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.summary is not None:
+        print(summary(json.loads(args.summary.read_text())['rows']))
+        return
     print(HEADER)
     rows = run(args)
     meta = dict(torch=torch.__version__, python=platform.python_version(),
@@ -233,6 +259,7 @@ def main(argv=None):
                 tolerance={str(k).replace('torch.', ''): v for k, v in TOLERANCE.items()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=2))
+    print('\n' + summary(rows))
     exact = [r for r in rows if r['claim'] == 'exact']
     failing = [r for r in exact if r['above']]
     print(f'\n{len(exact)} rows claimed exact, {len(failing)} of them with trials above '

@@ -419,10 +419,12 @@ class EuclideanFrameSampler(nn.Module):
             warnings.warn(
                 f'{self.__class__.__name__}: {num_degenerate} of {bad.numel()} copies '
                 f'have an ill-conditioned frame (conditioning below {threshold:.0e} '
-                f'after {self.max_redraws} redraws of their noise): these frames are '
-                f'not equivariant. Their pooled vectors are (nearly) rank-deficient, '
-                f'e.g. for single-node graphs or a noise scale of 0; see '
-                f'GroupSample.conditioning', RuntimeWarning, stacklevel=3)
+                f'after {self.max_redraws} redraws of their noise): their '
+                f'equivariance error is the rounding of the pooled vectors divided by '
+                f'the conditioning, so it may exceed the tolerance of the dtype, and '
+                f'they are not equivariant at all when the pooled vectors are '
+                f'rank-deficient (single-node graphs, symmetric clouds without noise); '
+                f'see GroupSample.conditioning', RuntimeWarning, stacklevel=3)
         return frame, center, h, noise, mu, int(redrawn.sum()), num_degenerate
 
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
