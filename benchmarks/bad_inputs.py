@@ -603,13 +603,20 @@ def _cell(text: str, width: int = 160) -> str:
     return text if len(text) <= width else text[:width - 3] + '...'
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default='results/bad_inputs.json',
                         help='where to write the JSON (default: results/bad_inputs.json)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (default: 1)')
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f'argument --threads: must be >= 1 (got {args.threads})')
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     import warnings
     warnings.filterwarnings('ignore')

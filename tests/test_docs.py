@@ -4,9 +4,9 @@ parses.
 * `````python`` blocks of ``README.md``, ``docs/*.md``, ``datasets/README.md`` and
   ``benchmarks/README.md`` are executed in order, one namespace per document (a later
   block may use the names of an earlier one), in a fresh working directory, offline.
-* ``lps-geometric ...`` and ``python examples/NAME.py ...`` lines of `````bash`` blocks
-  and inline code are parsed with the real argument parsers, so a renamed or removed
-  option in a document fails the suite.
+* ``lps-geometric ...``, ``python examples/NAME.py ...`` and ``python benchmarks/NAME.py
+  ...`` lines of `````bash`` blocks and inline code are parsed with the real argument
+  parsers, so a renamed or removed option in a document fails the suite.
 """
 import contextlib
 import importlib.util
@@ -68,8 +68,9 @@ def test_python_blocks_run(path: Path, tmp_path, monkeypatch):
 # command lines
 # ---------------------------------------------------------------------------------------
 def command_lines(path: Path) -> Iterator[Tuple[int, List[str]]]:
-    r"""``(line, argv)`` of every ``lps-geometric`` and ``python examples/...`` command in
-    the bash blocks and inline code of ``path`` (shell chains split at ``&&``)."""
+    r"""``(line, argv)`` of every ``lps-geometric``, ``python examples/...`` and
+    ``python benchmarks/...`` command in the bash blocks and inline code of ``path``
+    (shell chains split at ``&&``, leading environment assignments dropped)."""
     text = path.read_text()
     snippets = [(line, code) for line, code in code_blocks(path, 'bash')]
     snippets += [(text.count('\n', 0, m.start()) + 1, m.group(1))
@@ -79,8 +80,9 @@ def command_lines(path: Path) -> Iterator[Tuple[int, List[str]]]:
         for row in code.splitlines():
             for part in row.split('&&'):
                 part = part.split('#')[0].strip()
+                part = re.sub(r'^(?:[A-Z_]+=\S*\s+)+', '', part)  # PYTHONPATH=. ...
                 if part.startswith('lps-geometric ') or re.match(
-                        r'python3? examples/\w+\.py', part):
+                        r'python3? (examples|benchmarks)/\w+\.py', part):
                     try:
                         argv = shlex.split(part)
                     except ValueError:  # a fragment such as `--dataset a|b`
@@ -94,8 +96,8 @@ def all_commands():
             for p in DOCUMENTS if p.exists() for line, argv in command_lines(p)]
 
 
-def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'examples' / f'{name}.py')
+def load_example(name: str, folder: str = 'examples'):
+    spec = importlib.util.spec_from_file_location(name, REPO / folder / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -108,7 +110,11 @@ def test_documented_commands_parse(argv: List[str], capsys):
             from lps_geometric.cli import build_parser
             build_parser().parse_args(argv[1:])
         else:
-            example = load_example(Path(argv[1]).stem)
-            example.parse_args(argv[2:])
+            script = Path(argv[1])
+            module = load_example(script.stem, script.parent.name)
+            if hasattr(module, 'parse_args'):
+                module.parse_args(argv[2:])
+            else:   # benchmarks/train_step.py
+                module.build_parser().parse_args(argv[2:])
     except SystemExit as stop:  # --help exits with 0, a bad option with 2
         assert stop.code == 0, capsys.readouterr().err
