@@ -333,6 +333,8 @@ class PermutationSampler(nn.Module):
                 h = h + vn[batch]
             if neighbor_sum is None:  # GINE: relu(x_u + lin(e_uv)) summed over u
                 edge = data.edge_attr.to(h.dtype)
+                if edge.dim() == 1:  # one edge channel, as validate_graph_batch reads it
+                    edge = edge.unsqueeze(-1)
                 if conv.lin is not None:
                     edge = conv.lin(edge)
                 message = (h.index_select(0, src) + edge).relu()

@@ -253,3 +253,17 @@ def test_uniform_and_exhaustive_samplers_validate_their_input():
                     make_sampler()):
         with pytest.raises(GraphInputError):
             sampler(broken, 1)
+
+
+def test_one_dimensional_edge_attr_is_one_edge_channel(batch):
+    # validate_graph_batch reads an (|E|,) edge_attr as one channel; the GINE layers too
+    sampler = make_sampler(edge_dim=1)
+    data = batch.clone()
+    data.edge_attr = torch.rand(data.edge_index.size(1))
+    column = data.clone()
+    column.edge_attr = data.edge_attr.unsqueeze(-1)
+    noise = torch.rand(2 * data.num_nodes, 1)
+    with torch.no_grad():
+        rank = sampler(data, 2, noise=noise).element.rank
+        rank_column = sampler(column, 2, noise=noise).element.rank
+    assert torch.equal(rank, rank_column)
