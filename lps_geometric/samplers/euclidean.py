@@ -24,7 +24,8 @@ from lps_geometric.nn.models.egnn import EGNN
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.relaxation import band_entropy, banded_soft_rank, straight_through
 from lps_geometric.utils.batch import replicate_batch
-from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
+from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
+                                            check_positive_int, checked_input,
                                             validate_graph_batch)
 
 __all__ = ['EuclideanFrameSampler', 'ProductSampler', 'UniformRotationSampler',
@@ -276,6 +277,8 @@ class EuclideanFrameSampler(nn.Module):
         elif noise.shape != pos.shape:
             raise ValueError(f"'noise' must have shape {tuple(pos.shape)} (one 3-vector "
                              f"per stacked node), got {tuple(noise.shape)}")
+        else:  # the EGNN reads it unchecked (see encode)
+            check_node_tensor('noise', noise, pos.size(0), floating=True)
         return noise.to(pos.dtype)
 
     def encode(self, stacked: Data, noise: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -297,7 +300,11 @@ class EuclideanFrameSampler(nn.Module):
         x = stacked.x.to(pos.dtype).view(pos.size(0), -1) if self.in_channels > 0 \
             else pos.new_ones(pos.size(0), 1)
         edge_attr = stacked.edge_attr.to(pos.dtype) if self.edge_dim > 0 else None
-        h, _, vec_out = self.net(x, pos, stacked.edge_index, vec=vec, edge_attr=edge_attr)
+        # the batch was checked by forward: the EGNN does not check it (nor a redrawn
+        # subset) again
+        with checked_input():
+            h, _, vec_out = self.net(x, pos, stacked.edge_index, vec=vec,
+                                     edge_attr=edge_attr)
         return h, vec_out, centroid
 
     def frame(self, stacked: Data, noise: Tensor) -> Tuple[Tensor, Optional[Tensor], Tensor]:

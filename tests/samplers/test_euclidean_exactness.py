@@ -242,3 +242,24 @@ def test_input_validation(cls):
             sampler(good, k)
     with pytest.raises(ValueError, match='min_conditioning'):
         cls(1, 8, 1, min_conditioning=1.5)
+
+
+@pytest.mark.parametrize('cls', [EuclideanFrameSampler, ProductSampler])
+def test_the_input_is_checked_once_and_given_noise_too(cls, monkeypatch):
+    # forward validates the batch; its EGNN (and the redrawn subsets) do not check the
+    # stacked batch again, and given noise is checked where the EGNN would have
+    from lps_geometric.nn import EGNN
+    calls = []
+    check = EGNN._check_inputs
+    monkeypatch.setattr(EGNN, '_check_inputs',
+                        lambda self, *args: calls.append(1) or check(self, *args))
+    sampler = cls(1, 8, 1, min_conditioning=0.9)           # redraws most copies
+    data = point_cloud_graph(torch.randn(5, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        sample = sampler(data, 3)
+    assert sample.num_redrawn > 0 and calls == []
+    noise = torch.randn(15, 3)
+    noise[4, 1] = float('nan')
+    with pytest.raises(GraphInputError, match="'noise' contains NaN"):
+        sampler(data, 3, noise=noise)
