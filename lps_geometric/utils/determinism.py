@@ -14,7 +14,8 @@ offer to fix that order as well:
   relaxed adjacency. An operation that has no deterministic kernel raises a
   :class:`RuntimeError` naming it (or warns, with ``warn_only=True``). The CSR
   products of :class:`~lps_geometric.utils.NeighborSum` (cuSPARSE on CUDA) are not
-  on PyTorch's list.
+  on PyTorch's list, so inside the mode it gathers and scatters with ``index_add_``
+  on CUDA instead (:func:`~lps_geometric.utils.sparse.uses_csr`).
 * ``torch.backends.cudnn.deterministic = True`` and ``benchmark = False``.
 * ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS matrix products). PyTorch reads it at
   the process's first cuBLAS call: set it in the environment before starting Python
