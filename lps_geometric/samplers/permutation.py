@@ -102,7 +102,8 @@ def _exponents(value: Tensor, group: Tensor, num_groups: int, count: Tensor):
     _, exponent = torch.frexp(amax)                                # amax < 2^exponent
     _, count_bits = torch.frexp(count.clamp(min=1).to(torch.float64))  # count < 2^bits
     bits = (mantissa - 2 - count_bits).clamp(min=1)
-    limit = 1000 if mantissa == 53 else 100
+    # 2^k and 2^-k stay finite and normal in the working precision
+    limit = 1022 if mantissa == 53 else 126
     return (bits - exponent).clamp(-limit, limit), bits
 
 
@@ -122,6 +123,14 @@ def invariant_sum(value: Tensor, index: Tensor, dim_size: int, group: Tensor,
     few hundred terms. Equal multisets of terms give bitwise equal sums, so relabelled
     graphs and automorphic nodes get equal results. Gradients are those of the plain
     sum.
+
+    Limits: the scale is common to all channels of a graph, so a channel much smaller
+    than the graph's largest term keeps correspondingly fewer bits; a graph whose
+    largest term is below about :math:`2^{-126 + \beta}` (float32 working precision;
+    :math:`2^{-1022 + \beta}` in float64) is rounded more coarsely still; and beyond
+    :math:`2^{p - 3}` terms in one output row (about 2 million for float32 limbs) the
+    resolution falls to two levels per limb, the sums staying exact (order-invariant)
+    up to :math:`2^{p - 1}` terms.
 
     Args:
         value (torch.Tensor): Terms :math:`(M, C)`.

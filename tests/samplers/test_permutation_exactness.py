@@ -158,6 +158,22 @@ def test_invariant_sum_is_order_free_and_has_the_plain_gradient():
     assert torch.equal(grad, weight[index])
 
 
+@pytest.mark.parametrize('dtype,scale', [(torch.float32, 1e-32), (torch.float32, 1e36),
+                                         (torch.float64, 1e-280), (torch.float64, 1e300)])
+def test_invariant_sum_keeps_its_resolution_for_tiny_and_huge_graphs(dtype, scale):
+    # the per-graph scale 2^k reaches the whole normal range of the working precision
+    torch.manual_seed(0)
+    value = (torch.rand(40, 2, dtype=torch.float64) * scale).to(dtype)
+    index = torch.zeros(40, dtype=torch.long)
+    one = torch.zeros(1, dtype=torch.long)
+    out = invariant_sum(value, index, 1, one, 1, torch.tensor([40]))
+    exact = value.to(torch.float64).sum(0, keepdim=True)
+    rtol = 1e-6 if dtype == torch.float32 else 1e-12
+    assert torch.allclose(out.to(torch.float64), exact, rtol=rtol, atol=0)
+    p = torch.randperm(40)
+    assert torch.equal(invariant_sum(value[p], index, 1, one, 1, torch.tensor([40])), out)
+
+
 def test_ties_fall_back_to_node_index_without_pynauty(monkeypatch):
     batch = as_batch(cycle_graph(8))
     monkeypatch.setitem(sys.modules, 'pynauty', None)  # import pynauty fails
