@@ -127,9 +127,10 @@ class GraphMinimalFrameSampler(nn.Module):
             code = torch.unique((src * N + dst) * C + edge_color)
             src, dst, edge_color = code // C // N, code // C % N, code % C
             # Undirected check: every edge has its reverse with the same colour.
-            rev = torch.sort((dst * N + src) * C + edge_color).values
+            reverse = (dst * N + src) * C + edge_color       # aligned with code
+            rev = torch.sort(reverse).values
             if not torch.equal(code, rev):
-                missing = int((~torch.isin(rev, code)).nonzero()[0])
+                missing = int((~torch.isin(reverse, code)).nonzero()[0])
                 raise GraphInputError(
                     f'GraphMinimalFrameSampler needs undirected graphs: every edge '
                     f"(u, v) with its reverse (v, u) and equal 'edge_attr'; edge "

@@ -85,6 +85,10 @@ def test_graph_mfa_rejects_directed_graphs():
     data = Data(x=torch.ones(3, 1), edge_index=torch.tensor([[0, 1], [1, 2]]))
     with pytest.raises(ValueError, match='undirected'):
         GraphMinimalFrameSampler()(data)
+    # the message names an edge that lacks its reverse, not one that has it
+    one_way = Data(x=torch.ones(6, 1), edge_index=torch.tensor([[0, 1, 2], [5, 2, 1]]))
+    with pytest.raises(ValueError, match=r'edge \(0, 5\) has none'):
+        GraphMinimalFrameSampler()(one_way)
 
 
 def test_graph_mfa_mixed_batch_is_ragged():
