@@ -322,7 +322,9 @@ class PermutationSampler(nn.Module):
         r"""Node scores :math:`s` of shape :obj:`(|V|,)` for a batch and its noise,
         bitwise equivariant (see the class description)."""
         x = data.x if self.in_channels > 0 else None
-        h = noise if x is None else torch.cat([x.to(noise.dtype), noise], dim=1)
+        if x is not None:  # an (|V|,) x is one channel, as validate_graph_batch reads it
+            x = x.reshape(x.size(0), -1).to(noise.dtype)
+        h = noise if x is None else torch.cat([x, noise], dim=1)
         h = self.encoder(h)
         batch, N = data.batch, h.size(0)
         B = data.num_graphs

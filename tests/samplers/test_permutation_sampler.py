@@ -267,3 +267,16 @@ def test_one_dimensional_edge_attr_is_one_edge_channel(batch):
         rank = sampler(data, 2, noise=noise).element.rank
         rank_column = sampler(column, 2, noise=noise).element.rank
     assert torch.equal(rank, rank_column)
+
+
+def test_one_dimensional_x_is_one_node_channel():
+    from torch_geometric.data import Batch, Data
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    x = torch.rand(4)
+    flat = Batch.from_data_list([Data(x=x, edge_index=edge_index)])
+    column = Batch.from_data_list([Data(x=x.unsqueeze(-1), edge_index=edge_index)])
+    sampler = PermutationSampler(1, hidden_channels=8, dropout=0.0).eval()
+    noise = torch.rand(8, 1)
+    with torch.no_grad():
+        assert torch.equal(sampler(flat, 2, noise=noise).element.rank,
+                           sampler(column, 2, noise=noise).element.rank)
