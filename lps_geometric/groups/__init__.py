@@ -10,12 +10,14 @@ way round.
 - :math:`S_n \times E(d)`: :class:`ProductElement`, :class:`ProductGroup`
 - :math:`O(1, d-1), SO(1, d-1), U(d), SU(d)`: :class:`LinearTransform`,
   :class:`LorentzGroup`, :class:`UnitaryGroup`
+- groups by name (:obj:`"S_n x E(3)"`): :func:`resolve_group`
 """
 from .symmetric import Permutation, SymmetricGroup, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
                         OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal,
                         split_element)
 from .polar import frame_conditioning, polar_frame
+from .names import normalize_group_name, resolve_group
 from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
                      minkowski_inner, minkowski_metric, random_lorentz)
 
@@ -24,5 +26,6 @@ __all__ = [
     'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
     'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
     'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',
-    'random_lorentz', 'polar_frame', 'frame_conditioning'
+    'random_lorentz', 'polar_frame', 'frame_conditioning', 'resolve_group',
+    'normalize_group_name'
 ]

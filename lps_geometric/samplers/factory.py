@@ -5,6 +5,7 @@ from torch import nn
 
 from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup, ProductGroup
 from lps_geometric.groups.linear import LorentzGroup, UnitaryGroup
+from lps_geometric.groups.names import normalize_group_name, resolve_group
 from lps_geometric.groups.symmetric import SymmetricGroup
 
 __all__ = ['build_sampler', 'METHODS']
@@ -39,7 +40,6 @@ def build_sampler(method: str, group='S_n', in_channels: Optional[int] = None,
     ``in_channels``; other keyword arguments go to the sampler's constructor.
     """
     from lps_geometric import frames
-    from lps_geometric.diagnostics.equivariance import _normalize_name, resolve_group
     from lps_geometric.samplers.euclidean import (EuclideanFrameSampler, ProductSampler,
                                                   UniformProductSampler,
                                                   UniformRotationSampler)
@@ -51,7 +51,7 @@ def build_sampler(method: str, group='S_n', in_channels: Optional[int] = None,
     if method not in METHODS:
         raise ValueError(f"Unknown method '{method}' (known: {METHODS})")
     if isinstance(group, str):
-        name = _normalize_name(group)
+        name = normalize_group_name(group)
         if name in _SET_GROUPS:
             if method != 'mfa':
                 raise ValueError(f"Group '{group}' is served by method 'mfa' only; for "
