@@ -10,7 +10,8 @@ way round.
 - :math:`S_n \times E(d)`: :class:`ProductElement`, :class:`ProductGroup`
 - :math:`O(1, d-1), SO(1, d-1), U(d), SU(d)`: :class:`LinearTransform`,
   :class:`LorentzGroup`, :class:`UnitaryGroup`
-- groups by name (:obj:`"S_n x E(3)"`): :func:`resolve_group`
+- groups by name (:obj:`"S_n x E(3)"`): :func:`resolve_group`; the spread of sampled
+  elements: :func:`rotation_spread`, :func:`permutation_spread`
 """
 from .symmetric import Permutation, SymmetricGroup, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
@@ -18,6 +19,7 @@ from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTra
                         split_element)
 from .polar import frame_conditioning, polar_frame
 from .names import normalize_group_name, resolve_group
+from .spread import permutation_spread, rotation_spread
 from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
                      minkowski_inner, minkowski_metric, random_lorentz)
 
@@ -27,5 +29,5 @@ __all__ = [
     'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
     'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',
     'random_lorentz', 'polar_frame', 'frame_conditioning', 'resolve_group',
-    'normalize_group_name'
+    'normalize_group_name', 'rotation_spread', 'permutation_spread'
 ]

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.diagnostics.spread import rotation_spread
+from lps_geometric.groups.spread import rotation_spread
 from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.samplers.base import GroupSample
