@@ -12,6 +12,7 @@ from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup, Prod
 from lps_geometric.groups.linear import UnitaryGroup
 from lps_geometric.groups.names import resolve_group
 from lps_geometric.groups.symmetric import SymmetricGroup
+from lps_geometric.groups.transport import transport_noise
 from lps_geometric.utils.batch import num_graphs_of, to_ptr_batch
 from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
@@ -300,7 +301,7 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
       :math:`O(3)`, :math:`SO(3)`, :math:`E(3)`, :math:`SE(3)` or their products with
       :math:`S_n`: node rows move with their nodes and noise vectors rotate,
       :math:`\epsilon_i \mapsto R\,\epsilon_{\sigma^{-1}(i)}`
-      (:func:`~lps_geometric.testing.transport_noise`). An equivariant sampler then
+      (:func:`~lps_geometric.groups.transport_noise`). An equivariant sampler then
       gives exactly the transformed sample, so a correct model has :math:`e_t` at the
       level of floating-point error and the verdict compares ``relative`` with the
       tolerance of the output's dtype (:obj:`TOLERANCE`: ``1e-3`` for float32,
@@ -370,8 +371,6 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
         >>> print(report)       # error ~1e-7 with the noise moved along, spread ~0.1
         >>> assert report.ok
     """
-    from lps_geometric.testing.point_clouds import transport_noise
-
     group = resolve_group(group)
     if noise not in ('auto', 'transport', 'fresh'):
         raise ValueError(f"'noise' must be 'auto', 'transport' or 'fresh' "

@@ -11,7 +11,8 @@ way round.
 - :math:`O(1, d-1), SO(1, d-1), U(d), SU(d)`: :class:`LinearTransform`,
   :class:`LorentzGroup`, :class:`UnitaryGroup`
 - groups by name (:obj:`"S_n x E(3)"`): :func:`resolve_group`; the spread of sampled
-  elements: :func:`rotation_spread`, :func:`permutation_spread`
+  elements: :func:`rotation_spread`, :func:`permutation_spread`; a sampler's noise moved
+  along with an element: :func:`transport_noise`
 """
 from .symmetric import Permutation, SymmetricGroup, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
@@ -20,6 +21,7 @@ from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTra
 from .polar import frame_conditioning, polar_frame
 from .names import normalize_group_name, resolve_group
 from .spread import permutation_spread, rotation_spread
+from .transport import transport_noise
 from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
                      minkowski_inner, minkowski_metric, random_lorentz)
 
@@ -29,5 +31,5 @@ __all__ = [
     'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
     'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',
     'random_lorentz', 'polar_frame', 'frame_conditioning', 'resolve_group',
-    'normalize_group_name', 'rotation_spread', 'permutation_spread'
+    'normalize_group_name', 'rotation_spread', 'permutation_spread', 'transport_noise'
 ]

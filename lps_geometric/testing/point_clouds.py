@@ -1,14 +1,13 @@
-r"""Random point clouds and particle systems for tests and examples, and a helper that
-moves a sampler's noise along with a group element (exact equivariance tests)."""
+r"""Random point clouds and particle systems for tests and examples (and
+:func:`~lps_geometric.groups.transport_noise`, re-exported for exact equivariance
+tests)."""
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from lps_geometric.groups.euclidean import EuclideanTransform, split_element
-from lps_geometric.groups.symmetric import Permutation
-from lps_geometric.utils.batch import replicate_batch
+from lps_geometric.groups.transport import transport_noise
 
 __all__ = ['random_point_cloud', 'random_point_cloud_batch', 'point_cloud_graph',
            'transport_noise']
@@ -63,21 +62,3 @@ def point_cloud_graph(pos: Tensor, x: Optional[Tensor] = None) -> Data:
         raise ValueError(f"'x' must have {n} rows, one per point (got {x.size(0)})")
     return Data(x=x, pos=pos, edge_index=torch.stack([row[mask], col[mask]]),
                 num_nodes=n)
-
-
-def transport_noise(element, noise: Tensor, data: Data, num_samples: int) -> Tensor:
-    r"""Transforms a sampler's per-node noise for :obj:`num_samples` stacked copies of
-    ``data`` by a group element of ``data`` (the same element for every copy): vectors
-    rotate (:math:`\epsilon \mapsto R \epsilon`, no translation) and rows move with their
-    nodes. With the transported noise, an equivariant sampler gives the transformed
-    sample exactly, so a symmetrized model is exactly equivariant."""
-    stacked = replicate_batch(data, num_samples)
-    perm, transform = split_element(element)
-    out = noise
-    if transform is not None and noise.size(-1) == transform.dim:
-        rot = transform.rotation.repeat(num_samples, 1, 1)
-        out = EuclideanTransform(rot, None, stacked.batch).act_vectors(out)
-    if perm is not None:
-        out = Permutation(perm.rank.repeat(num_samples), stacked.batch,
-                          stacked.ptr).permute_nodes(out)
-    return out
