@@ -18,7 +18,7 @@ from lps_geometric.frames.pca import block_haar
 from lps_geometric.frames.points import GramSchmidtFrameSampler, centroid, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.samplers.euclidean import canonicalizing_transform
+from lps_geometric.groups.euclidean import canonicalizing_transform
 from lps_geometric.utils.batch import local_index
 
 __all__ = ['pivoted_gram_schmidt', 'stabilizer_size', 'apply_stabilizer', 'stabilizer_frames',

@@ -13,7 +13,7 @@ from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.frames.base import INFINITE, ragged_stack
 from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.samplers.euclidean import canonicalizing_transform
+from lps_geometric.groups.euclidean import canonicalizing_transform
 from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['PCAFrameSampler', 'sign_table', 'block_haar']

@@ -19,7 +19,7 @@ from lps_geometric.frames.points import PointFrameSampler, centroid, points_of
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS, ProductElement
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
-from lps_geometric.samplers.euclidean import canonicalizing_transform
+from lps_geometric.groups.euclidean import canonicalizing_transform
 from lps_geometric.utils.batch import local_index
 
 __all__ = ['ProductMinimalFrameSampler', 'cluster_values']

@@ -14,10 +14,10 @@ way round.
   elements: :func:`rotation_spread`, :func:`permutation_spread`; a sampler's noise moved
   along with an element: :func:`transport_noise`
 """
-from .symmetric import Permutation, SymmetricGroup, segment_argsort
+from .symmetric import Permutation, SymmetricGroup, band_positions, segment_argsort
 from .euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanGroup, EuclideanTransform,
-                        OrthogonalGroup, ProductElement, ProductGroup, haar_orthogonal,
-                        split_element)
+                        OrthogonalGroup, ProductElement, ProductGroup,
+                        canonicalizing_transform, haar_orthogonal, split_element)
 from .polar import frame_conditioning, polar_frame
 from .names import normalize_group_name, resolve_group
 from .spread import permutation_spread, rotation_spread
@@ -26,7 +26,8 @@ from .linear import (LinearTransform, LorentzGroup, UnitaryGroup, haar_unitary,
                      minkowski_inner, minkowski_metric, random_lorentz)
 
 __all__ = [
-    'Permutation', 'SymmetricGroup', 'segment_argsort', 'EuclideanTransform',
+    'Permutation', 'SymmetricGroup', 'segment_argsort', 'band_positions',
+    'EuclideanTransform', 'canonicalizing_transform',
     'ProductElement', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
     'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
     'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',

@@ -19,7 +19,8 @@ from lps_geometric.utils.batch import to_ptr_batch
 
 __all__ = [
     'EuclideanTransform', 'ProductElement', 'OrthogonalGroup', 'EuclideanGroup',
-    'ProductGroup', 'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS'
+    'ProductGroup', 'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS',
+    'canonicalizing_transform'
 ]
 
 #: Node attributes that are points (rotated and translated).
@@ -369,3 +370,16 @@ class ProductGroup:
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.name})'
+
+
+def canonicalizing_transform(frame: Tensor, center: Optional[Tensor], batch: Tensor,
+                             position_keys: Sequence[str] = POSITION_KEYS,
+                             vector_keys: Sequence[str] = VECTOR_KEYS
+                             ) -> EuclideanTransform:
+    r"""The element :math:`h = (Q^\top, -Q^\top c)`, i.e. :math:`x \mapsto Q^\top (x - c)`,
+    for frames ``frame`` :math:`(B, d, d)` and centres ``center`` :math:`(B, d)`."""
+    rot = frame.transpose(-1, -2)
+    trans = None
+    if center is not None:
+        trans = -torch.matmul(rot, center.unsqueeze(-1).to(rot.dtype)).squeeze(-1)
+    return EuclideanTransform(rot, trans, batch, position_keys, vector_keys)

@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 
 from lps_geometric.utils.batch import local_index, to_ptr_batch
 
-__all__ = ['Permutation', 'segment_argsort', 'SymmetricGroup']
+__all__ = ['Permutation', 'segment_argsort', 'SymmetricGroup', 'band_positions']
 
 
 def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor,
@@ -204,3 +204,18 @@ class SymmetricGroup:
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}()'
+
+
+def band_positions(perm: Permutation, band: int):
+    r"""Global positions of the band of every node and their validity.
+
+    Returns ``(position, valid)``, both of shape :obj:`(|V|, 2w + 1)`: ``position[v, m]`` is
+    the global index of position :math:`\mathrm{rank}_v + m - w` of :math:`v`'s graph,
+    clamped into the graph where it falls outside (``valid`` is then :obj:`False`).
+    """
+    offsets = torch.arange(-band, band + 1, device=perm.rank.device)
+    local = perm.rank.unsqueeze(1) + offsets
+    size = (perm.ptr[1:] - perm.ptr[:-1])[perm.batch].unsqueeze(1)
+    valid = (local >= 0) & (local < size)
+    local = torch.minimum(local.clamp(min=0), size - 1)
+    return perm.ptr[perm.batch].unsqueeze(1) + local, valid

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter, softmax
 
-from lps_geometric.groups.euclidean import (POSITION_KEYS, VECTOR_KEYS, EuclideanTransform,
-                                            ProductElement, haar_orthogonal)
+from lps_geometric.groups.euclidean import (EuclideanTransform, ProductElement,
+                                            canonicalizing_transform, haar_orthogonal)
 from lps_geometric.groups.polar import polar_frame
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.nn.models.egnn import EGNN
@@ -38,19 +38,6 @@ _TRANSLATIONS = ('centroid', 'learned', 'none')
 #: :class:`EuclideanFrameSampler`).
 MIN_CONDITIONING = {torch.float16: 1e-1, torch.bfloat16: 3e-1, torch.float32: 3e-3,
                     torch.float64: 1e-5}
-
-
-def canonicalizing_transform(frame: Tensor, center: Optional[Tensor], batch: Tensor,
-                             position_keys: Sequence[str] = POSITION_KEYS,
-                             vector_keys: Sequence[str] = VECTOR_KEYS
-                             ) -> EuclideanTransform:
-    r"""The element :math:`h = (Q^\top, -Q^\top c)`, i.e. :math:`x \mapsto Q^\top (x - c)`,
-    for frames ``frame`` :math:`(B, d, d)` and centres ``center`` :math:`(B, d)`."""
-    rot = frame.transpose(-1, -2)
-    trans = None
-    if center is not None:
-        trans = -torch.matmul(rot, center.unsqueeze(-1).to(rot.dtype)).squeeze(-1)
-    return EuclideanTransform(rot, trans, batch, position_keys, vector_keys)
 
 
 _GOLDEN = (5 ** 0.5 - 1) / 2

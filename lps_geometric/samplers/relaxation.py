@@ -17,24 +17,9 @@ the band (log domain), making the band doubly stochastic where the band allows i
 import torch
 from torch import Tensor
 
-from lps_geometric.groups.symmetric import Permutation
+from lps_geometric.groups.symmetric import Permutation, band_positions
 
 __all__ = ['banded_soft_rank', 'straight_through', 'band_entropy', 'band_positions']
-
-
-def band_positions(perm: Permutation, band: int):
-    r"""Global positions of the band of every node and their validity.
-
-    Returns ``(position, valid)``, both of shape :obj:`(|V|, 2w + 1)`: ``position[v, m]`` is
-    the global index of position :math:`\mathrm{rank}_v + m - w` of :math:`v`'s graph,
-    clamped into the graph where it falls outside (``valid`` is then :obj:`False`).
-    """
-    offsets = torch.arange(-band, band + 1, device=perm.rank.device)
-    local = perm.rank.unsqueeze(1) + offsets
-    size = (perm.ptr[1:] - perm.ptr[:-1])[perm.batch].unsqueeze(1)
-    valid = (local >= 0) & (local < size)
-    local = torch.minimum(local.clamp(min=0), size - 1)
-    return perm.ptr[perm.batch].unsqueeze(1) + local, valid
 
 
 def _band_column_logsumexp(log_p: Tensor, band: int) -> Tensor:

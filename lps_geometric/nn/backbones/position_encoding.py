@@ -6,8 +6,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from lps_geometric.groups.symmetric import Permutation
-from lps_geometric.samplers.relaxation import band_positions
+from lps_geometric.groups.symmetric import Permutation, band_positions
 from lps_geometric.utils.batch import local_index
 
 __all__ = ['PositionEncoding', 'position_codes', 'position_table']
