@@ -13,6 +13,10 @@ from lps_geometric.groups.linear import UnitaryGroup
 from lps_geometric.groups.names import resolve_group
 from lps_geometric.groups.symmetric import SymmetricGroup
 from lps_geometric.groups.transport import transport_noise
+from lps_geometric.nn.symmetrize import Symmetrize
+from lps_geometric.samplers.euclidean import EuclideanFrameSampler
+from lps_geometric.samplers.permutation import PermutationSampler, sample_noise
+from lps_geometric.samplers.uniform import UniformPermutationSampler
 from lps_geometric.utils.batch import num_graphs_of, to_ptr_batch
 from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
@@ -200,10 +204,6 @@ def _noise_drawer(sampler: Any) -> Tuple[Optional[NoiseDrawer], bool, str]:
     r"""A function drawing the noise of ``sampler`` for :math:`k` stacked copies of a
     batch exactly as the sampler draws it (or :obj:`None`), whether the noise is made
     of vectors, and why there is no such function."""
-    from lps_geometric.samplers.euclidean import EuclideanFrameSampler
-    from lps_geometric.samplers.permutation import PermutationSampler, sample_noise
-    from lps_geometric.samplers.uniform import UniformPermutationSampler
-
     name = type(sampler).__name__
     if isinstance(sampler, PermutationSampler):
         weight = sampler.encoder.weight
@@ -257,7 +257,6 @@ def validate_for_group(data: Data, group: Any) -> None:
 
 
 def _is_symmetrize(model: Any) -> bool:
-    from lps_geometric.nn.symmetrize import Symmetrize
     return isinstance(model, Symmetrize)
 
 

@@ -28,6 +28,7 @@ from torch_geometric.data import Data
 
 from lps_geometric.groups.symmetric import segment_argsort
 from lps_geometric.samplers.base import GroupSample
+from lps_geometric.utils.batch import replicate_graphs
 from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['self_loop_marks', 'lexicographic_keys', 'lexicographic_rank',
@@ -195,7 +196,6 @@ class RaggedStack(NamedTuple):
 
 def ragged_stack(data: Data, counts: Tensor) -> RaggedStack:
     r"""Stacks ``counts[b]`` copies of every graph :math:`b` (:class:`RaggedStack`)."""
-    from lps_geometric.utils.batch import replicate_graphs
     stacked, graph_index, node_index = replicate_graphs(data, counts)
     counts = counts.to(graph_index.device)
     start = torch.cumsum(counts, 0) - counts
