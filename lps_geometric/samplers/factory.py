@@ -3,10 +3,16 @@ from typing import Optional
 
 from torch import nn
 
+import lps_geometric.frames as frames
 from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup, ProductGroup
 from lps_geometric.groups.linear import LorentzGroup, UnitaryGroup
 from lps_geometric.groups.names import normalize_group_name, resolve_group
 from lps_geometric.groups.symmetric import SymmetricGroup
+from lps_geometric.samplers.euclidean import (EuclideanFrameSampler, ProductSampler,
+                                              UniformProductSampler, UniformRotationSampler)
+from lps_geometric.samplers.permutation import PermutationSampler
+from lps_geometric.samplers.uniform import (ExhaustivePermutationSampler,
+                                            UniformPermutationSampler)
 
 __all__ = ['build_sampler', 'METHODS']
 
@@ -39,14 +45,6 @@ def build_sampler(method: str, group='S_n', in_channels: Optional[int] = None,
     (Lorentz) and :obj:`"U(d)"`/:obj:`"SU(d)"`. The learned methods need
     ``in_channels``; other keyword arguments go to the sampler's constructor.
     """
-    from lps_geometric import frames
-    from lps_geometric.samplers.euclidean import (EuclideanFrameSampler, ProductSampler,
-                                                  UniformProductSampler,
-                                                  UniformRotationSampler)
-    from lps_geometric.samplers.permutation import PermutationSampler
-    from lps_geometric.samplers.uniform import (ExhaustivePermutationSampler,
-                                                UniformPermutationSampler)
-
     method = method.lower()
     if method not in METHODS:
         raise ValueError(f"Unknown method '{method}' (known: {METHODS})")
