@@ -42,8 +42,6 @@ FORBIDDEN = (('lps_geometric.nn.backbones', 'lps_geometric.samplers'),)
 LAZY = ('lps_geometric.cli', 'lps_geometric')
 #: Violations that remain: (importer, imported, why).
 KNOWN: Set[Tuple[str, str]] = {
-    # the canonical tie-break of the permutation sampler uses the nauty frame's labelling
-    ('lps_geometric.samplers.permutation', 'lps_geometric.frames.nauty'),
     # Symmetrize.from_method builds samplers by name, inside the method: at the top it
     # would close the cycle samplers.euclidean -> nn.models (EGNN) -> nn -> nn.symmetrize
     ('lps_geometric.nn.symmetrize', 'lps_geometric.samplers.factory'),

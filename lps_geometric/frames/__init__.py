@@ -27,7 +27,7 @@ from .sets import SetMinimalFrameSampler
 from .graphs import GraphMinimalFrameSampler
 from .product import ProductMinimalFrameSampler
 from .sorting import SortedProductFrameSampler
-from .nauty import CanonicalForm, canonical_form
+from lps_geometric.groups.nauty import CanonicalForm, canonical_form
 from .linear import (LorentzMinimalFrameSampler, UnitaryMinimalFrameSampler,
                      lorentz_gram_schmidt)
 

@@ -10,7 +10,7 @@ from torch_geometric.data import Data
 
 from lps_geometric.frames.base import (check_budget, choose_elements, lexicographic_keys,
                                        numpy_generator, ragged_ranks, ragged_stack)
-from lps_geometric.frames.nauty import CanonicalForm, canonical_form, require_pynauty
+from lps_geometric.groups.nauty import CanonicalForm, canonical_form, require_pynauty
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import to_ptr_batch

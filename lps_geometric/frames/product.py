@@ -12,7 +12,7 @@ from torch_geometric.utils import scatter
 
 from lps_geometric.frames.base import (check_budget, choose_elements, lexicographic_keys,
                                        numpy_generator, ragged_ranks, ragged_stack)
-from lps_geometric.frames.nauty import canonical_form, require_pynauty
+from lps_geometric.groups.nauty import canonical_form, require_pynauty
 from lps_geometric.frames.orthogonal import (apply_stabilizer, pivoted_gram_schmidt,
                                              stabilizer_size)
 from lps_geometric.frames.points import PointFrameSampler, centroid, points_of

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import MLP, GINConv, GINEConv
 
+from lps_geometric.groups.nauty import canonical_tie_ranks, require_pynauty
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.samplers.relaxation import (band_entropy, banded_soft_rank,
@@ -212,7 +213,7 @@ class PermutationSampler(nn.Module):
 
     - :obj:`"canonical"`: by nauty's canonical labelling of the graph coloured by the
       key, the rows of ``x``, self-loops and the rows of ``edge_attr``
-      (:func:`~lps_geometric.frames.nauty.canonical_tie_ranks`; needs :mod:`pynauty`,
+      (:func:`~lps_geometric.groups.nauty.canonical_tie_ranks`; needs :mod:`pynauty`,
       runs on the host only for graphs that have ties, cached by content). The order is
       then equivariant up to an automorphism of the coloured graph: the relabelled graph
       :math:`g^{-1} \cdot G` the backbone reads is exactly invariant.
@@ -275,7 +276,6 @@ class PermutationSampler(nn.Module):
             raise ValueError(f"'tie_break' must be one of {TIE_BREAKS} (got "
                              f"'{tie_break}')")
         if tie_break == 'canonical':
-            from lps_geometric.frames.nauty import require_pynauty
             require_pynauty()
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
@@ -383,7 +383,6 @@ class PermutationSampler(nn.Module):
             return Permutation(rank, batch, ptr)
         if not self._canonical_available():
             return Permutation(rank, batch, ptr)
-        from lps_geometric.frames.nauty import canonical_tie_ranks
         new = torch.ones_like(b, dtype=torch.bool)
         new[1:] = ~tie
         key = torch.empty_like(rank)
