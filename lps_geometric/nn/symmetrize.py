@@ -10,6 +10,7 @@ from lps_geometric.groups.spread import rotation_spread
 from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.samplers.base import GroupSample
+from lps_geometric.samplers.factory import build_sampler
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
                                            checked_input, validate_graph_batch)
@@ -132,7 +133,6 @@ class Symmetrize(nn.Module):
             >>> model = Symmetrize.from_method(backbone, 'mfa', 'S_n x E(3)',
             ...                                output='position')
         """
-        from lps_geometric.samplers.factory import build_sampler
         sampler = build_sampler(method, group, in_channels, **(sampler_kwargs or {}))
         if method == 'canonical':
             kwargs.setdefault('num_samples', 1)
