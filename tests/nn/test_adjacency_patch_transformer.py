@@ -114,8 +114,8 @@ class TablePixels:
 
 
 def test_pixel_gradient_strategies_agree():
-    from lps_geometric.nn import patch_embedding
-    from lps_geometric.nn.patch_embedding import _pixel_values
+    from lps_geometric.nn import _band_gradient as band_gradient
+    from lps_geometric.nn._band_gradient import _pixel_values
     R, C, d, M, S = 60, 3, 8, 500, 5
     gen = torch.Generator().manual_seed(0)
     token_ptr = torch.tensor([0, 7, 7, 20, 26, 40])  # graph 1 has no tokens (and rows)
@@ -142,20 +142,20 @@ def test_pixel_gradient_strategies_agree():
         pixels = TablePixels(graph[perm], token[perm], cell[perm], R // C)
         got = _pixel_values(grad, table, pixels, feat[perm], token_ptr, budget=budget)
         assert torch.allclose(got, expected[perm], atol=1e-5), budget
-    ratio, least = patch_embedding.GEMM_ROUTE_RATIO, patch_embedding.GEMM_ROUTE_MIN
-    chunk = patch_embedding.ENTRY_CHUNK_BUDGET
+    ratio, least = band_gradient.GEMM_ROUTE_RATIO, band_gradient.GEMM_ROUTE_MIN
+    chunk = band_gradient.ENTRY_CHUNK_BUDGET
     try:  # per-entry products, in one chunk and in chunks of 10 entries
-        patch_embedding.GEMM_ROUTE_RATIO, patch_embedding.GEMM_ROUTE_MIN = 0, 0
+        band_gradient.GEMM_ROUTE_RATIO, band_gradient.GEMM_ROUTE_MIN = 0, 0
         pixels = TablePixels(graph, token, cell, R // C)
         got = _pixel_values(grad, table, pixels, feat, token_ptr)
-        patch_embedding.ENTRY_CHUNK_BUDGET = 10 * 8 * C * d
+        band_gradient.ENTRY_CHUNK_BUDGET = 10 * 8 * C * d
         chunked = _pixel_values(grad, table, pixels, feat, token_ptr)
         # half precision (no CPU CSR kernels): gathered table cells
         half = _pixel_values(grad.bfloat16(), table.bfloat16(), pixels, feat.bfloat16(),
                              token_ptr)
     finally:
-        patch_embedding.GEMM_ROUTE_RATIO, patch_embedding.GEMM_ROUTE_MIN = ratio, least
-        patch_embedding.ENTRY_CHUNK_BUDGET = chunk
+        band_gradient.GEMM_ROUTE_RATIO, band_gradient.GEMM_ROUTE_MIN = ratio, least
+        band_gradient.ENTRY_CHUNK_BUDGET = chunk
     assert torch.allclose(got, expected, atol=1e-5)
     assert torch.allclose(chunked, expected, atol=1e-5)
     assert torch.allclose(half.float(), expected, atol=0.5, rtol=0.05)
@@ -164,7 +164,8 @@ def test_pixel_gradient_strategies_agree():
 @pytest.mark.parametrize('patch_size', [(1, 1), (2, 2), (3, 3), (1, 4), (5, 5)])
 @pytest.mark.parametrize('nodes', [False, True])
 def test_flat_index_tables_match_locate(patch_size, nodes):
-    from lps_geometric.nn.patch_embedding import PatchGrid, _RelaxedPixels
+    from lps_geometric.nn._band_gradient import _RelaxedPixels
+    from lps_geometric.nn.patch_embedding import PatchGrid
     gen = torch.Generator().manual_seed(1)
     sizes = torch.tensor([7, 1, 2, 11, 5])  # graphs smaller than the shifts too
     ptr = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
@@ -197,7 +198,7 @@ def test_flat_index_tables_match_locate(patch_size, nodes):
 
 
 def test_graph_blocks_cover_the_batch_once():
-    from lps_geometric.nn.patch_embedding import _graph_blocks
+    from lps_geometric.nn._band_gradient import _graph_blocks
     token_ptr = torch.tensor([0, 7, 7, 20, 26, 40])
     row_ptr = torch.tensor([0, 3, 3, 9, 9, 12])
     blocks = _graph_blocks(token_ptr, row_ptr, tokens_per_block=10)

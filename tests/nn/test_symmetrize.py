@@ -7,7 +7,7 @@ from lps_geometric import (AdjacencyPatchTransformer, ExhaustivePermutationSampl
                            SymmetricGroup, UniformPermutationSampler, equivariance_error)
 from lps_geometric.diagnostics import assert_equivariant
 from lps_geometric.testing import DenseSymmetrize, random_batch
-from lps_geometric.nn import patch_embedding
+from lps_geometric.nn import _band_gradient
 from lps_geometric.utils import replicate_batch
 
 
@@ -84,7 +84,7 @@ def test_monte_carlo_group_averaging_converges():
 def test_sparse_path_equals_dense_oracle(tokens, patch_size, level, sinkhorn_iters,
                                          block_budget, monkeypatch):
     if block_budget is not None:  # band gradient in GEMM blocks of one graph each
-        monkeypatch.setattr(patch_embedding, 'GEMM_BLOCK_BUDGET', block_budget)
+        monkeypatch.setattr(_band_gradient, 'GEMM_BLOCK_BUDGET', block_budget)
     data = random_batch(sizes=(9, 7, 3, 1, 12))
     bb = backbone(level, tokens, patch_size)
     sampler = PermutationSampler(3, hidden_channels=16, edge_dim=4, dropout=0.0,
