@@ -14,8 +14,9 @@ from lps_geometric.frames.base import (check_budget, lexicographic_keys,
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
 from lps_geometric.utils.batch import to_ptr_batch
-from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
-                                           check_positive_int, node_count,
+from lps_geometric.utils.validation import (VECTOR_KEYS, GraphInputError,
+                                           check_node_tensor, check_positive_int,
+                                           input_is_checked, node_count,
                                            validate_graph_batch)
 
 __all__ = ['SetMinimalFrameSampler', 'tie_stabilizer_size']
@@ -72,13 +73,16 @@ class SetMinimalFrameSampler(nn.Module):
     def _rows(self, data: Data) -> Tensor:
         validate_graph_batch(data, require_edges=False)
         N = node_count(data)
+        # inside Symmetrize the standard attributes were checked once already
+        checked = ('x', 'pos') + VECTOR_KEYS if input_is_checked() else ()
         parts = []
         for key in self.keys:
             value = getattr(data, key, None)
             if value is None:
                 raise GraphInputError(f"SetMinimalFrameSampler sorts by '{key}', which "
                                       f"the data does not have")
-            check_node_tensor(key, value, N)
+            if key not in checked:
+                check_node_tensor(key, value, N)
             parts.append(value.reshape(N, -1).to(torch.float64))
         return torch.cat(parts, dim=-1)
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
-from lps_geometric.training.config import RunFolderError, TrainConfig
+from lps_geometric.training.config import SCHEDULES, RunFolderError, TrainConfig
 from lps_geometric.training.ema import ExponentialMovingAverage
 from lps_geometric.training.tasks import Task
 from lps_geometric.utils.determinism import deterministic
@@ -151,8 +151,9 @@ class RunLog(_Logger):
         if rank_zero_only.rank != 0:
             return
         row = {k: v.item() if isinstance(v, Tensor) else v for k, v in metrics.items()}
-        row['step'] = len(self.rows()) if step is None else step
-        self._write(self.rows() + [row])
+        rows = self.rows()
+        row['step'] = len(rows) if step is None else step
+        self._write(rows + [row])
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any):
         r"""Nothing: the run's settings are in ``out_dir/config.json``."""
@@ -217,7 +218,7 @@ def epoch_batches(num_train: int, batch_size: int, seed: int, epoch: int) -> Lis
 
 
 def _schedule(optimizer, total_steps: int, warmup: float, kind: str = 'cosine'):
-    if kind not in ('cosine', 'linear', 'constant'):
+    if kind not in SCHEDULES:
         raise ValueError(f"Unknown schedule '{kind}' (cosine, linear or constant)")
     warm = max(1, int(warmup * total_steps))
 

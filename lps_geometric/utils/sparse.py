@@ -15,6 +15,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from lps_geometric.utils.validation import input_is_checked
+
 __all__ = ['NeighborSum', 'gin_update', 'uses_csr']
 
 #: Dtypes that take the CSR route; others (half precision, where sparse kernels are
@@ -93,8 +95,12 @@ class NeighborSum:
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"'edge_index' must have shape (2, |E|) "
                              f"(got {tuple(edge_index.shape)})")
-        if edge_index.numel() > 0 and not (  # the CSR kernels do not check indices
-                0 <= int(edge_index.min()) and int(edge_index.max()) < num_nodes):
+        # the CSR kernels do not check indices (a checked batch was checked already)
+        if edge_index.numel() > 0 and not input_is_checked():
+            low, high = torch.stack(torch.aminmax(edge_index)).tolist()   # one sync
+        else:
+            low, high = 0, -1
+        if not (0 <= low and high < num_nodes):
             raise ValueError(f"'edge_index' has node indices outside [0, {num_nodes})")
         src, dst = edge_index
         self.num_nodes = num_nodes

@@ -7,7 +7,8 @@ from torch_geometric.nn import MLP
 
 from lps_geometric.nn.relaxed_graph import to_dense_image
 from lps_geometric.utils.batch import to_ptr_batch
-from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
+from lps_geometric.utils.validation import (check_graph_size, input_is_checked,
+                                           validate_graph_batch)
 
 __all__ = ['AdjacencyMLP']
 
@@ -59,7 +60,8 @@ class AdjacencyMLP(nn.Module):
     def forward(self, data: Data) -> Tensor:
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
-        check_graph_size(to_ptr_batch(data)[1], self.max_nodes)
+        if input_is_checked():   # else validate_graph_batch checked the size
+            check_graph_size(to_ptr_batch(data)[1], self.max_nodes)
         image = to_dense_image(data, self.max_nodes, self.edge_dim, self.in_channels,
                                dtype=self.mlp.lins[0].weight.dtype)
         return self.mlp(image.flatten(1))

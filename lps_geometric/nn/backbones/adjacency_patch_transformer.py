@@ -10,7 +10,8 @@ from torch_geometric.utils import to_dense_batch
 from lps_geometric.nn.patch_embedding import AdjacencyPatchEmbedding
 from lps_geometric.nn.transformer import TransformerEncoder
 from lps_geometric.utils.batch import local_index, to_ptr_batch
-from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
+from lps_geometric.utils.validation import (check_graph_size, input_is_checked,
+                                           validate_graph_batch)
 
 __all__ = ['AdjacencyPatchTransformer']
 
@@ -115,7 +116,8 @@ class AdjacencyPatchTransformer(nn.Module):
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
         batch, ptr, B = to_ptr_batch(data)
-        check_graph_size(ptr, self.max_nodes)
+        if input_is_checked():   # else validate_graph_batch checked the size
+            check_graph_size(ptr, self.max_nodes)
         x = data.x if self.in_channels > 0 else None
         tokens, grid = self.patch_embed(x, data.edge_index,
                                         getattr(data, 'edge_attr', None), batch, ptr,

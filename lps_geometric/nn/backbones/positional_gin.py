@@ -9,7 +9,8 @@ from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
 from lps_geometric.groups.symmetric import check_level
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.sparse import NeighborSum, gin_update
-from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
+from lps_geometric.utils.validation import (check_graph_size, input_is_checked,
+                                           validate_graph_batch)
 
 from .position_encoding import position_codes, position_table
 
@@ -162,7 +163,8 @@ class PositionalGIN(nn.Module):
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
         batch, ptr, B = to_ptr_batch(data)
-        check_graph_size(ptr, self.max_nodes)
+        if input_is_checked():   # else validate_graph_batch checked the size
+            check_graph_size(ptr, self.max_nodes)
         h = self.position_codes(batch, ptr, getattr(data, 'perm_band', None))
         needed = [('x', self.encoder is not None), ('edge_attr', self.edge_dim > 0)]
         for name, reads in needed:
