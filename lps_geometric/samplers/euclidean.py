@@ -390,10 +390,14 @@ class EuclideanFrameSampler(nn.Module):
         """
         frame, center, h, mu = self._frame(stacked, noise)
         threshold = self.threshold(frame.dtype)
+        if threshold <= 0:
+            return frame, center, h, noise, mu, 0, 0
         bad = mu < threshold
+        if not bool(bad.any()):          # the common case: one synchronisation
+            return frame, center, h, noise, mu, 0, 0
         redrawn = torch.zeros_like(bad)
-        for _ in range(self.max_redraws):
-            if threshold <= 0 or self.noise_scale == 0 or not bool(bad.any()):
+        for _ in range(self.max_redraws if self.noise_scale > 0 else 0):
+            if not bool(bad.any()):
                 break
             redrawn = redrawn | bad
             # rerun the network on the ill-conditioned copies only
@@ -408,7 +412,7 @@ class EuclideanFrameSampler(nn.Module):
             noise = noise.index_copy(0, nodes, sub_noise)
             mu = mu.index_copy(0, graphs, mu2)
             bad = mu < threshold
-        num_degenerate = int(bad.sum()) if threshold > 0 else 0
+        num_degenerate, num_redrawn = torch.stack([bad.sum(), redrawn.sum()]).tolist()
         if num_degenerate:
             warnings.warn(
                 f'{self.__class__.__name__}: {num_degenerate} of {bad.numel()} copies '
@@ -419,7 +423,7 @@ class EuclideanFrameSampler(nn.Module):
                 f'they are not equivariant at all when the pooled vectors are '
                 f'rank-deficient (single-node graphs, symmetric clouds without noise); '
                 f'see GroupSample.conditioning', RuntimeWarning, stacklevel=3)
-        return frame, center, h, noise, mu, int(redrawn.sum()), num_degenerate
+        return frame, center, h, noise, mu, num_redrawn, num_degenerate
 
     def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
