@@ -85,3 +85,33 @@ def test_state_round_trip_and_bad_input():
         ema.update(nn.Linear(3, 2))
     with pytest.raises(ValueError, match='other parameters'):
         ExponentialMovingAverage(nn.Linear(3, 2), 0.9).load_state_dict(ema.state_dict())
+
+
+def test_updates_equal_a_per_tensor_lerp_bitwise_and_resume_exactly():
+    model = small_model()
+    ema = ExponentialMovingAverage(model, decay=0.99)
+    reference = [p.detach().clone() for p in model.parameters()]
+    gen = torch.Generator().manual_seed(1)
+    resumed = None
+    for step in range(30):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=gen))
+        weight = 1.0 - min(0.99, (1.0 + step) / (10.0 + step))
+        for avg, p in zip(reference, model.parameters()):
+            avg.lerp_(p.detach(), weight)
+        ema.update(model)
+        if resumed is not None:
+            resumed.update(model)
+        if step == 10:         # a checkpoint: a fresh average loads the state
+            resumed = ExponentialMovingAverage(small_model(), decay=0.5)
+            resumed.load_state_dict(ema.state_dict())
+    for avg, ref, again in zip(ema.shadow, reference, resumed.shadow):
+        assert torch.equal(avg, ref) and torch.equal(again, ref)
+    state = ema.state_dict()
+    assert sorted(state) == ['decay', 'num_updates', 'shadow', 'warmup']
+    assert list(state['shadow']) == [name for name, _ in model.named_parameters()]
+    # buffers are not averaged: the model keeps its own batch-norm statistics
+    running = model[1].running_mean.clone()
+    with ema.applied_to(model):
+        assert torch.equal(model[1].running_mean, running)
