@@ -1,8 +1,15 @@
 r"""lps_geometric: symmetrization of any network for PyTorch Geometric.
 
-The names below are imported on first use (:pep:`562`), so ``import lps_geometric``
-and the ``lps-geometric`` command line start without loading PyTorch; ``from
-lps_geometric import Symmetrize`` and ``lps_geometric.nn`` work as usual.
+The top level holds the names most programs need: the layer (:class:`Symmetrize`), the
+method builder (:func:`build_sampler`), the learned samplers, the ready-made backbones,
+the equivariance check and the input error. Everything else lives in its sub-package
+(:mod:`lps_geometric.nn`, ``.samplers``, ``.frames``, ``.groups``, ``.diagnostics``,
+``.datasets``, ``.utils``, ``.testing``, ``.training``); a name that used to be here
+raises an :class:`AttributeError` that says where it is now.
+
+The names are imported on first use (:pep:`562`), so ``import lps_geometric`` and the
+``lps-geometric`` command line start without loading PyTorch; ``from lps_geometric import
+Symmetrize`` and ``lps_geometric.nn`` work as usual.
 """
 import importlib
 from typing import TYPE_CHECKING, Any, List
@@ -11,41 +18,46 @@ __version__ = '0.1.0'
 
 #: The sub-package that defines each public name.
 _SOURCES = {
+    'nn': ('Symmetrize', 'AdjacencyPatchTransformer', 'PositionalGIN', 'PyGBackbone',
+           'MPNN'),
+    'samplers': ('build_sampler', 'PermutationSampler', 'EuclideanFrameSampler',
+                 'ProductSampler'),
+    'diagnostics': ('equivariance_error', 'assert_equivariant'),
+    'utils': ('GraphInputError',),
+}
+_ORIGIN = {name: module for module, names in _SOURCES.items() for name in names}
+
+#: Names the top level exported before it was reduced, by the sub-package that has them.
+_MOVED_FROM = {
     'groups': ('EuclideanGroup', 'LorentzGroup', 'OrthogonalGroup', 'Permutation',
                'ProductGroup', 'SymmetricGroup', 'UnitaryGroup'),
-    'nn': ('EGNN', 'AdjacencyMLP', 'AdjacencyPatchTransformer', 'ConcatEdgeGeometry',
-           'ConcatNodeFeatures', 'EGNNConv', 'MPNN', 'PositionalGIN', 'PositionEncoding',
-           'PyGBackbone', 'Symmetrize'),
-    'samplers': ('EuclideanFrameSampler', 'ExhaustivePermutationSampler', 'GroupSample',
-                 'PermutationSampler', 'ProductSampler', 'UniformPermutationSampler',
-                 'UniformProductSampler', 'UniformRotationSampler', 'build_sampler'),
+    'nn': ('EGNN', 'AdjacencyMLP', 'ConcatEdgeGeometry', 'ConcatNodeFeatures', 'EGNNConv',
+           'PositionEncoding'),
+    'samplers': ('ExhaustivePermutationSampler', 'GroupSample', 'UniformPermutationSampler',
+                 'UniformProductSampler', 'UniformRotationSampler'),
     'frames': ('GraphMinimalFrameSampler', 'LaplacianFrameSampler',
                'LorentzMinimalFrameSampler', 'OrthogonalMinimalFrameSampler',
                'PCAFrameSampler', 'ProductMinimalFrameSampler', 'SetMinimalFrameSampler',
                'SortedProductFrameSampler', 'UnitaryMinimalFrameSampler'),
     'diagnostics': ('EquivarianceReport', 'LayerwiseReport', 'SampleSpread',
-                    'equivariance_error', 'layerwise_equivariance_error', 'sample_spread'),
-    'utils': ('GraphInputError', 'validate_graph_batch'),
+                    'layerwise_equivariance_error', 'sample_spread'),
+    'utils': ('validate_graph_batch',),
 }
-_ORIGIN = {name: module for module, names in _SOURCES.items() for name in names}
+_MOVED = {name: module for module, names in _MOVED_FROM.items() for name in names}
+
 _SUBPACKAGES = ('datasets', 'diagnostics', 'frames', 'groups', 'nn', 'samplers',
                 'testing', 'training', 'utils')
 
 __all__ = [
-    'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'ConcatNodeFeatures',
-    'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'PyGBackbone', 'PositionEncoding',
-    'EGNNConv', 'EGNN', 'PermutationSampler',
-    'UniformPermutationSampler',
-    'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
-    'UniformRotationSampler', 'UniformProductSampler', 'GroupSample', 'Permutation',
-    'SymmetricGroup', 'OrthogonalGroup', 'EuclideanGroup', 'ProductGroup',
-    'LorentzGroup', 'UnitaryGroup', 'build_sampler', 'PCAFrameSampler',
-    'OrthogonalMinimalFrameSampler', 'LaplacianFrameSampler', 'SetMinimalFrameSampler',
-    'GraphMinimalFrameSampler', 'ProductMinimalFrameSampler', 'SortedProductFrameSampler',
-    'LorentzMinimalFrameSampler', 'UnitaryMinimalFrameSampler',
-    'validate_graph_batch', 'GraphInputError', 'equivariance_error',
-    'EquivarianceReport', 'layerwise_equivariance_error', 'LayerwiseReport', 'sample_spread',
-    'SampleSpread', '__version__'
+    # the layer and the methods by name
+    'Symmetrize', 'build_sampler',
+    # learned samplers (LPS, canonicalization) for S_n, E(3) and S_n x E(3)
+    'PermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
+    # backbones
+    'AdjacencyPatchTransformer', 'PositionalGIN', 'PyGBackbone', 'MPNN',
+    # checks and errors
+    'equivariance_error', 'assert_equivariant', 'GraphInputError',
+    '__version__',
 ]
 
 
@@ -54,6 +66,9 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f'{__name__}.{_ORIGIN[name]}'), name)
     elif name in _SUBPACKAGES:
         value = importlib.import_module(f'{__name__}.{name}')
+    elif name in _MOVED:
+        raise AttributeError(f'{__name__}.{name} moved: use '
+                             f'{__name__}.{_MOVED[name]}.{name}')
     else:
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
     globals()[name] = value          # later look-ups skip this function
@@ -61,29 +76,14 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
+    dunders = {name for name in globals() if name.startswith('__')}
+    return sorted(dunders | set(__all__) | set(_SUBPACKAGES))
 
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
-    from lps_geometric.diagnostics import (EquivarianceReport, LayerwiseReport,
-                                           SampleSpread, equivariance_error,
-                                           layerwise_equivariance_error, sample_spread)
-    from lps_geometric.frames import (GraphMinimalFrameSampler, LaplacianFrameSampler,
-                                      LorentzMinimalFrameSampler,
-                                      OrthogonalMinimalFrameSampler, PCAFrameSampler,
-                                      ProductMinimalFrameSampler, SetMinimalFrameSampler,
-                                      SortedProductFrameSampler,
-                                      UnitaryMinimalFrameSampler)
-    from lps_geometric.groups import (EuclideanGroup, LorentzGroup, OrthogonalGroup,
-                                      Permutation, ProductGroup, SymmetricGroup,
-                                      UnitaryGroup)
-    from lps_geometric.nn import (EGNN, MPNN, AdjacencyMLP, AdjacencyPatchTransformer,
-                                  ConcatEdgeGeometry, ConcatNodeFeatures, EGNNConv,
-                                  PositionalGIN, PositionEncoding, PyGBackbone,
-                                  Symmetrize)
-    from lps_geometric.samplers import (EuclideanFrameSampler,
-                                        ExhaustivePermutationSampler, GroupSample,
-                                        PermutationSampler, ProductSampler,
-                                        UniformPermutationSampler, UniformProductSampler,
-                                        UniformRotationSampler, build_sampler)
-    from lps_geometric.utils import GraphInputError, validate_graph_batch
+    from lps_geometric.diagnostics import assert_equivariant, equivariance_error
+    from lps_geometric.nn import (MPNN, AdjacencyPatchTransformer, PositionalGIN,
+                                  PyGBackbone, Symmetrize)
+    from lps_geometric.samplers import (EuclideanFrameSampler, PermutationSampler,
+                                        ProductSampler, build_sampler)
+    from lps_geometric.utils import GraphInputError
