@@ -77,9 +77,11 @@ from torch_geometric.data import download_url
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import GIN, global_add_pool
 
-from lps_geometric import (AdjacencyMLP, AdjacencyPatchTransformer, PermutationSampler,
-                           PositionalGIN, Symmetrize, SymmetricGroup,
-                           UniformPermutationSampler)
+from lps_geometric import (AdjacencyPatchTransformer, PermutationSampler, PositionalGIN,
+                           Symmetrize)
+from lps_geometric.groups import SymmetricGroup
+from lps_geometric.nn import AdjacencyMLP
+from lps_geometric.samplers import UniformPermutationSampler
 from lps_geometric.datasets import CSL, EXP, GRAPH8c, EXPClassify, stratified_kfold
 from lps_geometric.frames import GraphMinimalFrameSampler, LaplacianFrameSampler  # noqa: E402
 from lps_geometric.training import Task, TrainConfig  # noqa: E402

@@ -157,7 +157,7 @@ def test_console_errors_end_to_end(tmp_path):
 def test_package_face_is_lazy_but_complete():
     import lps_geometric
     assert set(lps_geometric.__all__) <= set(dir(lps_geometric))
-    from lps_geometric import Symmetrize, validate_graph_batch  # noqa: F401
+    from lps_geometric import Symmetrize
     assert lps_geometric.nn.Symmetrize is Symmetrize
     assert all(getattr(lps_geometric, name) is not None for name in lps_geometric.__all__)
     with pytest.raises(AttributeError, match='no attribute'):

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from lps_geometric import (EuclideanFrameSampler, ExhaustivePermutationSampler,
-                           Symmetrize, UniformRotationSampler)
+from lps_geometric import EuclideanFrameSampler, Symmetrize
+from lps_geometric.samplers import ExhaustivePermutationSampler, UniformRotationSampler
 from lps_geometric.diagnostics import EquivarianceReport, assert_equivariant
 from lps_geometric.testing import OrderedMLP, random_batch, random_point_cloud_batch
 

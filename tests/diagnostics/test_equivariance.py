@@ -3,11 +3,12 @@ import torch
 from torch_geometric.data import Batch
 from torch_geometric.nn import GIN, global_add_pool
 
-from lps_geometric import (EquivarianceReport, EuclideanFrameSampler,
-                           ExhaustivePermutationSampler, PermutationSampler,
-                           ProductSampler, SymmetricGroup, Symmetrize,
-                           UniformPermutationSampler, UniformRotationSampler,
-                           equivariance_error)
+from lps_geometric import (EuclideanFrameSampler, PermutationSampler, ProductSampler,
+                           Symmetrize, equivariance_error)
+from lps_geometric.diagnostics import EquivarianceReport
+from lps_geometric.groups import SymmetricGroup
+from lps_geometric.samplers import (ExhaustivePermutationSampler, UniformPermutationSampler,
+                                    UniformRotationSampler)
 from lps_geometric.datasets import CSL
 from lps_geometric.diagnostics import SPREAD_RATIO, TOLERANCE, resolve_group
 from lps_geometric.testing import OrderedMLP, random_batch, random_point_cloud_batch

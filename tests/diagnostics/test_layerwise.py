@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch_geometric.nn import GIN
 
-from lps_geometric import (AdjacencyPatchTransformer, EGNN, Symmetrize,
-                           layerwise_equivariance_error)
+from lps_geometric import AdjacencyPatchTransformer, Symmetrize
+from lps_geometric.diagnostics import layerwise_equivariance_error
+from lps_geometric.nn import EGNN
 from lps_geometric.frames import GraphMinimalFrameSampler
 from lps_geometric.testing import random_batch, random_point_cloud_batch
 

@@ -47,7 +47,7 @@ def test_padding_tokens_do_not_leak(batch):
 
 
 def test_depends_on_node_order(batch):
-    from lps_geometric import SymmetricGroup
+    from lps_geometric.groups import SymmetricGroup
     model = AdjacencyPatchTransformer(3, 2, max_nodes=9, edge_dim=4, patch_size=2,
                                       embed_dim=16, depth=1, num_heads=2)
     group = SymmetricGroup()

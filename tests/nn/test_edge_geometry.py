@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from lps_geometric import ConcatEdgeGeometry
+from lps_geometric.nn import ConcatEdgeGeometry
 
 
 class Capture(torch.nn.Module):

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from lps_geometric import (ExhaustivePermutationSampler, GraphInputError,
-                           PermutationSampler, PositionalGIN, Symmetrize, SymmetricGroup,
+from lps_geometric import (GraphInputError, PermutationSampler, PositionalGIN, Symmetrize,
                            equivariance_error)
+from lps_geometric.groups import SymmetricGroup
+from lps_geometric.samplers import ExhaustivePermutationSampler
 from lps_geometric.diagnostics import assert_equivariant
 from lps_geometric.groups import Permutation
 from lps_geometric.nn.backbones.positional_gin import position_table

@@ -5,9 +5,9 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.nn import MLP, GINConv, GINEConv, GPSConv, global_add_pool
 from torch_geometric.nn.models import GAT, GIN, PNA, GraphSAGE
 
-from lps_geometric import (ExhaustivePermutationSampler, GraphInputError,
-                           PermutationSampler, Symmetrize, SymmetricGroup,
-                           equivariance_error)
+from lps_geometric import GraphInputError, PermutationSampler, Symmetrize, equivariance_error
+from lps_geometric.groups import SymmetricGroup
+from lps_geometric.samplers import ExhaustivePermutationSampler
 from lps_geometric.diagnostics import assert_equivariant
 from lps_geometric.nn import PyGBackbone
 from lps_geometric.testing import random_batch, symmetric_graph, transport_noise

@@ -1,7 +1,8 @@
 import torch
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from lps_geometric import AdjacencyMLP, PermutationSampler, Symmetrize
+from lps_geometric import PermutationSampler, Symmetrize
+from lps_geometric.nn import AdjacencyMLP
 from lps_geometric.groups import Permutation
 from lps_geometric.nn import to_dense_image
 from lps_geometric.samplers import banded_soft_rank, straight_through
@@ -51,7 +52,8 @@ def test_relaxed_dense_image_matches_dense_permutation(batch):
 
 def test_adjacency_mlp_symmetrized():
     data = random_batch(sizes=(4, 3, 1))
-    from lps_geometric import ExhaustivePermutationSampler, equivariance_error
+    from lps_geometric import equivariance_error
+    from lps_geometric.samplers import ExhaustivePermutationSampler
     from lps_geometric.diagnostics import assert_equivariant
     mlp = AdjacencyMLP(3, 2, max_nodes=4, edge_dim=4, hidden_channels=[32])
     exact = Symmetrize(mlp, ExhaustivePermutationSampler()).eval()

@@ -2,9 +2,10 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from lps_geometric import (AdjacencyPatchTransformer, ExhaustivePermutationSampler,
-                           GraphInputError, PermutationSampler, Symmetrize,
-                           SymmetricGroup, UniformPermutationSampler, equivariance_error)
+from lps_geometric import (AdjacencyPatchTransformer, GraphInputError, PermutationSampler,
+                           Symmetrize, equivariance_error)
+from lps_geometric.groups import SymmetricGroup
+from lps_geometric.samplers import ExhaustivePermutationSampler, UniformPermutationSampler
 from lps_geometric.diagnostics import assert_equivariant
 from lps_geometric.testing import DenseSymmetrize, random_batch
 from lps_geometric.nn import _band_gradient

@@ -9,7 +9,8 @@ from torch import nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from lps_geometric import PermutationSampler, Symmetrize, SymmetricGroup
+from lps_geometric import PermutationSampler, Symmetrize
+from lps_geometric.groups import SymmetricGroup
 from lps_geometric.diagnostics import assert_equivariant
 from lps_geometric.samplers.permutation import invariant_sum
 from lps_geometric.testing import random_batch

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from lps_geometric import (ExhaustivePermutationSampler, PermutationSampler, Symmetrize,
-                           SymmetricGroup, UniformPermutationSampler)
+from lps_geometric import PermutationSampler, Symmetrize
+from lps_geometric.groups import SymmetricGroup
+from lps_geometric.samplers import ExhaustivePermutationSampler, UniformPermutationSampler
 from lps_geometric.groups import segment_argsort
 from lps_geometric.nn import AdjacencyPatchTransformer
 from lps_geometric.samplers import banded_soft_rank, straight_through, band_entropy
