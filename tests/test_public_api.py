@@ -128,3 +128,13 @@ def test_import_does_not_import_torch():
     result = subprocess.run([sys.executable, '-c', script], capture_output=True,
                             text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize('package', SUBPACKAGES)
+def test_every_sub_package_name_resolves(package):
+    module = importlib.import_module(f'lps_geometric.{package}')
+    names = module.__all__
+    assert len(set(names)) == len(names), f'{package}.__all__ repeats a name'
+    assert not [n for n in names if n.startswith('_')]
+    missing = [n for n in names if not hasattr(module, n)]
+    assert not missing, f'lps_geometric.{package}.__all__ names missing objects: {missing}'

@@ -8,7 +8,9 @@ from .equivariance import (SPREAD_RATIO, TOLERANCE, EquivarianceReport, equivari
 from .layers import LayerError, LayerwiseReport, layerwise_equivariance_error
 from .spread import SampleSpread, permutation_spread, rotation_spread, sample_spread
 
+# resolve_group, rotation_spread and permutation_spread stay importable from here; their
+# home is lps_geometric.groups
 __all__ = ['equivariance_error', 'assert_equivariant', 'EquivarianceReport',
-           'resolve_group', 'TOLERANCE', 'SPREAD_RATIO',
+           'TOLERANCE', 'SPREAD_RATIO',
            'layerwise_equivariance_error', 'LayerwiseReport', 'LayerError',
-           'sample_spread', 'SampleSpread', 'rotation_spread', 'permutation_spread']
+           'sample_spread', 'SampleSpread']

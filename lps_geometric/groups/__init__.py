@@ -32,5 +32,5 @@ __all__ = [
     'haar_orthogonal', 'split_element', 'POSITION_KEYS', 'VECTOR_KEYS', 'LinearTransform',
     'LorentzGroup', 'UnitaryGroup', 'haar_unitary', 'minkowski_inner', 'minkowski_metric',
     'random_lorentz', 'polar_frame', 'frame_conditioning', 'resolve_group',
-    'normalize_group_name', 'rotation_spread', 'permutation_spread', 'transport_noise'
+    'rotation_spread', 'permutation_spread', 'transport_noise'
 ]

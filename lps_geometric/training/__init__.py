@@ -8,9 +8,11 @@ from .models import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS, CategoricalEncoder,
                      E3SymmetrizedMolecule, OGBGIN, SchNetBaseline, SymmetrizedMolecule,
                      complete_graph)
 
+# make_fabric, epoch_batches, plot_curves, RunLog and models.complete_graph are steps of
+# train() and of the command line (importable from their modules)
 __all__ = [
     'TrainConfig', 'ExponentialMovingAverage', 'Task', 'roc_auc', 'train', 'evaluate',
-    'make_fabric', 'epoch_batches', 'plot_curves', 'RunLog', 'CategoricalEncoder', 'OGBGIN',
-    'SymmetrizedMolecule', 'E3SymmetrizedMolecule', 'SchNetBaseline', 'complete_graph',
+    'CategoricalEncoder', 'OGBGIN',
+    'SymmetrizedMolecule', 'E3SymmetrizedMolecule', 'SchNetBaseline',
     'ATOM_FEATURE_DIMS', 'BOND_FEATURE_DIMS'
 ]

@@ -10,7 +10,8 @@ from lps_geometric.groups import SymmetricGroup
 from lps_geometric.samplers import (ExhaustivePermutationSampler, UniformPermutationSampler,
                                     UniformRotationSampler)
 from lps_geometric.datasets import CSL
-from lps_geometric.diagnostics import SPREAD_RATIO, TOLERANCE, resolve_group
+from lps_geometric.diagnostics import SPREAD_RATIO, TOLERANCE
+from lps_geometric.groups import resolve_group
 from lps_geometric.testing import OrderedMLP, random_batch, random_point_cloud_batch
 from lps_geometric.utils.batch import local_index
 
