@@ -9,6 +9,8 @@ from .uniform import ExhaustivePermutationSampler, UniformPermutationSampler
 from .euclidean import (EuclideanFrameSampler, ProductSampler, UniformProductSampler,
                         UniformRotationSampler, canonicalizing_transform)
 from .factory import METHODS, build_sampler
+from .registry import (GROUP_KINDS, SamplerEntry, available_methods, group_kind,
+                       register_sampler, registered_samplers, unregister_sampler)
 
 __all__ = [
     'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
@@ -17,3 +19,5 @@ __all__ = [
     'UniformRotationSampler', 'UniformProductSampler', 'canonicalizing_transform',
     'build_sampler', 'METHODS'
 ]
+__all__ += ['register_sampler', 'unregister_sampler', 'available_methods',
+            'registered_samplers', 'group_kind', 'GROUP_KINDS', 'SamplerEntry']

@@ -1,25 +1,48 @@
-r"""Every symmetrization method by name: ``build_sampler("mfa", "S_n x E(3)")``."""
+r"""Every symmetrization method by name: ``build_sampler("mfa", "S_n x E(3)")``.
+
+The methods are entries of the table of :mod:`lps_geometric.samplers.registry`, one per
+``(method, group kind)``; this module registers the built-in ones:
+
+=============  =====================  =================================================
+``method``     group kind             sampler (:mod:`~lps_geometric.frames` for frames)
+=============  =====================  =================================================
+``lps``        ``permutation``        ``PermutationSampler``
+``lps``        ``euclidean`` (d = 3)  ``EuclideanFrameSampler``
+``lps``        ``product`` (d = 3)    ``ProductSampler``
+``canonical``  the same three         the same samplers with ``noise_scale=0``
+``ga``         ``permutation``        ``UniformPermutationSampler``
+``ga``         ``euclidean`` (d = 3)  ``UniformRotationSampler``
+``ga``         ``product`` (d = 3)    ``UniformProductSampler``
+``fa``         ``permutation``        ``LaplacianFrameSampler``
+``fa``         ``euclidean``          ``PCAFrameSampler``
+``fa``         ``product``            ``SortedProductFrameSampler`` around a PCA frame
+``mfa``        ``permutation``        ``GraphMinimalFrameSampler``
+``mfa``        ``sets``               ``SetMinimalFrameSampler``
+``mfa``        ``euclidean``          ``OrthogonalMinimalFrameSampler``
+``mfa``        ``product``            ``ProductMinimalFrameSampler``
+``mfa``        ``lorentz``            ``LorentzMinimalFrameSampler``
+``mfa``        ``unitary``            ``UnitaryMinimalFrameSampler``
+``exhaustive`` ``permutation``        ``ExhaustivePermutationSampler``
+=============  =====================  =================================================
+"""
 from typing import Optional
 
 from torch import nn
 
 import lps_geometric.frames as frames
-from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup, ProductGroup
-from lps_geometric.groups.linear import LorentzGroup, UnitaryGroup
-from lps_geometric.groups.names import normalize_group_name, resolve_group
-from lps_geometric.groups.symmetric import SymmetricGroup
+from lps_geometric.groups.euclidean import EuclideanGroup, ProductGroup
 from lps_geometric.samplers.euclidean import (EuclideanFrameSampler, ProductSampler,
                                               UniformProductSampler, UniformRotationSampler)
 from lps_geometric.samplers.permutation import PermutationSampler
+from lps_geometric.samplers.registry import lookup_sampler, register_sampler
 from lps_geometric.samplers.uniform import (ExhaustivePermutationSampler,
                                             UniformPermutationSampler)
 
 __all__ = ['build_sampler', 'METHODS']
 
-#: Method names understood by :func:`build_sampler`.
+#: The built-in method names (:func:`~lps_geometric.samplers.available_methods` also
+#: lists those registered later).
 METHODS = ('lps', 'ga', 'fa', 'mfa', 'canonical', 'exhaustive')
-
-_SET_GROUPS = ('sets', 'snsets', 'snset', 'set')
 
 
 def build_sampler(method: str, group='S_n', in_channels: Optional[int] = None,
@@ -43,73 +66,130 @@ def build_sampler(method: str, group='S_n', in_channels: Optional[int] = None,
     (MFA by sorting), :obj:`"O(d)"`, :obj:`"SO(d)"`, :obj:`"E(d)"`, :obj:`"SE(d)"`,
     :obj:`"S_n x O(d)"` and the other products, :obj:`"O(1,d-1)"`/:obj:`"SO(1,d-1)"`
     (Lorentz) and :obj:`"U(d)"`/:obj:`"SU(d)"`. The learned methods need
-    ``in_channels``; other keyword arguments go to the sampler's constructor.
+    ``in_channels``; other keyword arguments go to the sampler's constructor (for
+    ``"fa"`` on a product group, ``tie_tol``, ``tie_samples`` and ``key`` go to the PCA
+    frame, the rest to the node sorting).
+
+    The sampler comes from the registry of :mod:`lps_geometric.samplers.registry`
+    (:func:`~lps_geometric.samplers.register_sampler` adds a method or replaces one,
+    :func:`~lps_geometric.samplers.available_methods` lists them). A method the group
+    is not served by, a dimension the method does not support and a learned method
+    without ``in_channels`` raise a :class:`ValueError` that names the alternatives.
     """
-    method = method.lower()
-    if method not in METHODS:
-        raise ValueError(f"Unknown method '{method}' (known: {METHODS})")
-    if isinstance(group, str):
-        name = normalize_group_name(group)
-        if name in _SET_GROUPS:
-            if method != 'mfa':
-                raise ValueError(f"Group '{group}' is served by method 'mfa' only; for "
-                                 f"other methods use 'S_n'")
-            return frames.SetMinimalFrameSampler(**kwargs)
-    group = resolve_group(group)
-    if isinstance(group, (LorentzGroup, UnitaryGroup)):
-        if method != 'mfa':
-            raise ValueError(f"Group {group.name} is served by method 'mfa' only "
-                             f"(got '{method}')")
-        cls = frames.LorentzMinimalFrameSampler if isinstance(group, LorentzGroup) \
-            else frames.UnitaryMinimalFrameSampler
-        return cls(group.dim, group.special, **kwargs)
+    entry, resolved = lookup_sampler(method, group)
+    return entry.build(resolved, in_channels, **kwargs)
 
-    def learned(cls, **extra):
-        if in_channels is None:
-            raise ValueError(f"Method '{method}' learns a sampler: pass 'in_channels'")
+
+# ---------------------------------------------------------------------------------------
+# The built-in methods. The group kinds of each method are registered in the order of
+# METHODS (so that available_methods() lists them in that order).
+# ---------------------------------------------------------------------------------------
+def _coordinates(group):
+    r"""``(d, special, translated)`` of an orthogonal or Euclidean group, or of the
+    coordinate part of a product."""
+    euclid = group.euclidean if isinstance(group, ProductGroup) else group
+    return euclid.dim, euclid.special, isinstance(euclid, EuclideanGroup)
+
+
+def _learned_frame(cls, noise_scale: Optional[float] = None):
+    def build(group, in_channels, **kwargs):
+        _, special, translated = _coordinates(group)
+        extra = dict(special=special, translation='centroid' if translated else 'none')
+        if noise_scale is not None:
+            extra['noise_scale'] = noise_scale
         return cls(in_channels, **{**extra, **kwargs})
+    build.__qualname__ = build.__name__ = f'{cls.__name__}_builder'
+    return build
 
-    if isinstance(group, SymmetricGroup):
-        table = {
-            'lps': lambda: learned(PermutationSampler),
-            'canonical': lambda: learned(PermutationSampler, noise_scale=0.0),
-            'ga': lambda: UniformPermutationSampler(**kwargs),
-            'exhaustive': lambda: ExhaustivePermutationSampler(**kwargs),
-            'fa': lambda: frames.LaplacianFrameSampler(**kwargs),
-            'mfa': lambda: frames.GraphMinimalFrameSampler(**kwargs),
-        }
-        return table[method]()
 
-    product = isinstance(group, ProductGroup)
-    euclid = group.euclidean if product else group
-    if not isinstance(euclid, OrthogonalGroup):
-        raise ValueError(f'No sampler for group {group}')
-    dim, special = euclid.dim, euclid.special
-    translated = isinstance(euclid, EuclideanGroup)
-    if method in ('lps', 'canonical', 'ga') and dim != 3:
-        raise ValueError(f"Method '{method}' is implemented for d = 3 (got d = {dim}); "
-                         f"'fa' and 'mfa' work for any d")
-    translation = 'centroid' if translated else 'none'
-    if method == 'exhaustive':
-        raise ValueError("'exhaustive' averaging is for S_n only")
-    if method == 'lps':
-        cls = ProductSampler if product else EuclideanFrameSampler
-        return learned(cls, special=special, translation=translation)
-    if method == 'canonical':
-        cls = ProductSampler if product else EuclideanFrameSampler
-        return learned(cls, special=special, translation=translation, noise_scale=0.0)
-    if method == 'ga':
-        cls = UniformProductSampler if product else UniformRotationSampler
+def _uniform_frame(cls):
+    def build(group, **kwargs):
+        _, special, translated = _coordinates(group)
         return cls(special=special, center=translated, **kwargs)
-    if method == 'fa':
-        if product:
-            pca_keys = ('tie_tol', 'tie_samples', 'key')
-            pca = frames.PCAFrameSampler(dim, special, translated,
-                                         **{k: v for k, v in kwargs.items()
-                                            if k in pca_keys})
-            rest = {k: v for k, v in kwargs.items() if k not in pca_keys}
-            return frames.SortedProductFrameSampler(pca, **rest)
-        return frames.PCAFrameSampler(dim, special, translated, **kwargs)
-    cls = frames.ProductMinimalFrameSampler if product \
-        else frames.OrthogonalMinimalFrameSampler
-    return cls(dim, special, translated, **kwargs)
+    build.__qualname__ = build.__name__ = f'{cls.__name__}_builder'
+    return build
+
+
+def _permutation_lps(group, in_channels, **kwargs):
+    return PermutationSampler(in_channels, **kwargs)
+
+
+def _permutation_canonical(group, in_channels, **kwargs):
+    return PermutationSampler(in_channels, **{'noise_scale': 0.0, **kwargs})
+
+
+def _permutation_ga(group, **kwargs):
+    return UniformPermutationSampler(**kwargs)
+
+
+def _permutation_fa(group, **kwargs):
+    return frames.LaplacianFrameSampler(**kwargs)
+
+
+def _permutation_mfa(group, **kwargs):
+    return frames.GraphMinimalFrameSampler(**kwargs)
+
+
+def _permutation_exhaustive(group, **kwargs):
+    return ExhaustivePermutationSampler(**kwargs)
+
+
+def _set_mfa(group, **kwargs):
+    return frames.SetMinimalFrameSampler(**kwargs)
+
+
+#: Keyword arguments of ``"fa"`` on a product group that go to the PCA frame.
+_PCA_KEYS = ('tie_tol', 'tie_samples', 'key')
+
+
+def _euclidean_fa(group, **kwargs):
+    return frames.PCAFrameSampler(*_coordinates(group), **kwargs)
+
+
+def _product_fa(group, **kwargs):
+    pca = frames.PCAFrameSampler(*_coordinates(group),
+                                 **{k: v for k, v in kwargs.items() if k in _PCA_KEYS})
+    rest = {k: v for k, v in kwargs.items() if k not in _PCA_KEYS}
+    return frames.SortedProductFrameSampler(pca, **rest)
+
+
+def _euclidean_mfa(group, **kwargs):
+    return frames.OrthogonalMinimalFrameSampler(*_coordinates(group), **kwargs)
+
+
+def _product_mfa(group, **kwargs):
+    return frames.ProductMinimalFrameSampler(*_coordinates(group), **kwargs)
+
+
+def _lorentz_mfa(group, **kwargs):
+    return frames.LorentzMinimalFrameSampler(group.dim, group.special, **kwargs)
+
+
+def _unitary_mfa(group, **kwargs):
+    return frames.UnitaryMinimalFrameSampler(group.dim, group.special, **kwargs)
+
+
+register_sampler('lps', 'permutation', _permutation_lps, learned=True)
+register_sampler('lps', 'euclidean', _learned_frame(EuclideanFrameSampler), learned=True,
+                 dims=(3,))
+register_sampler('lps', 'product', _learned_frame(ProductSampler), learned=True,
+                 dims=(3,))
+register_sampler('ga', 'permutation', _permutation_ga)
+register_sampler('ga', 'euclidean', _uniform_frame(UniformRotationSampler), dims=(3,))
+register_sampler('ga', 'product', _uniform_frame(UniformProductSampler), dims=(3,))
+register_sampler('fa', 'permutation', _permutation_fa)
+register_sampler('fa', 'euclidean', _euclidean_fa)
+register_sampler('fa', 'product', _product_fa)
+register_sampler('mfa', 'permutation', _permutation_mfa)
+register_sampler('mfa', 'sets', _set_mfa)
+register_sampler('mfa', 'euclidean', _euclidean_mfa)
+register_sampler('mfa', 'product', _product_mfa)
+register_sampler('mfa', 'lorentz', _lorentz_mfa)
+register_sampler('mfa', 'unitary', _unitary_mfa)
+register_sampler('canonical', 'permutation', _permutation_canonical, learned=True)
+register_sampler('canonical', 'euclidean',
+                 _learned_frame(EuclideanFrameSampler, noise_scale=0.0), learned=True,
+                 dims=(3,))
+register_sampler('canonical', 'product',
+                 _learned_frame(ProductSampler, noise_scale=0.0), learned=True, dims=(3,))
+register_sampler('exhaustive', 'permutation', _permutation_exhaustive)
