@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch_geometric.utils import coalesce, degree, is_undirected, to_dense_adj
 
-from lps_geometric.datasets import CSL, stratified_kfold
+from lps_geometric.datasets import CSL
 from lps_geometric.datasets.csl import circular_skip_link_graph
 
 SKIPS = (2, 3, 4, 5, 6, 9, 11, 12, 13, 16)
@@ -122,52 +122,3 @@ def test_transforms():
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
         CSL(**kwargs)
-
-
-# stratified k-fold ---------------------------------------------------------------------
-
-def _check_folds(y, folds, num_folds):
-    y = torch.as_tensor(y)
-    assert len(folds) == num_folds
-    tests = [test for _, test in folds]
-    assert torch.equal(torch.sort(torch.cat(tests)).values, torch.arange(y.numel()))
-    for train, test in folds:
-        assert train.dtype == torch.long and test.dtype == torch.long
-        assert torch.equal(train, train.sort().values) and torch.equal(test, test.sort().values)
-        assert torch.equal(torch.sort(torch.cat([train, test])).values, torch.arange(y.numel()))
-        assert not set(train.tolist()) & set(test.tolist())
-    sizes = torch.tensor([t.numel() for t in tests])
-    assert sizes.max() - sizes.min() <= 1
-    for label in y.unique():
-        per_fold = torch.tensor([int((y[t] == label).sum()) for t in tests])
-        assert per_fold.max() - per_fold.min() <= 1
-
-
-def test_stratified_kfold_csl(dataset):
-    y = dataset._data.y
-    folds = stratified_kfold(y, num_folds=5, seed=0)
-    _check_folds(y, folds, 5)
-    for _, test in folds:
-        assert torch.equal(torch.bincount(y[test], minlength=10), torch.full((10, ), 3))
-    again = stratified_kfold(y, num_folds=5, seed=0)
-    other = stratified_kfold(y, num_folds=5, seed=1)
-    assert all(torch.equal(a[1], b[1]) for a, b in zip(folds, again))
-    assert any(not torch.equal(a[1], b[1]) for a, b in zip(folds, other))
-
-
-def test_stratified_kfold_uneven():
-    y = [0] * 7 + [1] * 3 + [2] * 11 + [5] * 2
-    for num_folds in (2, 3, 4, 7):
-        _check_folds(y, stratified_kfold(y, num_folds=num_folds, seed=4), num_folds)
-    y_column = torch.tensor(y).view(-1, 1)
-    assert all(torch.equal(a[1], b[1]) for a, b in
-               zip(stratified_kfold(y_column, 3), stratified_kfold(y, 3)))
-
-
-def test_stratified_kfold_errors():
-    with pytest.raises(ValueError):
-        stratified_kfold([0, 1, 0], num_folds=1)
-    with pytest.raises(ValueError):
-        stratified_kfold([0, 1, 0], num_folds=4)
-    with pytest.raises(ValueError):
-        stratified_kfold(torch.zeros(3, 2), num_folds=2)
