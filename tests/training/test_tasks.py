@@ -90,3 +90,29 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='loss'):
         Task('regression', loss='huber')
     assert Task('classification', metric='ap').higher_is_better
+
+
+def test_roc_auc_matches_sklearn_and_keeps_large_logits_apart():
+    sklearn = pytest.importorskip('sklearn.metrics')
+    y, score = labels_with_gaps(80, 1, seed=3)
+    keep = ~torch.isnan(y[:, 0])
+    y, score = y[keep, 0], score[keep, 0].double()
+    for s in (score, score.round(decimals=1), 30 * score):        # ties, saturating logits
+        assert roc_auc(y, s) == pytest.approx(sklearn.roc_auc_score(y.numpy(), s.numpy()),
+                                              rel=1e-14)
+    # logits far out are ranked as they are (no sigmoid that would tie them)
+    assert roc_auc(torch.tensor([0., 1., 0.]), torch.tensor([40., 41., -3.])) == 1.0
+    assert math.isnan(roc_auc(torch.zeros(5), torch.rand(5)))
+
+
+def test_multitask_rocauc_skips_single_class_and_missing_columns():
+    sklearn = pytest.importorskip('sklearn.metrics')
+    y, score = labels_with_gaps(50, 4, seed=5)
+    y[:, 1] = torch.where(torch.isnan(y[:, 1]), y[:, 1], torch.ones_like(y[:, 1]))
+    y[:, 3] = NAN
+    expected = []
+    for t in (0, 2):
+        keep = ~torch.isnan(y[:, t])
+        expected.append(sklearn.roc_auc_score(y[keep, t].numpy(), score[keep, t].numpy()))
+    assert multitask_metric('rocauc', y, score) == pytest.approx(sum(expected) / 2,
+                                                                 rel=1e-12)
