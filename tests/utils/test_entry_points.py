@@ -11,9 +11,6 @@ from torch_geometric.data import Data
 
 from lps_geometric.frames import GraphMinimalFrameSampler, LaplacianFrameSampler
 from lps_geometric.nn import Symmetrize
-from lps_geometric.utils.validation import (GraphInputError, check_integer,
-                                           check_positive_int, checked_input,
-                                           validate_graph_batch)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,47 +58,6 @@ def test_one_readback_path_gives_the_same_answers(case, monkeypatch):
         result = TABLE.run_case(case)
     assert result['passed'], result['answer']
 
-
-def test_argument_checks():
-    assert check_positive_int('k', 3) == 3
-    assert check_positive_int('k', torch.tensor(2)) == 2
-    assert check_positive_int('k', 0, minimum=0) == 0
-    for value, message in [(0, 'positive'), (-1, 'positive'), (2.5, 'integer'),
-                           (True, 'integer'), ('3', 'integer'),
-                           (torch.tensor(1.0), 'integer')]:
-        with pytest.raises(ValueError, match=f"'k' must be .*{message}"):
-            check_positive_int('k', value)
-    with pytest.raises(ValueError, match='at least 2'):
-        check_positive_int('k', 1, minimum=2)
-    assert check_integer('seed', -3) == -3
-
-
-def test_checked_input_skips_nested_checks():
-    bad = Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0], [7]]))
-    with pytest.raises(GraphInputError, match='outside'):
-        validate_graph_batch(bad)
-    with checked_input():
-        validate_graph_batch(bad)
-    with pytest.raises(GraphInputError):    # the scope ends with the block
-        validate_graph_batch(bad)
-
-
-def test_integer_x_is_cast_and_pos_must_be_floating():
-    data = Data(x=torch.randint(0, 4, (5, 3)), edge_index=torch.tensor([[0, 1], [1, 0]]))
-    validate_graph_batch(data)
-    data.pos = torch.randint(0, 4, (5, 3))
-    with pytest.raises(GraphInputError, match="'pos' must have a floating dtype"):
-        validate_graph_batch(data)
-    data.pos = torch.randn(5, 3)
-    data.vel = torch.randn(5, 2)
-    with pytest.raises(GraphInputError, match="'vel' has vectors of dimension 2 but"):
-        validate_graph_batch(data)
-    with pytest.raises(GraphInputError, match="'force'"):
-        validate_graph_batch(Data(pos=torch.randn(5, 3), edge_index=data.edge_index),
-                              vector_keys=('force',))
-
-
-# ------------------------------------------------- duplicate edges and self-loops
 
 def _cycle(n: int, x=None) -> Data:
     src = torch.arange(n)

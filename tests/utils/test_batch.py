@@ -1,9 +1,7 @@
 import pytest
 import torch
-from torch_geometric.data import Data
 
-from lps_geometric.utils import (GraphInputError, graph_ptr, replicate_batch,
-                                 validate_graph_batch)
+from lps_geometric.utils import graph_ptr, replicate_batch
 
 
 def test_replicate_batch_layout(batch):
@@ -21,26 +19,6 @@ def test_replicate_batch_layout(batch):
 def test_graph_ptr():
     batch = torch.tensor([0, 0, 1, 3, 3])
     assert graph_ptr(batch, 4).tolist() == [0, 2, 3, 3, 5]
-
-
-def test_validation_requires_pos_when_asked(batch):
-    validate_graph_batch(batch)
-    with pytest.raises(GraphInputError, match='pos'):
-        validate_graph_batch(batch, require_pos=True)
-    batch.pos = torch.randn(batch.num_nodes, 3)
-    validate_graph_batch(batch, require_pos=True)
-    batch.pos[0, 1] = float('nan')
-    with pytest.raises(GraphInputError, match="'pos'"):
-        validate_graph_batch(batch, require_pos=True)
-
-
-def test_validation_missing_edge_index():
-    with pytest.raises(GraphInputError, match='edge_index'):
-        validate_graph_batch(Data(x=torch.randn(3, 2)))
-
-
-def test_graph_input_error_is_a_value_error():
-    assert issubclass(GraphInputError, ValueError)
 
 
 def test_replicate_graphs_is_ragged_and_keeps_attributes():
@@ -68,3 +46,25 @@ def test_replicate_graphs_is_ragged_and_keeps_attributes():
         assert got == want
     with pytest.raises(ValueError, match='positive'):
         replicate_graphs(data, torch.tensor([1, 0, 1]))
+
+
+def test_single_graphs_and_batches_read_alike():
+    from torch_geometric.data import Batch, Data
+
+    from lps_geometric.utils.batch import (batch_vector, local_index, max_graph_size,
+                                           num_graphs_of, to_ptr_batch)
+    single = Data(x=torch.randn(4, 1), edge_index=torch.tensor([[0, 1], [1, 0]]))
+    assert num_graphs_of(single) == 1
+    assert batch_vector(single).tolist() == [0, 0, 0, 0]
+    batch, ptr, B = to_ptr_batch(single)
+    assert B == 1 and ptr.tolist() == [0, 4] and batch.tolist() == [0] * 4
+    graphs = Batch.from_data_list([single, Data(x=torch.randn(2, 1),
+                                                edge_index=torch.zeros(2, 0, dtype=torch.long))])
+    batch, ptr, B = to_ptr_batch(graphs)
+    assert B == 2 and ptr.tolist() == [0, 4, 6]
+    assert local_index(batch, ptr).tolist() == [0, 1, 2, 3, 0, 1]
+    assert max_graph_size(ptr) == 4 and max_graph_size(torch.tensor([0])) == 0
+    # a batch vector without num_graphs counts up to its largest graph index
+    loose = Data(x=torch.randn(3, 1), batch=torch.tensor([0, 2, 2]))
+    assert num_graphs_of(loose) == 3
+    assert num_graphs_of(Data(x=torch.zeros(0, 1), batch=torch.zeros(0, dtype=torch.long))) == 0
