@@ -44,6 +44,12 @@ def segment_argsort(score: Tensor, batch: Tensor, ptr: Tensor,
         ptr (torch.Tensor): Graph offsets of shape :obj:`(B + 1,)`.
         tie_break (torch.Tensor, optional): Secondary key of shape :obj:`(|V|,)`.
     """
+    # Not torch_geometric.utils.group_argsort (measured against PyG 2.8.1): it sorts
+    # ``score`` rescaled to [0, 1] plus twice the graph index in the score's own float
+    # type, so from a few hundred graphs on float32 rounding merges distinct scores
+    # (20,000 graphs of 5 nodes: 366 of 100,000 ranks differ), and it has no secondary
+    # key for ``tie_break``. It is faster, one sort for our two or three (1e3 nodes:
+    # 88 us vs 95 us; 1e4: 0.49 ms vs 1.3 ms; 1e5: 4.5 ms vs 15 ms), but not exact.
     if tie_break is None:
         order = torch.sort(score, stable=True).indices
     else:

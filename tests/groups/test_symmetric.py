@@ -106,3 +106,16 @@ def test_act_on_output_rejects_unknown_level(batch):
     group = SymmetricGroup()
     with pytest.raises(ValueError, match='level'):
         group.act_on_output(group.identity(batch), torch.zeros(3), 'edge')
+
+
+def test_segment_argsort_exact_over_many_graphs():
+    # close float32 scores in many graphs: a sort of score + 2 * graph would merge them
+    num_graphs = 20000
+    batch = torch.arange(num_graphs).repeat_interleave(5)
+    ptr = torch.arange(num_graphs + 1) * 5
+    score = torch.rand(batch.numel(), generator=torch.Generator().manual_seed(1))
+    rank = segment_argsort(score, batch, ptr)
+    order = torch.argsort(score.view(num_graphs, 5).double(), dim=1, stable=True)
+    expected = torch.empty_like(order).scatter_(1, order, torch.arange(5).expand(
+        num_graphs, 5).contiguous())
+    assert torch.equal(rank, expected.view(-1))
