@@ -274,6 +274,201 @@ def _resize_grid(grid: Tensor, size: Tuple[int, int]) -> Tensor:
     return out.permute(0, 2, 3, 1).to(grid.dtype)
 
 
+class _Plan:
+    r"""The copies :func:`init_from_vit` will make, collected before any is made: our
+    parameter -> ``(value, source)``, the checkpoint keys used so far, and the report."""
+    def __init__(self, ours: Dict[str, Tensor]):
+        self.ours = ours
+        self.values: 'OrderedDict[str, Tuple[Tensor, str]]' = OrderedDict()
+        self.used: set = set()
+        self.report = LoadReport()
+
+    def add(self, our_name: str, value: Tensor, src: str):
+        r"""Plans ``our_name <- value``, or reports the source skipped on a shape
+        mismatch (a class token of the right size is reshaped)."""
+        param = self.ours[our_name]
+        if value.shape != param.shape:
+            if value.numel() == param.numel() and our_name in ('cls_token', ):
+                value = value.reshape(param.shape)
+            else:
+                key = src.split(' ')[0]
+                via = '' if key == src else f' (as {src})'
+                self.report.skipped.append((key, f'shape {tuple(value.shape)}{via} != '
+                                                 f'{our_name} {tuple(param.shape)}'))
+                return
+        self.values[our_name] = (value, src)
+
+
+def _find_encoder(backbone: nn.Module) -> Tuple[TransformerEncoder, str]:
+    r"""The backbone's :class:`TransformerEncoder` and the prefix of its parameter
+    names (``""`` for a bare encoder, ``"encoder."`` otherwise)."""
+    if isinstance(backbone, TransformerEncoder):
+        return backbone, ''
+    if isinstance(getattr(backbone, 'encoder', None), TransformerEncoder):
+        return backbone.encoder, 'encoder.'
+    raise TypeError(f'expected an AdjacencyPatchTransformer-like backbone or a '
+                    f'TransformerEncoder, got {type(backbone).__name__}')
+
+
+def _checkpoint_depth(state: Mapping[str, Tensor], dim: int) -> int:
+    r"""The number of blocks of a timm ViT state dict, after checking that it is one
+    and that its embedding width is ``dim`` (a :class:`ValueError` otherwise)."""
+    for key, axis in (('cls_token', -1), ('pos_embed', -1), ('blocks.0.norm1.weight', 0),
+                      ('norm.weight', 0)):
+        if key in state:
+            ckpt_dim = state[key].shape[axis]
+            break
+    else:
+        raise ValueError('this does not look like a timm ViT state dict (no cls_token, '
+                         f'pos_embed, blocks.0.norm1.weight or norm.weight; keys: '
+                         f'{sorted(state)[:10]})')
+    if ckpt_dim != dim:
+        raise ValueError(f'embedding width mismatch: the checkpoint has width {ckpt_dim} '
+                         f"(from '{key}'), the backbone has embed_dim {dim}")
+    block_ids = {int(k.split('.')[1]) for k in state
+                 if k.startswith('blocks.') and k.split('.')[1].isdigit()}
+    if not block_ids:
+        raise ValueError(f"the checkpoint has no 'blocks.N.*' tensors (keys: "
+                         f'{sorted(state)[:10]})')
+    return max(block_ids) + 1
+
+
+def _map_blocks(plan: _Plan, state: Mapping[str, Tensor], encoder: TransformerEncoder,
+                enc: str, ckpt_depth: int):
+    r"""Checkpoint block ``i`` -> our block ``i`` for the blocks both have (bias
+    variants and LayerScale folded in), with a note when the depths differ."""
+    depth = len(encoder.blocks)
+    for i in range(min(depth, ckpt_depth)):
+        prefix = f'blocks.{i}.'
+        ckpt = _sub(state, prefix)
+        for name, _ in encoder.blocks[i].named_parameters():
+            found = _lookup(ckpt, name, prefix, plan.used)
+            if found is None:
+                continue
+            value, src = _fold_layer_scale(name, *found, ckpt, prefix, plan.used)
+            plan.add(f'{enc}{prefix}{name}', value, src)
+    if ckpt_depth > depth:
+        plan.report.notes.append(f'used checkpoint {_span(0, depth)} of {ckpt_depth}; '
+                                 f'{_span(depth, ckpt_depth)} unused')
+    elif ckpt_depth < depth:
+        plan.report.notes.append(f'the checkpoint has only {ckpt_depth} blocks: our '
+                                 f'{_span(ckpt_depth, depth)} kept the initialisation')
+
+
+def _map_final_norm(plan: _Plan, state: Mapping[str, Tensor],
+                    encoder: TransformerEncoder, enc: str):
+    r"""``norm.*`` -> the encoder's final norm (``fc_norm.*`` when timm's global-pool
+    models replaced ``norm`` by an identity)."""
+    norm_src = 'norm.' if any(k.startswith('norm.') for k in state) else 'fc_norm.'
+    for name, _ in encoder.norm.named_parameters():
+        found = _lookup(_sub(state, norm_src), name, norm_src, plan.used)
+        if found is not None:
+            plan.add(f'{enc}norm.{name}', *found)
+    if norm_src == 'fc_norm.' and any(k.startswith('fc_norm.') for k in state):
+        plan.report.notes.append('the checkpoint has no norm.*: fc_norm.* (its norm of '
+                                 f'the pooled feature) was loaded into {enc}norm')
+
+
+def _map_cls_token(plan: _Plan, state: Mapping[str, Tensor], load: bool):
+    r"""``cls_token`` -> ours (reshaped if only its shape differs), unless not asked."""
+    if 'cls_token' not in state:
+        return
+    if load:
+        plan.used.add('cls_token')
+        plan.add('cls_token', state['cls_token'], 'cls_token')
+    else:
+        plan.report.skipped.append(('cls_token', 'load_cls_token=False'))
+
+
+def _resample_pos_embed(pos: Tensor, num_prefix: int, side: int,
+                        size: Tuple[int, int]) -> Tensor:
+    r"""A ``(1, num_prefix + side * side, D)`` table as ours, ``(1, 1 + h * w, D)``: the
+    class row (zero without one), then the square grid resized to ``size``."""
+    h, w = size
+    cls_row = pos[:, :1] if num_prefix > 0 else torch.zeros_like(pos[:, :1])
+    grid = pos[:, num_prefix:].reshape(1, side, side, pos.shape[-1])
+    grid = _resize_grid(grid, (h, w)).reshape(1, h * w, pos.shape[-1])
+    return torch.cat([cls_row, grid], dim=1)
+
+
+def _map_pos_embed(plan: _Plan, state: Mapping[str, Tensor], backbone: nn.Module,
+                   load: bool):
+    r"""``pos_embed`` -> ours, its grid resampled to ``backbone.grid_size`` (register
+    rows dropped), with notes on what changed; skipped if not asked or not a square
+    grid."""
+    if 'pos_embed' not in state:
+        return
+    if not load:
+        plan.report.skipped.append(('pos_embed', 'load_pos_embed=False'))
+        return
+    pos = state['pos_embed']
+    num_reg = state['reg_token'].shape[1] if 'reg_token' in state else 0
+    expected = int('cls_token' in state) + num_reg
+    split = _split_pos_embed(pos, expected) if pos.dim() == 3 else None
+    if split is None:
+        plan.report.skipped.append(('pos_embed', f'shape {tuple(pos.shape)}: not a '
+                                    '(1, prefix + s * s, D) square-grid table'))
+        return
+    num_prefix, side = split
+    h, w = backbone.grid_size
+    plan.used.add('pos_embed')
+    plan.add('pos_embed', _resample_pos_embed(pos, num_prefix, side, (h, w)),
+             f'pos_embed (class row + grid {side}x{side} -> {h}x{w}, bicubic)')
+    notes = plan.report.notes
+    if num_prefix == 0:
+        notes.append('the checkpoint has no class position: the class '
+                     'row of pos_embed was set to zero')
+    elif num_prefix > 1:
+        notes.append(f'pos_embed rows 1-{num_prefix - 1} (register '
+                     'tokens) were dropped')
+    if getattr(backbone, 'tokens', None) == 'rows':
+        notes.append("tokens='rows': the position grid is (max_nodes, 1): the "
+                     'checkpoint grid was resampled along rows and (antialiased) '
+                     'averaged over columns')
+
+
+def _skip_unused(plan: _Plan, state: Mapping[str, Tensor], depth: int,
+                 has_tokens: bool):
+    r"""Every checkpoint tensor not used, reported with the reason."""
+    for key in state:
+        if key in plan.used:
+            continue
+        if key.startswith('blocks.') and key.split('.')[1].isdigit():
+            i = int(key.split('.')[1])
+            reason = (f'unused block: the backbone has {depth} blocks' if i >= depth
+                      else 'no counterpart in TransformerBlock')
+        elif key in ('cls_token', 'pos_embed') and not has_tokens:
+            reason = 'the backbone is a bare TransformerEncoder'
+        else:
+            reason = next((r for p, r in _SKIP_REASONS if key.startswith(p)),
+                          'no counterpart in the backbone')
+        plan.report.skipped.append((key, reason))
+
+
+def _check_strict(plan: _Plan, enc: str):
+    r"""``strict_blocks``: a :class:`ValueError` unless every block and final-norm
+    parameter is planned."""
+    unset = [n for n in plan.ours if n.startswith(f'{enc}blocks.') or
+             n.startswith(f'{enc}norm.')]
+    unset = [n for n in unset if n not in plan.values]
+    if unset:
+        raise ValueError(f'strict_blocks: {len(unset)} encoder parameters would not '
+                         f'be set from the checkpoint: {unset[:8]}'
+                         + (' ...' if len(unset) > 8 else ''))
+
+
+def _apply(plan: _Plan) -> LoadReport:
+    r"""Makes the planned copies (in our parameters' dtypes) and completes the
+    report."""
+    report = plan.report
+    with torch.no_grad():
+        for name, (value, src) in plan.values.items():
+            plan.ours[name].copy_(value.to(dtype=plan.ours[name].dtype))
+            report.loaded.append((name, src))
+    report.missing = [n for n in plan.ours if n not in plan.values]
+    return report
+
+
 def init_from_vit(backbone: nn.Module,
                   state_dict_or_path: Union[str, os.PathLike, Mapping[str, Tensor]],
                   strict_blocks: bool = False, load_pos_embed: bool = True,
@@ -310,149 +505,16 @@ def init_from_vit(backbone: nn.Module,
         state = load_vit_state_dict(state_dict_or_path)
     else:
         state = _unwrap(state_dict_or_path)
-
-    if isinstance(backbone, TransformerEncoder):
-        encoder, enc = backbone, ''
-    elif isinstance(getattr(backbone, 'encoder', None), TransformerEncoder):
-        encoder, enc = backbone.encoder, 'encoder.'
-    else:
-        raise TypeError(f'expected an AdjacencyPatchTransformer-like backbone or a '
-                        f'TransformerEncoder, got {type(backbone).__name__}')
-    ours = dict(backbone.named_parameters())
-    dim = encoder.norm.normalized_shape[0]
-    depth = len(encoder.blocks)
-
-    # --- checks
-    for key, axis in (('cls_token', -1), ('pos_embed', -1), ('blocks.0.norm1.weight', 0),
-                      ('norm.weight', 0)):
-        if key in state:
-            ckpt_dim = state[key].shape[axis]
-            break
-    else:
-        raise ValueError('this does not look like a timm ViT state dict (no cls_token, '
-                         f'pos_embed, blocks.0.norm1.weight or norm.weight; keys: '
-                         f'{sorted(state)[:10]})')
-    if ckpt_dim != dim:
-        raise ValueError(f'embedding width mismatch: the checkpoint has width {ckpt_dim} '
-                         f"(from '{key}'), the backbone has embed_dim {dim}")
-    block_ids = {int(k.split('.')[1]) for k in state
-                 if k.startswith('blocks.') and k.split('.')[1].isdigit()}
-    if not block_ids:
-        raise ValueError(f"the checkpoint has no 'blocks.N.*' tensors (keys: "
-                         f'{sorted(state)[:10]})')
-    ckpt_depth = max(block_ids) + 1
-
-    report = LoadReport()
-    plan: 'OrderedDict[str, Tuple[Tensor, str]]' = OrderedDict()
-    used: set = set()
-
-    def add(our_name: str, value: Tensor, src: str):
-        param = ours[our_name]
-        if value.shape != param.shape:
-            if value.numel() == param.numel() and our_name in ('cls_token', ):
-                value = value.reshape(param.shape)
-            else:
-                key = src.split(' ')[0]
-                via = '' if key == src else f' (as {src})'
-                report.skipped.append((key, f'shape {tuple(value.shape)}{via} != '
-                                            f'{our_name} {tuple(param.shape)}'))
-                return
-        plan[our_name] = (value, src)
-
-    # --- blocks
-    for i in range(min(depth, ckpt_depth)):
-        prefix = f'blocks.{i}.'
-        ckpt = _sub(state, prefix)
-        for name, _ in encoder.blocks[i].named_parameters():
-            found = _lookup(ckpt, name, prefix, used)
-            if found is None:
-                continue
-            value, src = _fold_layer_scale(name, *found, ckpt, prefix, used)
-            add(f'{enc}{prefix}{name}', value, src)
-    if ckpt_depth > depth:
-        report.notes.append(f'used checkpoint {_span(0, depth)} of {ckpt_depth}; '
-                            f'{_span(depth, ckpt_depth)} unused')
-    elif ckpt_depth < depth:
-        report.notes.append(f'the checkpoint has only {ckpt_depth} blocks: our '
-                            f'{_span(ckpt_depth, depth)} kept the initialisation')
-
-    # --- final norm (fc_norm when timm's global-pool models replaced norm by Identity)
-    norm_src = 'norm.' if any(k.startswith('norm.') for k in state) else 'fc_norm.'
-    for name, _ in encoder.norm.named_parameters():
-        found = _lookup(_sub(state, norm_src), name, norm_src, used)
-        if found is not None:
-            add(f'{enc}norm.{name}', *found)
-    if norm_src == 'fc_norm.' and any(k.startswith('fc_norm.') for k in state):
-        report.notes.append('the checkpoint has no norm.*: fc_norm.* (its norm of the '
-                            f'pooled feature) was loaded into {enc}norm')
-
-    # --- class token and position embedding
-    has_tokens = bool(enc) and 'cls_token' in ours and 'pos_embed' in ours
-    if 'cls_token' in state and has_tokens:
-        if load_cls_token:
-            used.add('cls_token')
-            add('cls_token', state['cls_token'], 'cls_token')
-        else:
-            report.skipped.append(('cls_token', 'load_cls_token=False'))
-    if 'pos_embed' in state and has_tokens:
-        if not load_pos_embed:
-            report.skipped.append(('pos_embed', 'load_pos_embed=False'))
-        else:
-            pos = state['pos_embed']
-            num_reg = state['reg_token'].shape[1] if 'reg_token' in state else 0
-            expected = int('cls_token' in state) + num_reg
-            split = _split_pos_embed(pos, expected) if pos.dim() == 3 else None
-            if split is None:
-                report.skipped.append(('pos_embed', f'shape {tuple(pos.shape)}: not a '
-                                       '(1, prefix + s * s, D) square-grid table'))
-            else:
-                num_prefix, side = split
-                h, w = backbone.grid_size
-                cls_row = pos[:, :1] if num_prefix > 0 else torch.zeros_like(pos[:, :1])
-                grid = pos[:, num_prefix:].reshape(1, side, side, pos.shape[-1])
-                grid = _resize_grid(grid, (h, w)).reshape(1, h * w, pos.shape[-1])
-                used.add('pos_embed')
-                add('pos_embed', torch.cat([cls_row, grid], dim=1),
-                    f'pos_embed (class row + grid {side}x{side} -> {h}x{w}, bicubic)')
-                if num_prefix == 0:
-                    report.notes.append('the checkpoint has no class position: the class '
-                                        'row of pos_embed was set to zero')
-                elif num_prefix > 1:
-                    report.notes.append(f'pos_embed rows 1-{num_prefix - 1} (register '
-                                        'tokens) were dropped')
-                if getattr(backbone, 'tokens', None) == 'rows':
-                    report.notes.append(
-                        "tokens='rows': the position grid is (max_nodes, 1): the "
-                        'checkpoint grid was resampled along rows and (antialiased) '
-                        'averaged over columns')
-
-    # --- everything else in the checkpoint
-    for key in state:
-        if key in used:
-            continue
-        if key.startswith('blocks.') and key.split('.')[1].isdigit():
-            i = int(key.split('.')[1])
-            reason = (f'unused block: the backbone has {depth} blocks' if i >= depth
-                      else 'no counterpart in TransformerBlock')
-        elif key in ('cls_token', 'pos_embed') and not has_tokens:
-            reason = 'the backbone is a bare TransformerEncoder'
-        else:
-            reason = next((r for p, r in _SKIP_REASONS if key.startswith(p)),
-                          'no counterpart in the backbone')
-        report.skipped.append((key, reason))
-
+    encoder, enc = _find_encoder(backbone)
+    ckpt_depth = _checkpoint_depth(state, encoder.norm.normalized_shape[0])
+    plan = _Plan(dict(backbone.named_parameters()))
+    _map_blocks(plan, state, encoder, enc, ckpt_depth)
+    _map_final_norm(plan, state, encoder, enc)
+    has_tokens = bool(enc) and 'cls_token' in plan.ours and 'pos_embed' in plan.ours
+    if has_tokens:
+        _map_cls_token(plan, state, load_cls_token)
+        _map_pos_embed(plan, state, backbone, load_pos_embed)
+    _skip_unused(plan, state, len(encoder.blocks), has_tokens)
     if strict_blocks:
-        unset = [n for n in ours if n.startswith(f'{enc}blocks.') or
-                 n.startswith(f'{enc}norm.')]
-        unset = [n for n in unset if n not in plan]
-        if unset:
-            raise ValueError(f'strict_blocks: {len(unset)} encoder parameters would not '
-                             f'be set from the checkpoint: {unset[:8]}'
-                             + (' ...' if len(unset) > 8 else ''))
-
-    with torch.no_grad():
-        for name, (value, src) in plan.items():
-            ours[name].copy_(value.to(dtype=ours[name].dtype))
-            report.loaded.append((name, src))
-    report.missing = [n for n in ours if n not in plan]
-    return report
+        _check_strict(plan, enc)
+    return _apply(plan)

@@ -292,3 +292,15 @@ def test_rows_variant():
     assert any("tokens='rows'" in n for n in report.notes)
     data = random_batch(sizes=(6, 16), node_channels=2, edge_channels=0)
     assert backbone(data).shape == (2, 3)
+
+
+def test_resample_pos_embed_keeps_the_class_row_and_an_equal_grid():
+    from lps_geometric.nn.pretrained import _resample_pos_embed
+    pos = torch.randn(1, 1 + 4 * 4, 8)
+    same = _resample_pos_embed(pos, 1, 4, (4, 4))
+    assert torch.equal(same, pos)
+    resized = _resample_pos_embed(pos, 1, 4, (6, 1))
+    assert resized.shape == (1, 7, 8) and torch.equal(resized[:, :1], pos[:, :1])
+    no_class = _resample_pos_embed(pos[:, 1:], 0, 4, (4, 4))
+    assert torch.equal(no_class[:, 0], torch.zeros(1, 8))
+    assert torch.equal(no_class[:, 1:], pos[:, 1:])
