@@ -77,13 +77,10 @@ from torch_geometric.data import download_url
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import GIN, global_add_pool
 
-from lps_geometric import (AdjacencyPatchTransformer, PermutationSampler, PositionalGIN,
-                           Symmetrize)
+from lps_geometric import AdjacencyPatchTransformer, PositionalGIN, Symmetrize
 from lps_geometric.groups import SymmetricGroup
 from lps_geometric.nn import AdjacencyMLP
-from lps_geometric.samplers import UniformPermutationSampler
 from lps_geometric.datasets import CSL, EXP, GRAPH8c, EXPClassify, stratified_kfold
-from lps_geometric.frames import GraphMinimalFrameSampler, LaplacianFrameSampler  # noqa: E402
 from lps_geometric.training import Task, TrainConfig  # noqa: E402
 from lps_geometric.training import train as train_with_engine  # noqa: E402
 
@@ -199,23 +196,26 @@ def build_symmetrized(args, in_channels: int, out_channels: int, max_nodes: int
                                 dropout=args.dropout)
     if args.method == 'none':     # the backbone alone: not invariant (a control)
         return backbone
-    if args.method == 'ga':
-        sampler = UniformPermutationSampler()
-        k, eval_k = args.samples, args.eval_samples
-    elif args.method == 'fa':     # Laplacian eigenvector frames (Puny et al.)
-        sampler = LaplacianFrameSampler()
-        k, eval_k = 1, 1
-    elif args.method == 'mfa':    # canonical labelling + automorphisms (nauty)
-        sampler = GraphMinimalFrameSampler(budget=args.frame_budget)
-        k, eval_k = 1, 1
-    else:
-        canonical = args.method == 'canonical'
-        sampler = PermutationSampler(in_channels, hidden_channels=64, num_layers=3,
-                                     dropout=0.0, noise_scale=0.0 if canonical else 1.0,
-                                     tau=args.tau)
-        k, eval_k = (1, 1) if canonical else (args.samples, args.eval_samples)
-    return Symmetrize(backbone, sampler, num_samples=k, eval_num_samples=eval_k,
-                      entropy_weight=args.entropy_weight)
+    # the frames (fa: Laplacian eigenvectors; mfa: nauty's canonical labelling and the
+    # automorphisms) and canonicalization give one element per graph: k = 1
+    single = args.method in ('fa', 'mfa', 'canonical')
+    return Symmetrize.from_method(
+        backbone, args.method, 'S_n', in_channels=in_channels,
+        sampler_kwargs=sampler_kwargs(args),
+        num_samples=1 if single else args.samples,
+        eval_num_samples=1 if single else args.eval_samples,
+        entropy_weight=args.entropy_weight)
+
+
+def sampler_kwargs(args) -> Dict:
+    r"""The keyword arguments of ``--method``'s sampler (``build_sampler``'s defaults
+    otherwise): the learned sampler's network and temperature for ``lps`` and
+    ``canonical``, the frame budget for ``mfa``."""
+    if args.method in ('lps', 'canonical'):
+        return dict(hidden_channels=64, num_layers=3, dropout=0.0, tau=args.tau)
+    if args.method == 'mfa':
+        return dict(budget=args.frame_budget)
+    return {}
 
 
 # ---------------------------------------------------------------------------------------

@@ -86,10 +86,6 @@ from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
 from lps_geometric.utils.determinism import deterministic  # noqa: E402
 from lps_geometric.nn import (EGNN, MPNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatEdgeGeometry, ConcatNodeFeatures, Symmetrize)
-from lps_geometric.samplers import (EuclideanFrameSampler, ProductSampler,  # noqa: E402
-                                    UniformProductSampler, UniformRotationSampler)
-from lps_geometric.frames import (PCAFrameSampler, ProductMinimalFrameSampler,  # noqa: E402
-                                  SortedProductFrameSampler)
 
 METHODS = ('lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn')
 #: Methods whose frame is deterministic (no sampling, nothing to sweep over k).
@@ -173,30 +169,37 @@ def build_model(method: str, args) -> nn.Module:
                                  inverse_powers=args.pair_inverse_powers,
                                  softening=args.softening)
     backbone = ConcatNodeFeatures(net, keys=('pos', 'vel'), in_channels=1)
-    if method == 'ga':
-        sampler = UniformRotationSampler(special=False, center=True) if mpnn else \
-            UniformProductSampler(special=False, center=True)
-        k, eval_k = args.samples, args.eval_samples
-    elif method == 'fa':      # PCA frame (8 elements); for the transformer, nodes sorted in each
-        sampler = PCAFrameSampler(3, special=False) if mpnn else \
-            SortedProductFrameSampler(PCAFrameSampler(3, special=False))
-        k, eval_k = 1, 1
-    elif method == 'mfa':     # canonical form under S_n x E(3) and its stabiliser
-        sampler = ProductMinimalFrameSampler(3, special=False)
-        k, eval_k = 1, 1
-    else:
-        canonical = method == 'canonical'
-        frame_sampler = EuclideanFrameSampler if mpnn else \
-            functools.partial(ProductSampler, tau=args.tau)
-        sampler = frame_sampler(1, hidden_channels=args.sampler_hidden,
-                                num_layers=args.sampler_layers, vector_keys=('vel',),
-                                edge_dim=1, noise_scale=0.0 if canonical else 1.0,
-                                norm=args.sampler_norm)
-        k, eval_k = (1, 1) if canonical else (args.samples, args.eval_samples)
-    model = Symmetrize(backbone, sampler, num_samples=k, eval_num_samples=eval_k,
-                       output='vector', entropy_weight=args.entropy_weight,
-                       spread_weight=args.spread_weight)
+    deterministic = method in DETERMINISTIC
+    model = Symmetrize.from_method(
+        backbone, method, symmetry_group(method, args.backbone), in_channels=1,
+        sampler_kwargs=sampler_kwargs(method, args),
+        num_samples=1 if deterministic else args.samples,
+        eval_num_samples=1 if deterministic else args.eval_samples,
+        output='vector', entropy_weight=args.entropy_weight,
+        spread_weight=args.spread_weight)
     return SymmetrizedPredictor(model)
+
+
+def symmetry_group(method: str, backbone: str) -> str:
+    r"""The group ``method`` symmetrizes over: :math:`S_n \times E(3)` for the
+    transformer over pair tokens, :math:`E(3)` for the MPNN, which is
+    permutation-equivariant itself. MFA uses :math:`S_n \times E(3)` with either
+    backbone: its canonical form of the cloud orders the nodes as well."""
+    return 'E(3)' if backbone == 'mpnn' and method != 'mfa' else 'S_n x E(3)'
+
+
+def sampler_kwargs(method: str, args) -> Dict:
+    r"""The keyword arguments of ``method``'s sampler (``build_sampler``'s defaults
+    otherwise): the learned sampler's EGNN (reading the charges, the velocities as
+    vectors and the pair charge products as edge features) for ``lps`` and
+    ``canonical``, plus the node-order temperature when it also orders the nodes."""
+    if method not in ('lps', 'canonical'):
+        return {}
+    kwargs = dict(hidden_channels=args.sampler_hidden, num_layers=args.sampler_layers,
+                  vector_keys=('vel',), edge_dim=1, norm=args.sampler_norm)
+    if symmetry_group(method, args.backbone) != 'E(3)':
+        kwargs['tau'] = args.tau
+    return kwargs
 
 
 # ---------------------------------------------------------------------------------------
