@@ -1,13 +1,13 @@
 r"""lps_geometric: symmetrization of any network for PyTorch Geometric.
 
 The top level holds the names most programs need: the layer (:class:`Symmetrize`), the
-method builder (:func:`build_sampler`), the learned samplers, the ready-made backbones,
-the equivariance check and the input error. Everything else lives in its sub-package
-(:mod:`lps_geometric.nn`, ``.samplers``, ``.frames``, ``.groups``, ``.diagnostics``,
-``.datasets``, ``.utils``, ``.testing``, ``.training``). Reading a name that used to be
-here (``lps_geometric.OrthogonalGroup``) raises an :class:`AttributeError` that says
-where it is now; ``from lps_geometric import OrthogonalGroup`` raises Python's plain
-:class:`ImportError`.
+method builder (:func:`build_sampler`), the learned samplers, the main backbones,
+the equivariance measurement and assertion, and the input error. Everything else lives
+in its sub-package (:mod:`lps_geometric.nn`, ``.samplers``, ``.frames``, ``.groups``,
+``.diagnostics``, ``.datasets``, ``.utils``, ``.testing``, ``.training``). Reading a name
+that used to be here (``lps_geometric.OrthogonalGroup``) raises an
+:class:`AttributeError` that says where it is now; ``from lps_geometric import
+OrthogonalGroup`` raises Python's plain :class:`ImportError`.
 
 The names are imported on first use (:pep:`562`), so ``import lps_geometric`` and the
 ``lps-geometric`` command line start without loading PyTorch; ``from lps_geometric import
