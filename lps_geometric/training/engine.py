@@ -265,24 +265,51 @@ def _fit(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], datas
         return _fit_run(fabric, config, make_model, dataset, split, task)
 
 
-def _fit_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
-             split: Dict[str, Tensor], task: Task) -> Dict:
+class _Run:
+    r"""What one invocation of a run works on: the set-up model (``model``, and
+    ``unwrapped``, the module itself), optimizer, schedule and average, the
+    checkpointed ``state`` (what ``last.ckpt`` holds), and what this invocation
+    measures (optimizer steps taken and their times)."""
+    def __init__(self, model, unwrapped: nn.Module, optimizer, scheduler,
+                 ema: Optional[ExponentialMovingAverage], state: Dict[str, Any],
+                 steps_per_epoch: int, out_dir: Path):
+        self.model, self.unwrapped = model, unwrapped
+        self.optimizer, self.scheduler, self.ema = optimizer, scheduler, ema
+        self.state = state
+        self.steps_per_epoch = steps_per_epoch
+        self.out_dir = out_dir
+        self.ckpt_dir = out_dir / 'checkpoints'
+        self.last = self.ckpt_dir / 'last.ckpt'
+        self.steps_done = 0                     # optimizer steps of this invocation
+        self.step_times: List[float] = []
+
+    def averaged(self):
+        r"""A context in which the model holds the averaged weights (nothing without an
+        average): evaluation, selection and ``best.pt`` use them."""
+        if self.ema is None:
+            return nullcontext()
+        return self.ema.applied_to(self.unwrapped)
+
+
+def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
+               split: Dict[str, Tensor]) -> _Run:
+    r"""Writes the run folder (``config.json``, ``checkpoints/``), seeds every process,
+    builds the model, AdamW, the schedule over all steps and the average (when
+    ``config.ema > 0``), sets them up on the devices, and starts the state of a new
+    run."""
     out_dir = Path(config.out_dir)
-    ckpt_dir = out_dir / 'checkpoints'
     if fabric.global_rank == 0:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / 'checkpoints').mkdir(parents=True, exist_ok=True)
         config.save(out_dir / 'config.json')
     fabric.seed_everything(config.seed)
     model = make_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    train_idx = split['train']
-    steps_per_epoch = len(epoch_batches(len(train_idx), config.batch_size, 0, 0))
+    steps_per_epoch = len(epoch_batches(len(split['train']), config.batch_size, 0, 0))
     scheduler = _schedule(optimizer, config.epochs * steps_per_epoch, config.warmup,
                           config.schedule)
     model, optimizer = fabric.setup(model, optimizer)
     unwrapped = model.module if hasattr(model, 'module') else model
-    # evaluation, selection and best.pt use the averaged weights when config.ema > 0
     ema = ExponentialMovingAverage(unwrapped, config.ema) if config.ema > 0 else None
     # running: the sums of the epoch so far (saved mid-epoch, so a resumed epoch reports
     # the loss of all its steps)
@@ -291,140 +318,201 @@ def _fit_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], d
                  best_epoch=None, rng=_rng_state(), running=_zero_running())
     if ema is not None:
         state['ema'] = ema
-    last = ckpt_dir / 'last.ckpt'
-    if last.exists():
-        stored = read_checkpoint(last)    # a clear error for an unusable file
-        if 'running' not in stored:       # written before the running sums were saved
+    return _Run(model, unwrapped, optimizer, scheduler, ema, state, steps_per_epoch,
+                out_dir)
+
+
+def _restore(fabric, run: _Run, config: TrainConfig):
+    r"""Loads ``last.ckpt`` into the run's state when there is one (every random state
+    too, so the run continues exactly), says where it resumes, and drops the log rows
+    that a killed run wrote after that checkpoint."""
+    state = run.state
+    if run.last.exists():
+        stored = read_checkpoint(run.last)    # a clear error for an unusable file
+        if 'running' not in stored:           # written before the running sums were saved
             del state['running']
-        fabric.load(str(last), state, weights_only=True)
+        fabric.load(str(run.last), state, weights_only=True)
         state.setdefault('running', _zero_running())
         del stored
         _set_rng_state(state['rng'])
         if state['epoch'] >= config.epochs:
-            fabric.print(f'{out_dir} has completed its {config.epochs} epochs: '
+            fabric.print(f'{run.out_dir} has completed its {config.epochs} epochs: '
                          f'evaluating its best model')
         else:
-            within = f", step {state['step'] + 1} of {steps_per_epoch}" \
+            within = f", step {state['step'] + 1} of {run.steps_per_epoch}" \
                 if state['step'] else ''
-            fabric.print(f"resuming {out_dir} (same configuration) at epoch "
+            fabric.print(f"resuming {run.out_dir} (same configuration) at epoch "
                          f"{state['epoch'] + 1} of {config.epochs}{within}")
-
-    def save(path: Path):
-        # written beside and renamed, so an interruption never leaves a partial file
-        state['rng'] = _rng_state()
-        partial = path.with_name(path.name + '.partial')
-        fabric.save(str(partial), state)
-        if fabric.global_rank == 0:
-            os.replace(partial, path)
-        fabric.barrier()
-
     for logger in fabric.loggers:         # the rows of epochs after the checkpoint go
         if isinstance(logger, RunLog):
             logger.truncate(state['epoch'])
-    world, rank = fabric.world_size, fabric.global_rank
-    steps_done = 0
-    step_times: List[float] = []
-    t0 = time.time()
-    epochs = _progress(range(state['epoch'], config.epochs),
-                       config.progress and rank == 0, desc='train', initial=state['epoch'],
-                       total=config.epochs)
-    for epoch in epochs:
-        batches = epoch_batches(len(train_idx), config.batch_size, config.seed, epoch)
-        local = [train_idx[b.tensor_split(world)[rank]] for b in batches]
-        start = state['step'] if epoch == state['epoch'] else 0
-        if start == 0:
-            state['running'] = _zero_running()
-        total_loss = state['running']['loss'].to(fabric.device)
-        model.train()
-        for step in range(start, steps_per_epoch):
-            data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
-                                        ).to(fabric.device)
-            t_step = time.perf_counter()
-            pred = model(data)
-            loss = task.loss(pred, data.y)
-            reg = getattr(unwrapped, 'regularization_loss', None)
-            if reg is not None:
-                loss = loss + reg()
-            fabric.backward(loss)
-            if config.clip > 0:
-                fabric.clip_gradients(model, optimizer, max_norm=config.clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            if ema is not None:
-                ema.update(unwrapped)
-            step_times.append(time.perf_counter() - t_step)
-            total_loss += loss.detach().double()
-            state['running'] = dict(loss=total_loss, steps=state['running']['steps'] + 1)
-            state['step'] = step + 1
-            state['global_step'] += 1
-            steps_done += 1
-            if config.checkpoint_every and state['global_step'] % config.checkpoint_every == 0:
-                save(last)
-            if config.stop_after_steps is not None and steps_done >= config.stop_after_steps:
-                save(last)
-                return dict(stopped=True, epoch=epoch, step=state['step'])
-        state['epoch'] = epoch + 1
-        state['step'] = 0
-        train_loss = float(total_loss) / max(1, state['running']['steps'])
-        if not math.isfinite(train_loss):
-            # stop rather than train on NaN weights (and report a missing best model later);
-            # last.ckpt keeps the end of the previous epoch unless checkpoint_every saved since
-            raise FloatingPointError(
-                f'the training loss became {train_loss} in epoch {epoch + 1}: the model '
-                f'diverged. Lower the learning rate or clip the gradients '
-                f'(TrainConfig.clip); the best model so far, if any, is in {ckpt_dir}')
-        state['history']['train'].append((epoch + 1, train_loss))
-        metrics = {'epoch': epoch + 1, 'train_loss': train_loss,
-                   'lr': scheduler.get_last_lr()[0]}
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            with ema.applied_to(unwrapped) if ema is not None else nullcontext():
-                val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
-                               fabric.device)
-                state['history']['val'].append((epoch + 1, val))
-                metrics.update({f'val_{k}': v for k, v in val.items()})
-                if config.eval_test:
-                    monitored = evaluate(model, dataset, split['test'], task,
-                                         config.eval_batch_size, fabric.device)
-                    state['history']['test'].append((epoch + 1, monitored))
-                    metrics.update({f'test_{k}': v for k, v in monitored.items()})
-                score = val[task.metric]
-                best = state['best']
-                better = best is None or (score > best if task.higher_is_better
-                                          else score < best)
-                if config.select == 'last':
-                    better = epoch + 1 == config.epochs
-                if better and not math.isnan(score):
-                    state['best'], state['best_epoch'] = score, epoch + 1
-                    if rank == 0:
-                        partial = ckpt_dir / 'best.pt.partial'
-                        torch.save(copy.deepcopy(unwrapped.state_dict()), partial)
-                        os.replace(partial, ckpt_dir / 'best.pt')
-                if hasattr(epochs, 'set_postfix'):
-                    epochs.set_postfix(loss=f'{train_loss:.4f}',
-                                       **{task.metric: f'{score:.4f}'})
-        fabric.log_dict(metrics, step=state['global_step'])   # optimizer steps so far
-        save(last)
+
+
+def _save(fabric, run: _Run, path: Path):
+    r"""Saves the run's state (with the random states of now) to ``path``, written
+    beside and renamed, so an interruption never leaves a partial file."""
+    run.state['rng'] = _rng_state()
+    partial = path.with_name(path.name + '.partial')
+    fabric.save(str(partial), run.state)
+    if fabric.global_rank == 0:
+        os.replace(partial, path)
     fabric.barrier()
-    best_path = ckpt_dir / 'best.pt'
+
+
+def _train_epoch(fabric, run: _Run, config: TrainConfig, dataset,
+                 train_idx: Tensor, task: Task, epoch: int) -> Optional[Dict]:
+    r"""The optimizer steps of ``epoch`` from the state's step on (a resumed epoch
+    continues where its checkpoint stopped), each on this process's share of the
+    global batch, with the average updated and the loss summed in the state.
+    Checkpoints every ``config.checkpoint_every`` steps; returns
+    ``dict(stopped=True, ...)`` when ``config.stop_after_steps`` ends the invocation,
+    :obj:`None` at the end of the epoch."""
+    state, model, optimizer = run.state, run.model, run.optimizer
+    world, rank = fabric.world_size, fabric.global_rank
+    batches = epoch_batches(len(train_idx), config.batch_size, config.seed, epoch)
+    local = [train_idx[b.tensor_split(world)[rank]] for b in batches]
+    start = state['step'] if epoch == state['epoch'] else 0
+    if start == 0:
+        state['running'] = _zero_running()
+    total_loss = state['running']['loss'].to(fabric.device)
+    model.train()
+    for step in range(start, run.steps_per_epoch):
+        data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
+                                    ).to(fabric.device)
+        t_step = time.perf_counter()
+        pred = model(data)
+        loss = task.loss(pred, data.y)
+        reg = getattr(run.unwrapped, 'regularization_loss', None)
+        if reg is not None:
+            loss = loss + reg()
+        fabric.backward(loss)
+        if config.clip > 0:
+            fabric.clip_gradients(model, optimizer, max_norm=config.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.unwrapped)
+        run.step_times.append(time.perf_counter() - t_step)
+        total_loss += loss.detach().double()
+        state['running'] = dict(loss=total_loss, steps=state['running']['steps'] + 1)
+        state['step'] = step + 1
+        state['global_step'] += 1
+        run.steps_done += 1
+        if config.checkpoint_every and state['global_step'] % config.checkpoint_every == 0:
+            _save(fabric, run, run.last)
+        if config.stop_after_steps is not None and run.steps_done >= config.stop_after_steps:
+            _save(fabric, run, run.last)
+            return dict(stopped=True, epoch=epoch, step=state['step'])
+    return None
+
+
+def _end_epoch(run: _Run, epoch: int) -> float:
+    r"""Marks ``epoch`` complete in the state and returns its mean training loss,
+    recorded in the history; a :class:`FloatingPointError` if it is not finite."""
+    state = run.state
+    state['epoch'] = epoch + 1
+    state['step'] = 0
+    train_loss = float(state['running']['loss']) / max(1, state['running']['steps'])
+    if not math.isfinite(train_loss):
+        # stop rather than train on NaN weights (and report a missing best model later);
+        # last.ckpt keeps the end of the previous epoch unless checkpoint_every saved since
+        raise FloatingPointError(
+            f'the training loss became {train_loss} in epoch {epoch + 1}: the model '
+            f'diverged. Lower the learning rate or clip the gradients '
+            f'(TrainConfig.clip); the best model so far, if any, is in {run.ckpt_dir}')
+    state['history']['train'].append((epoch + 1, train_loss))
+    return train_loss
+
+
+def _validate_epoch(fabric, run: _Run, config: TrainConfig, dataset,
+                    split: Dict[str, Tensor], task: Task, epoch: int,
+                    metrics: Dict[str, Any]) -> float:
+    r"""Scores the (averaged) model on the validation split, and on the test split with
+    ``config.eval_test``, into the history and ``metrics``; keeps it as ``best.pt``
+    when it is the best so far (the last epoch with ``select="last"``). Returns the
+    validation metric."""
+    state = run.state
+    with run.averaged():
+        val = evaluate(run.model, dataset, split['valid'], task, config.eval_batch_size,
+                       fabric.device)
+        state['history']['val'].append((epoch + 1, val))
+        metrics.update({f'val_{k}': v for k, v in val.items()})
+        if config.eval_test:
+            monitored = evaluate(run.model, dataset, split['test'], task,
+                                 config.eval_batch_size, fabric.device)
+            state['history']['test'].append((epoch + 1, monitored))
+            metrics.update({f'test_{k}': v for k, v in monitored.items()})
+        score = val[task.metric]
+        best = state['best']
+        better = best is None or (score > best if task.higher_is_better
+                                  else score < best)
+        if config.select == 'last':
+            better = epoch + 1 == config.epochs
+        if better and not math.isnan(score):
+            state['best'], state['best_epoch'] = score, epoch + 1
+            if fabric.global_rank == 0:
+                partial = run.ckpt_dir / 'best.pt.partial'
+                torch.save(copy.deepcopy(run.unwrapped.state_dict()), partial)
+                os.replace(partial, run.ckpt_dir / 'best.pt')
+    return score
+
+
+def _finish(fabric, run: _Run, config: TrainConfig, dataset, split: Dict[str, Tensor],
+            task: Task, t0: float) -> Dict:
+    r"""Loads ``best.pt``, scores it on the test and validation splits, writes
+    ``results.json`` and the curves (rank 0), closes the loggers and returns the
+    results (``seconds``: since ``t0``, the final scoring included)."""
+    fabric.barrier()
+    state, unwrapped = run.state, run.unwrapped
+    best_path = run.ckpt_dir / 'best.pt'
     if best_path.exists():
         unwrapped.load_state_dict(read_checkpoint(best_path, fabric.device))
-    test = evaluate(model, dataset, split['test'], task, config.eval_batch_size,
+    test = evaluate(run.model, dataset, split['test'], task, config.eval_batch_size,
                     fabric.device)
-    val = evaluate(model, dataset, split['valid'], task, config.eval_batch_size,
+    val = evaluate(run.model, dataset, split['valid'], task, config.eval_batch_size,
                    fabric.device)
-    timed = sorted(step_times[3:] or step_times)
+    timed = sorted(run.step_times[3:] or run.step_times)
     result = dict(metric=task.metric, test=test, valid=val, best_epoch=state['best_epoch'],
                   epochs=config.epochs, seconds=round(time.time() - t0, 1),
                   median_step_s=timed[len(timed) // 2] if timed else None,
                   parameters=sum(p.numel() for p in unwrapped.parameters()),
-                  history=state['history'], world_size=world, ema=config.ema)
-    if rank == 0:
-        (out_dir / 'results.json').write_text(json.dumps(result, indent=2))
-        plot_curves(state['history'], task.metric, out_dir / 'curves.png')
+                  history=state['history'], world_size=fabric.world_size, ema=config.ema)
+    if fabric.global_rank == 0:
+        (run.out_dir / 'results.json').write_text(json.dumps(result, indent=2))
+        plot_curves(state['history'], task.metric, run.out_dir / 'curves.png')
     for logger in fabric.loggers:
         logger.finalize('success')
     return result
+
+
+def _fit_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], dataset,
+             split: Dict[str, Tensor], task: Task) -> Dict:
+    r"""One invocation of a run: build it, restore its checkpoint, train the remaining
+    epochs (validating every ``config.eval_every`` and at the last, logging a row and
+    checkpointing after each), then score the best model."""
+    run = _build_run(fabric, config, make_model, split)
+    _restore(fabric, run, config)
+    t0 = time.time()
+    epochs = _progress(range(run.state['epoch'], config.epochs),
+                       config.progress and fabric.global_rank == 0, desc='train',
+                       initial=run.state['epoch'], total=config.epochs)
+    for epoch in epochs:
+        stopped = _train_epoch(fabric, run, config, dataset, split['train'], task, epoch)
+        if stopped is not None:
+            return stopped
+        train_loss = _end_epoch(run, epoch)
+        metrics = {'epoch': epoch + 1, 'train_loss': train_loss,
+                   'lr': run.scheduler.get_last_lr()[0]}
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            score = _validate_epoch(fabric, run, config, dataset, split, task, epoch,
+                                    metrics)
+            if hasattr(epochs, 'set_postfix'):
+                epochs.set_postfix(loss=f'{train_loss:.4f}',
+                                   **{task.metric: f'{score:.4f}'})
+        fabric.log_dict(metrics, step=run.state['global_step'])   # optimizer steps so far
+        _save(fabric, run, run.last)
+    return _finish(fabric, run, config, dataset, split, task, t0)
 
 
 def _zero_running() -> Dict[str, Any]:
