@@ -452,8 +452,10 @@ def load_data(args) -> tuple:
     return dataset, split, task
 
 
-def model_factory(args, dataset, task):
-    r"""A picklable zero-argument constructor of the model the arguments ask for."""
+def model_factory(args, dataset, task) -> Callable[[], Any]:
+    r"""A picklable zero-argument constructor of the model the arguments ask for: the
+    model class with every setting as a keyword (:func:`functools.partial`), wrapped in
+    :func:`_with_vit` when ``--vit-checkpoint`` initialises the transformer."""
     from lps_geometric.training import models
     out_channels = 1 if task.target is not None else dataset[0].y.view(1, -1).size(1)
     qm9 = args.dataset.lower() == 'qm9'
@@ -462,35 +464,42 @@ def model_factory(args, dataset, task):
         if qm9:
             raise CLIError("the GIN baseline reads OGB features: use --model schnet "
                            "for QM9")
-        return functools.partial(models.OGBGIN, out_channels, args.hidden, args.layers,
-                                 args.dropout)
+        return functools.partial(models.OGBGIN, out_channels=out_channels,
+                                 hidden_channels=args.hidden, num_layers=args.layers,
+                                 dropout=args.dropout)
     if args.model == 'schnet':
-        return functools.partial(models.SchNetBaseline, args.hidden, args.layers)
+        return functools.partial(models.SchNetBaseline, hidden_channels=args.hidden,
+                                 num_interactions=args.layers)
+    transformer = dict(method=args.model, max_nodes=max_nodes, embed_dim=args.embed_dim,
+                       depth=args.depth, num_heads=args.heads, dropout=args.dropout,
+                       num_samples=args.samples, eval_num_samples=args.eval_samples,
+                       entropy_weight=args.entropy_weight)
     if qm9:
         if args.model == 'none':
             raise CLIError("--model none is for graph datasets")
-        return functools.partial(
-            models.E3SymmetrizedMolecule, dataset[0].x.size(-1), out_channels, args.model,
-            max_nodes, args.embed_dim, args.depth, args.heads, args.dropout, args.samples,
-            args.eval_samples, args.entropy_weight)
-    return functools.partial(
-        _with_vit, args.vit_checkpoint, models.SymmetrizedMolecule, out_channels,
-        args.model, max_nodes, args.embed_dim, args.depth, args.heads, args.dropout, 16,
-        args.samples, args.eval_samples, args.entropy_weight,
-        getattr(args, 'backbone', 'transformer'), getattr(args, 'gin_norm', 'post'))
+        return functools.partial(models.E3SymmetrizedMolecule,
+                                 in_channels=dataset[0].x.size(-1),
+                                 out_channels=out_channels, **transformer)
+    make = functools.partial(models.SymmetrizedMolecule, out_channels=out_channels,
+                             feature_dim=16,
+                             backbone=getattr(args, 'backbone', 'transformer'),
+                             gin_norm=getattr(args, 'gin_norm', 'post'), **transformer)
+    if args.vit_checkpoint is None:
+        return make
+    return functools.partial(_with_vit, make=make, checkpoint=args.vit_checkpoint)
 
 
-def _with_vit(checkpoint: Optional[Path], cls, *args):
-    model = cls(*args)
-    if checkpoint is not None:
-        from lps_geometric.nn.backbones.adjacency_patch_transformer import \
-            AdjacencyPatchTransformer
-        from lps_geometric.nn.pretrained import init_from_vit
-        backbone = getattr(model.model, 'backbone', model.model)
-        if not isinstance(backbone, AdjacencyPatchTransformer):
-            raise CLIError('--vit-checkpoint initialises a transformer: use '
-                           '--backbone transformer')
-        print(init_from_vit(backbone, checkpoint))
+def _with_vit(make: Callable[[], Any], checkpoint: Path):
+    r"""``make()`` with its transformer initialised from a ViT ``checkpoint``."""
+    model = make()
+    from lps_geometric.nn.backbones.adjacency_patch_transformer import \
+        AdjacencyPatchTransformer
+    from lps_geometric.nn.pretrained import init_from_vit
+    backbone = getattr(model.model, 'backbone', model.model)
+    if not isinstance(backbone, AdjacencyPatchTransformer):
+        raise CLIError('--vit-checkpoint initialises a transformer: use '
+                       '--backbone transformer')
+    print(init_from_vit(backbone, checkpoint))
     return model
 
 

@@ -387,3 +387,59 @@ def test_deterministic_is_a_stored_setting(tmp_path, capsys):
     # --resume keeps the stored mode
     assert entry_point(tiny(tmp_path, '--resume', '--no-progress')) == 0
     assert json.loads((folder / 'config.json').read_text())['deterministic'] is True
+
+
+def _molecules(qm9: bool, sizes=(4, 6, 5)):
+    import torch
+    from torch_geometric.data import Data
+    return [Data(x=torch.randn(n, 11) if qm9 else torch.zeros(n, 9, dtype=torch.long),
+                 y=torch.zeros(1, 2), pos=torch.randn(n, 3), num_nodes=n) for n in sizes]
+
+
+class _NoTarget:
+    target = None
+
+
+def test_model_factory_gives_keyword_constructors(tmp_path):
+    import functools
+    import pickle
+
+    from lps_geometric.cli import model_factory
+    from lps_geometric.samplers import build_sampler
+    from lps_geometric.training import models
+
+    def factory(dataset, *options):
+        args = build_parser().parse_args(
+            ['train', '--dataset', dataset, '--embed-dim', '16', '--depth', '1',
+             '--heads', '2', '--samples', '3', '--eval-samples', '5', '--hidden', '8',
+             '--layers', '2', '--dropout', '0.2', *options])
+        make = model_factory(args, _molecules(dataset == 'qm9'), _NoTarget())
+        assert isinstance(make, functools.partial) and not make.args
+        again = pickle.loads(pickle.dumps(make))
+        assert repr(again) == repr(make)
+        return make
+
+    transformer = dict(max_nodes=6, embed_dim=16, depth=1, num_heads=2, dropout=0.2,
+                       num_samples=3, eval_num_samples=5, entropy_weight=0.1)
+    make = factory('freesolv', '--model', 'mfa', '--backbone', 'gin', '--gin-norm', 'pre')
+    assert make.func is models.SymmetrizedMolecule
+    assert make.keywords == dict(out_channels=2, method='mfa', feature_dim=16,
+                                 backbone='gin', gin_norm='pre', **transformer)
+    model = make()
+    assert type(model.model.sampler) is type(build_sampler('mfa', 'S_n'))
+    make = factory('qm9', '--model', 'ga', '--entropy-weight', '0.0')
+    assert make.func is models.E3SymmetrizedMolecule
+    assert make.keywords == dict(in_channels=11, out_channels=2, method='ga',
+                                 **{**transformer, 'entropy_weight': 0.0})
+    assert type(make().model.sampler) is type(build_sampler('ga', 'S_n x E(3)'))
+    make = factory('freesolv', '--model', 'gin')
+    assert (make.func, make.keywords) == (models.OGBGIN, dict(
+        out_channels=2, hidden_channels=8, num_layers=2, dropout=0.2))
+    make = factory('qm9', '--model', 'schnet')
+    assert (make.func, make.keywords) == (models.SchNetBaseline, dict(
+        hidden_channels=8, num_interactions=2))
+    # a ViT checkpoint wraps the constructor, which stays keyword-only and picklable
+    make = factory('freesolv', '--model', 'lps', '--vit-checkpoint',
+                   str(tmp_path / 'vit.pth'))
+    assert make.keywords['make'].func is models.SymmetrizedMolecule
+    assert make.keywords['checkpoint'] == tmp_path / 'vit.pth'
