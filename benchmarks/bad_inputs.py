@@ -568,9 +568,8 @@ def _finite(value: Any) -> Tuple[bool, str]:
         parts = [_finite(v) for v in value if isinstance(v, torch.Tensor)]
         return all(p[0] for p in parts), 'tuple of ' + ', '.join(p[1] for p in parts)
     if isinstance(value, GroupSample):
-        weight = value.weight
-        ok = weight is None or bool(torch.isfinite(weight).all())
-        return ok, f'{value.num_samples} samples of {value.stacked.num_graphs} graphs'
+        ok = bool(torch.isfinite(value.weight).all())
+        return ok, f'{value.num_stacked} copies of {value.num_graphs} graphs'
     if hasattr(value, 'verdict'):
         return True, f'report: {value.verdict}'
     return True, type(value).__name__

@@ -159,7 +159,7 @@ def measure(workload: str, method: str, graphs, args) -> dict:
         sampler_s.append(t1 - t0)
         forward_s.append(t2 - t1)
         ks.append(sample.num_copies)
-        k_max.append(sample.num_samples)
+        k_max.append(int(sample.counts.max()))
         if sample.frame_size is not None:
             sizes.extend(sample.frame_size.tolist())
     finite = [s for s in sizes if math.isfinite(s)]

@@ -438,22 +438,18 @@ def profile_sparse(model, data, opt, step) -> dict:
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
         return out
 
-    # Phase timers: the pieces of Symmetrize.forward, one by one, then backward.
+    # Phase timers: the steps of Symmetrize.forward, called one by one, then backward.
     opt.zero_grad(set_to_none=True)
-    from lps_geometric.utils.validation import checked_input, validate_graph_batch
+    from lps_geometric.utils.validation import checked_input
     bb = model.backbone
-    timed('validate', lambda: validate_graph_batch(
-        data, max_nodes=bb.max_nodes, node_channels=bb.in_channels,
-        edge_channels=bb.edge_dim))
+    data = timed('validate', lambda: model.check_input(data))
     with checked_input():          # validated once above, as Symmetrize does
-        sample = timed('sampler_forward', lambda: model.sampler(data, k))
-        stacked = timed('replicate_batch', lambda: replicate_batch(data, k))
-        canonical = timed('permutation_apply', lambda: sample.element.apply(stacked))
-        canonical.perm_band = timed('permute_band',
-                                    lambda: sample.element.permute_nodes(sample.band))
-        out = timed('backbone_forward', lambda: bb(canonical))
-    out = timed('pull_and_average', lambda: sample.element.pull_nodes(out).view(
-        k, data.num_nodes, -1).mean(0))
+        sample = timed('sample', lambda: model.sample(data, k))
+        canonical = timed('canonicalize', lambda: model.canonicalize(sample))
+        band = timed('permute_band', lambda: sample.element.permute_nodes(sample.band))
+        out = timed('backbone_forward', lambda: bb(canonical, band=band))
+    out = timed('invert_and_average',
+                lambda: model.average(model.invert(out, sample), sample))
     loss = F.cross_entropy(out, data.y) + model.entropy_weight * sample.entropy
     timed('backward', loss.backward)
     timed('optimizer_step', opt.step)
@@ -465,8 +461,7 @@ def profile_sparse(model, data, opt, step) -> dict:
         batch, ptr, B = to_ptr_batch(canonical)
         t = time.perf_counter()
         tokens, grid = bb.patch_embed(canonical.x, canonical.edge_index,
-                                      canonical.edge_attr, batch, ptr,
-                                      canonical.perm_band)
+                                      canonical.edge_attr, batch, ptr, band)
         phases['[no_grad] patch_embed'] = time.perf_counter() - t
         tokens, mask = to_dense_batch(tokens + bb.pos_embed[0, 1 + grid.grid_position(
             bb.grid_size[1])], grid.token_batch, batch_size=B)

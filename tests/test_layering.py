@@ -20,6 +20,7 @@ RANKS: Dict[str, int] = {
     'lps_geometric.groups': 1,
     'lps_geometric.nn.conv': 2,            # networks that samplers and backbones use
     'lps_geometric.nn.models': 2,
+    'lps_geometric.nn.capabilities': 2,    # what a backbone declares (read by the layer)
     'lps_geometric.samplers.base': 2,      # the sampler contract, which frames implement
     'lps_geometric.samplers.relaxation': 2,
     'lps_geometric.datasets': 2,

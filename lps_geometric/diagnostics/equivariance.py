@@ -420,7 +420,8 @@ def equivariance_error(model: Callable[..., Tensor], data: Data,
     eps = draw()
     out = call(data, eps)
     if symmetrized and getattr(model, 'last_sample', None) is not None:
-        k = model.last_sample.num_samples
+        last = model.last_sample
+        k = last.copies if last.copies is not None else int(last.counts.max())
     if level is None:
         level = _infer_level(out, data)
 

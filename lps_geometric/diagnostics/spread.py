@@ -17,6 +17,7 @@ from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.groups.spread import (pairwise_mean_sq, permutation_spread,
                                          rotation_spread)
+from lps_geometric.samplers.base import Sampler
 from lps_geometric.utils.batch import batch_vector, num_graphs_of
 from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
@@ -89,13 +90,13 @@ def sample_spread(sampler, data: Data, num_samples: int = 8,
     if num_samples < 2:
         raise ValueError(f"The spread needs at least two samples (got "
                          f"num_samples={num_samples})")
-    requires_pos = getattr(sampler, 'requires_pos', False)
-    validate_graph_batch(data, require_pos=requires_pos,
-                         pos_dim=getattr(sampler, 'dim', 3) if requires_pos else None,
-                         complex_pos=getattr(sampler, 'complex_pos', False))
+    needs = sampler.input_requirements() if isinstance(sampler, Sampler) else \
+        dict(require_pos=bool(getattr(sampler, 'requires_pos', False)))
+    needs.pop('node_channels', None)
+    validate_graph_batch(data, **needs)
     kwargs = {} if generator is None else {'generator': generator}
     sample = sampler(data, num_samples=num_samples, **kwargs)
-    if sample.weight is not None or sample.graph_index is not None:
+    if sample.num_samples is None or sample.copies is None:
         raise ValueError('sample_spread measures samplers that draw k independent '
                          'samples per graph; this one returned a weighted or ragged frame '
                          '(a deterministic frame has no spread to measure)')

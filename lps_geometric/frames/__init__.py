@@ -18,7 +18,7 @@ Group                                       Frame
 :math:`U(d)`, :math:`SU(d)`                 :class:`UnitaryMinimalFrameSampler` (MFA)
 ==========================================  =========================================
 """
-from .base import INFINITE, enumerate_group, random_group_elements
+from .base import INFINITE, FrameSampler, enumerate_group, random_group_elements
 from .pca import PCAFrameSampler
 from .orthogonal import (OrthogonalMinimalFrameSampler, apply_stabilizer,
                          pivoted_gram_schmidt, stabilizer_size)
@@ -32,6 +32,7 @@ from .linear import (LorentzMinimalFrameSampler, UnitaryMinimalFrameSampler,
                      lorentz_gram_schmidt)
 
 __all__ = [
+    'FrameSampler',
     'PCAFrameSampler', 'OrthogonalMinimalFrameSampler', 'LaplacianFrameSampler',
     'SetMinimalFrameSampler', 'GraphMinimalFrameSampler', 'ProductMinimalFrameSampler',
     'SortedProductFrameSampler', 'LorentzMinimalFrameSampler',

@@ -27,13 +27,13 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from lps_geometric.groups.symmetric import segment_argsort
-from lps_geometric.samplers.base import GroupSample
+from lps_geometric.samplers.base import GroupSample, Sampler
 from lps_geometric.utils.batch import replicate_graphs
 from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['self_loop_marks', 'lexicographic_keys', 'lexicographic_rank',
            'enumerate_group', 'random_group_elements', 'choose_elements', 'ragged_stack',
-           'RaggedStack', 'uniform_weights', 'ragged_ranks', 'INFINITE']
+           'RaggedStack', 'uniform_weights', 'ragged_ranks', 'INFINITE', 'FrameSampler']
 
 #: ``frame_size`` of a continuous frame (a positive-dimensional stabiliser).
 INFINITE = float('inf')
@@ -172,16 +172,25 @@ def choose_elements(generators: Sequence[Sequence[int]], num_points: int, size: 
     return random_group_elements(generators, num_points, budget, rng)
 
 
+class FrameSampler(Sampler):
+    r"""The base of the deterministic frames: a :class:`~lps_geometric.samplers.Sampler`
+    that returns every graph's whole frame (or ``budget`` elements drawn from a frame
+    larger than that) and ignores ``num_samples`` (:attr:`draws_samples` is
+    :obj:`False`); the frame's size is in the sample's ``frame_size``."""
+    draws_samples = False
+
+
 class RaggedStack(NamedTuple):
     r"""A batch with ``counts[b]`` copies of graph :math:`b`
     (:func:`~lps_geometric.utils.replicate_graphs`): the stacked batch, the original
     graph of every stacked graph and node, the copy number of every stacked graph inside
-    its graph (:math:`0 \dots m_b - 1`) and the counts."""
+    its graph (:math:`0 \dots m_b - 1`), the counts and the input's number of nodes."""
     stacked: Data
     graph_index: Tensor
     node_index: Tensor
     copy: Tensor
     counts: Tensor
+    num_nodes: int
 
     def sample(self, element, frame_size: Tensor,
                weight: Optional[Tensor] = None) -> GroupSample:
@@ -189,9 +198,9 @@ class RaggedStack(NamedTuple):
         with weights :math:`1/m_b` unless given."""
         if weight is None:
             weight = uniform_weights(self.counts, self.graph_index)
-        return GroupSample(element, int(self.counts.max()), weight=weight,
-                           stacked=self.stacked, frame_size=frame_size,
-                           graph_index=self.graph_index, node_index=self.node_index)
+        return GroupSample(element, self.stacked, self.graph_index, self.node_index,
+                           weight, self.counts.numel(), self.num_nodes,
+                           frame_size=frame_size)
 
 
 def ragged_stack(data: Data, counts: Tensor) -> RaggedStack:
@@ -201,7 +210,7 @@ def ragged_stack(data: Data, counts: Tensor) -> RaggedStack:
     start = torch.cumsum(counts, 0) - counts
     copy = torch.arange(graph_index.numel(), device=graph_index.device) \
         - start[graph_index]
-    return RaggedStack(stacked, graph_index, node_index, copy, counts)
+    return RaggedStack(stacked, graph_index, node_index, copy, counts, data.num_nodes)
 
 
 def uniform_weights(counts: Tensor, graph_index: Tensor) -> Tensor:

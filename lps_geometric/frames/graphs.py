@@ -5,11 +5,12 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 
-from lps_geometric.frames.base import (check_budget, choose_elements, lexicographic_keys,
-                                       numpy_generator, ragged_ranks, ragged_stack)
+from lps_geometric.frames.base import (FrameSampler, check_budget, choose_elements,
+                                      lexicographic_keys, numpy_generator, ragged_ranks,
+                                      ragged_stack)
 from lps_geometric.groups.nauty import CanonicalForm, canonical_form, require_pynauty
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.samplers.base import GroupSample
@@ -48,7 +49,7 @@ def graph_colors(data: Data, node_keys=('x',), use_edge_attr: bool = True):
     return node_color, edge_color
 
 
-class GraphMinimalFrameSampler(nn.Module):
+class GraphMinimalFrameSampler(FrameSampler):
     r"""Minimal frame averaging over :math:`S_n` on graphs (MFA; Lin et al., 2024):
 
     .. math::
@@ -158,7 +159,7 @@ class GraphMinimalFrameSampler(nn.Module):
         return forms
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The minimal frame of every graph (``num_samples``, ``noise`` ignored)."""
         batch, ptr, B = to_ptr_batch(data)
@@ -174,7 +175,7 @@ class GraphMinimalFrameSampler(nn.Module):
         size = torch.tensor([f.group_size for f in forms], dtype=torch.float64,
                             device=batch.device)
         stack = ragged_stack(data, counts)
-        stacked, graph_index, node_index, _, _ = stack
+        stacked, graph_index, node_index, _, _, _ = stack
         element = Permutation(ragged_ranks(tables, batch.device), stacked.batch,
                               stacked.ptr)
         return stack.sample(element, size)

@@ -3,11 +3,12 @@ r"""Frame averaging over :math:`S_n` with Laplacian eigenvector frames (Puny et 
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_adj
 
-from lps_geometric.frames.base import lexicographic_keys, ragged_stack, self_loop_marks
+from lps_geometric.frames.base import (FrameSampler, lexicographic_keys, ragged_stack,
+                                      self_loop_marks)
 from lps_geometric.frames.pca import sign_table
 from lps_geometric.frames.sets import tie_stabilizer_size
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
@@ -67,7 +68,7 @@ def laplacian_eigenkeys(data: Data, num_blocks: int = 3, tie_tol: float = 1e-6):
     return keys, torch.stack(simple, dim=-1)
 
 
-class LaplacianFrameSampler(nn.Module):
+class LaplacianFrameSampler(FrameSampler):
     r"""Frame averaging over :math:`S_n` on graphs with Laplacian eigenvector frames
     (FA; Puny et al., 2022).
 
@@ -113,7 +114,7 @@ class LaplacianFrameSampler(nn.Module):
         pass
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The Laplacian frame of every graph (``num_samples``, ``noise`` ignored)."""
         validate_graph_batch(data)
@@ -136,7 +137,7 @@ class LaplacianFrameSampler(nn.Module):
         ties = tie_stabilizer_size(key[0], batch, B)
         counts = torch.where(ties > 1, S * self.tie_samples, S).long()
         stack = ragged_stack(data, counts)
-        stacked, graph_index, node_index, copy, _ = stack
+        stacked, graph_index, node_index, copy, _, _ = stack
         choice = (copy % S)[stacked.batch]
         node_key = key[choice, node_index].to(torch.float64)
         tie_break = torch.rand(node_key.numel(), generator=generator,

@@ -126,7 +126,7 @@ class LorentzMinimalFrameSampler(GramSchmidtFrameSampler):
                          vector_keys)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         pos, batch, ptr, B = points_of(data, self.dim, self.key)
         frame, rank = lorentz_gram_schmidt(pos, batch, B, local_index(batch, ptr),
@@ -171,7 +171,7 @@ class UnitaryMinimalFrameSampler(GramSchmidtFrameSampler):
                          vector_keys)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         pos, batch, ptr, B = points_of(data, self.dim, self.key, complex_pos=True)
         frame, rank = pivoted_gram_schmidt(pos, batch, B, local_index(batch, ptr),
@@ -182,7 +182,7 @@ class UnitaryMinimalFrameSampler(GramSchmidtFrameSampler):
         size = torch.where(trivial, one, one * INFINITE)
         counts = torch.where(trivial, 1, self.budget).long()
         stack = ragged_stack(data, counts)
-        stacked, graph_index, node_index, _, _ = stack
+        stacked, graph_index, node_index, _, _, _ = stack
         frames = frame[graph_index]
         continuous = torch.isinf(size)[graph_index]
         if bool(continuous.any()):

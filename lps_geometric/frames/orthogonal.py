@@ -191,7 +191,7 @@ class OrthogonalMinimalFrameSampler(GramSchmidtFrameSampler):
         self.translation = translation
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The minimal frame of every graph (``num_samples``, ``noise`` ignored), as a
         ragged stack: one copy of a graph with a trivial stabiliser, two or ``budget``

@@ -106,7 +106,7 @@ class PCAFrameSampler(PointFrameSampler):
         self.tie_samples = check_positive_int('tie_samples', tie_samples)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The whole frame of every graph as a ragged stack: :math:`2^d` (or
         :math:`2^{d-1}`) copies, times ``tie_samples`` for graphs with tied eigenvalues
@@ -125,7 +125,7 @@ class PCAFrameSampler(PointFrameSampler):
         S = signs.size(0) // 2 if self.special else signs.size(0)
         counts = torch.where(has_tie, S * self.tie_samples, S).long()
         stack = ragged_stack(data, counts)
-        stacked, graph_index, node_index, copy, _ = stack
+        stacked, graph_index, node_index, copy, _, _ = stack
         bases = evecs[graph_index]
         if bool(has_tie.any()):   # Haar-random bases of tied eigenspaces, per copy
             block = torch.cat([torch.zeros_like(tied[:, :1], dtype=torch.long),

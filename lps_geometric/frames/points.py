@@ -1,12 +1,11 @@
 r"""Input checks and centring shared by the point-cloud frames."""
 from typing import Optional, Sequence, Tuple
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import check_budget
+from lps_geometric.frames.base import FrameSampler, check_budget
 from lps_geometric.groups.euclidean import POSITION_KEYS, VECTOR_KEYS
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
@@ -47,7 +46,7 @@ def centroid(points: Tensor, batch: Tensor, num_graphs: int,
     return scatter(points, batch, dim=0, dim_size=num_graphs, reduce='mean')
 
 
-class PointFrameSampler(nn.Module):
+class PointFrameSampler(FrameSampler):
     r"""Shared constructor of the frames on point coordinates: the dimension :math:`d`,
     whether the group is special (determinant one), the node attribute holding the
     points and the attributes transformed as points and as vectors. Frames have no

@@ -107,7 +107,7 @@ class ProductMinimalFrameSampler(PointFrameSampler):
         return node_key, edge_key
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The minimal frame of every cloud (``num_samples``, ``noise`` ignored)."""
         pos, batch, ptr, B = points_of(data, self.dim, self.key)
@@ -144,7 +144,7 @@ class ProductMinimalFrameSampler(PointFrameSampler):
             sizes.append(form.group_size * s)
         counts = torch.tensor([t.shape[0] for t in tables], device=batch.device)
         stack = ragged_stack(data, counts)
-        stacked, graph_index, node_index, copy, _ = stack
+        stacked, graph_index, node_index, copy, _, _ = stack
         ranks = ragged_ranks(tables, batch.device)
         flip = torch.from_numpy(np.concatenate(flips)).to(batch.device)
         frames, _ = pivoted_gram_schmidt(xc[node_index], stacked.batch,

@@ -5,11 +5,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from lps_geometric.frames.base import (check_budget, lexicographic_keys,
+from lps_geometric.frames.base import (FrameSampler, check_budget, lexicographic_keys,
                                        lexicographic_rank, ragged_stack)
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample
@@ -35,7 +35,7 @@ def tie_stabilizer_size(key: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
     return torch.exp(log_size).round()
 
 
-class SetMinimalFrameSampler(nn.Module):
+class SetMinimalFrameSampler(FrameSampler):
     r"""Minimal frame averaging over :math:`S_n` on sets (MFA; Lin et al., 2024): the
     frame is every permutation that sorts the rows of the node features
     lexicographically,
@@ -87,7 +87,7 @@ class SetMinimalFrameSampler(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""The sorting frame of every graph (``num_samples``, ``noise`` ignored): graph
         :math:`b` is copied :math:`\min(|F_b|, \text{budget})` times."""
@@ -98,7 +98,7 @@ class SetMinimalFrameSampler(nn.Module):
         exact = size <= self.budget
         counts = torch.where(exact, size, torch.full_like(size, self.budget)).long()
         stack = ragged_stack(data, counts)
-        stacked, graph_index, node_index, _, _ = stack
+        stacked, graph_index, node_index, _, _, _ = stack
         # Uniform draws from every frame (random order inside ties); exactly the frame
         # for graphs without ties.
         rank = lexicographic_rank(key[node_index], stacked.batch, stacked.ptr, generator)

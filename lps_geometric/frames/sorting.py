@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from lps_geometric.frames.base import (lexicographic_keys, lexicographic_rank,
+from lps_geometric.frames.base import (FrameSampler, lexicographic_keys, lexicographic_rank,
                                        ragged_stack)
 from lps_geometric.frames.sets import tie_stabilizer_size
 from lps_geometric.groups.euclidean import ProductElement
@@ -19,7 +19,7 @@ from lps_geometric.utils.validation import check_positive_int
 __all__ = ['SortedProductFrameSampler']
 
 
-class SortedProductFrameSampler(nn.Module):
+class SortedProductFrameSampler(FrameSampler):
     r"""A frame for :math:`S_n \times G` from a frame for :math:`G \le E(d)`:
 
     .. math::
@@ -65,21 +65,13 @@ class SortedProductFrameSampler(nn.Module):
         pass
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         sample = self.euclidean(data, num_samples, noise=noise, generator=generator)
         stacked, transform = sample.stacked, sample.element
-        B, N = num_graphs_of(data), data.num_nodes
-        if sample.graph_index is None:     # regular k-copy layout -> ragged indices
-            k = sample.num_samples
-            graph_index = torch.arange(k * B, device=stacked.batch.device) % B
-            node_index = torch.arange(k * N, device=stacked.batch.device) % N
-            weight = sample.weight if sample.weight is not None else \
-                torch.full((k * B,), 1.0 / k, dtype=torch.float64,
-                           device=graph_index.device)
-        else:
-            graph_index, node_index = sample.graph_index, sample.node_index
-            weight = sample.weight
+        B = num_graphs_of(data)
+        graph_index, node_index = sample.graph_index, sample.node_index
+        weight = sample.weight
         coords = transform.act_positions(stacked[self.euclidean.key])
         parts = []
         for key in self.node_keys:
@@ -91,7 +83,7 @@ class SortedProductFrameSampler(nn.Module):
         ties = tie_stabilizer_size(key, stacked.batch, stacked.num_graphs)
         counts = torch.where(ties > 1, self.tie_samples, 1).long()
         if bool((counts > 1).any()):       # extra copies where rows tie
-            stacked, inner_graph, inner_node, _, _ = ragged_stack(stacked, counts)
+            stacked, inner_graph, inner_node, _, _, _ = ragged_stack(stacked, counts)
             transform = transform.__class__(
                 transform.rotation[inner_graph],
                 None if transform.translation is None
@@ -105,20 +97,12 @@ class SortedProductFrameSampler(nn.Module):
         size = sample.frame_size      # times the largest tie group over the frame
         if size is not None:
             largest = torch.zeros(B, dtype=torch.float64, device=size.device)
-            largest = largest.scatter_reduce(0, sample_graph(sample, B), ties,
+            largest = largest.scatter_reduce(0, sample.graph_index, ties,
                                              reduce='amax')
             size = size * largest
-        return GroupSample(ProductElement(perm, transform), sample.num_samples,
-                           weight=weight, stacked=stacked, frame_size=size,
-                           graph_index=graph_index, node_index=node_index)
+        return GroupSample(ProductElement(perm, transform), stacked, graph_index,
+                           node_index, weight, B, sample.num_nodes, frame_size=size)
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}({self.euclidean})'
 
-
-def sample_graph(sample: GroupSample, num_graphs: int) -> Tensor:
-    r"""The original graph of every stacked graph of a (regular or ragged) sample."""
-    if sample.graph_index is not None:
-        return sample.graph_index
-    total = sample.stacked.num_graphs
-    return torch.arange(total, device=sample.stacked.batch.device) % num_graphs

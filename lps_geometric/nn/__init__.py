@@ -12,6 +12,7 @@ _SOURCES = {
     'backbones': ('AdjacencyMLP', 'AdjacencyPatchTransformer', 'ConcatEdgeGeometry',
                   'ConcatNodeFeatures', 'MPNN', 'PositionalGIN', 'PositionEncoding',
                   'PyGBackbone'),
+    'capabilities': ('BackboneCapabilities', 'capabilities_of'),
     'conv': ('EGNNConv',),
     'models': ('EGNN',),
     'patch_embedding': ('AdjacencyPatchEmbedding',),
@@ -26,7 +27,8 @@ __all__ = [
     'Symmetrize', 'AdjacencyPatchTransformer', 'AdjacencyMLP', 'AdjacencyPatchEmbedding',
     'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
     'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'PositionEncoding', 'PyGBackbone',
-    'init_from_vit', 'load_vit_state_dict', 'LoadReport'
+    'init_from_vit', 'load_vit_state_dict', 'LoadReport', 'BackboneCapabilities',
+    'capabilities_of'
 ]
 
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .backbones import (MPNN, AdjacencyMLP, AdjacencyPatchTransformer,
                             ConcatEdgeGeometry, ConcatNodeFeatures, PositionalGIN,
                             PositionEncoding, PyGBackbone)
+    from .capabilities import BackboneCapabilities, capabilities_of
     from .conv import EGNNConv
     from .models import EGNN
     from .patch_embedding import AdjacencyPatchEmbedding

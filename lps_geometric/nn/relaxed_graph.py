@@ -94,19 +94,19 @@ def node_pixels(batch: Tensor, ptr: Tensor, band: Optional[Tensor] = None,
 
 def to_dense_image(data: Data, max_nodes: Optional[int] = None,
                    edge_dim: int = 0, node_dim: int = 0,
-                   dtype: Optional[torch.dtype] = None) -> Tensor:
+                   dtype: Optional[torch.dtype] = None,
+                   band: Optional[Tensor] = None) -> Tensor:
     r"""The (relaxed) adjacency image of a canonically ordered batch as a dense tensor.
 
     Returns :obj:`(B, n, n, 1 + edge_dim + node_dim)`: the adjacency channel, the edge
-    features, and the node features on the diagonal. Uses ``data.perm_band`` (set by
-    :class:`~lps_geometric.nn.Symmetrize` in training) for straight-through gradients to
-    the sampler, so any dense backbone (MLP, CNN, a vision transformer) can be
+    features, and the node features on the diagonal. Uses the relaxed permutation
+    ``band`` :math:`(|V|, 2w + 1)` (which :class:`~lps_geometric.nn.Symmetrize` passes
+    to a backbone in training) for straight-through gradients to the sampler, so any dense backbone (MLP, CNN, a vision transformer) can be
     symmetrized. Memory :math:`O(B n^2)`: meant for small graphs. ``dtype`` defaults to
     the relaxed band's, else float32 (pass the backbone's parameter dtype).
     """
     batch, ptr, B = to_ptr_batch(data)
     n = max_nodes or max_graph_size(ptr)
-    band = getattr(data, 'perm_band', None)
     C = 1 + edge_dim + node_dim
     if dtype is None:
         dtype = band.dtype if band is not None else torch.float

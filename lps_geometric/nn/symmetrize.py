@@ -4,14 +4,13 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.utils import scatter
 
 from lps_geometric.groups.spread import rotation_spread
 from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
-from lps_geometric.samplers.base import GroupSample
+from lps_geometric.nn.capabilities import BackboneCapabilities, capabilities_of
+from lps_geometric.samplers.base import GroupSample, Sampler
 from lps_geometric.samplers.factory import build_sampler
-from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
                                            checked_input, validate_graph_batch)
 
@@ -101,7 +100,8 @@ class Symmetrize(nn.Module):
         num_samples = check_positive_int('num_samples', num_samples)
         if eval_num_samples is not None:
             eval_num_samples = check_positive_int('eval_num_samples', eval_num_samples)
-        level = level or getattr(backbone, 'level', 'graph')
+        self.capabilities = capabilities_of(backbone)
+        level = level or self.capabilities.level
         if level not in ('graph', 'node'):
             raise ValueError(f"'level' must be 'graph' or 'node' (got '{level}')")
         if output not in ('scalar', 'vector', 'position'):
@@ -118,7 +118,23 @@ class Symmetrize(nn.Module):
             raise ValueError(f"'spread_weight' must be non-negative (got {spread_weight})")
         self.spread_weight = spread_weight
         self.validate = validate
+        self._requirements = self._input_requirements(sampler, self.capabilities)
         self.last_sample: Optional[GroupSample] = None
+
+    @staticmethod
+    def _input_requirements(sampler: nn.Module,
+                            capabilities: BackboneCapabilities) -> dict:
+        r"""The checks of :func:`~lps_geometric.utils.validate_graph_batch` that the
+        sampler's and the backbone's declarations ask for, derived once."""
+        if isinstance(sampler, Sampler):
+            needs = sampler.input_requirements()
+        else:   # a user's own sampler that does not derive from Sampler
+            needs = Sampler.input_requirements(sampler) if hasattr(sampler, 'dim') \
+                else dict(require_pos=bool(getattr(sampler, 'requires_pos', False)))
+        if needs.get('node_channels') is None:
+            needs['node_channels'] = capabilities.in_channels or None
+        return dict(needs, max_nodes=capabilities.max_nodes,
+                    edge_channels=capabilities.edge_dim or None)
 
     @classmethod
     def from_method(cls, backbone: nn.Module, method: str = 'lps', group='S_n',
@@ -199,7 +215,9 @@ class Symmetrize(nn.Module):
                 batch: Optional[Tensor] = None, *, noise: Optional[Tensor] = None,
                 num_samples: Optional[int] = None,
                 generator: Optional[torch.Generator] = None) -> Tensor:
-        r"""Symmetrized output.
+        r"""Symmetrized output: :meth:`sample`, :meth:`canonicalize`,
+        :meth:`run_backbone`, :meth:`invert` and :meth:`average` in turn, after one
+        check of the input.
 
         Args:
             data: A ``Data``/``Batch``, or the node features ``x``.
@@ -209,81 +227,80 @@ class Symmetrize(nn.Module):
             num_samples (int, optional): Override :math:`k` for this call.
             generator (torch.Generator, optional): Random source of the sampler.
         """
+        data = self.check_input(data, edge_index, edge_attr, batch)
+        with checked_input():
+            sample = self.sample(data, num_samples, noise=noise, generator=generator)
+            out = self.run_backbone(self.canonicalize(sample), sample)
+            return self.average(self.invert(out, sample), sample)
+
+    def check_input(self, data: Union[Data, Tensor, None] = None,
+                    edge_index: Optional[Tensor] = None,
+                    edge_attr: Optional[Tensor] = None,
+                    batch: Optional[Tensor] = None) -> Data:
+        r"""The input as a ``Data``/``Batch``, checked once against what the sampler
+        and the backbone declare (when ``validate``): a
+        :class:`~lps_geometric.utils.GraphInputError` names any problem."""
         data = self._as_data(data, edge_index, edge_attr, batch)
         if self.validate:
-            requires_pos = getattr(self.sampler, 'requires_pos', False)
-            validate_graph_batch(
-                data, max_nodes=getattr(self.backbone, 'max_nodes', None),
-                require_pos=requires_pos,
-                node_channels=getattr(self.sampler, 'in_channels',
-                                      getattr(self.backbone, 'in_channels', None)),
-                edge_channels=getattr(self.backbone, 'edge_dim', None),
-                pos_dim=getattr(self.sampler, 'dim', 3) if requires_pos else None,
-                complex_pos=getattr(self.sampler, 'complex_pos', False))
+            validate_graph_batch(data, **self._requirements)
+        return data
+
+    def sample(self, data: Data, num_samples: Optional[int] = None, *,
+               noise: Optional[Tensor] = None,
+               generator: Optional[torch.Generator] = None) -> GroupSample:
+        r"""Group elements for copies of every graph (the sampler's
+        :class:`~lps_geometric.samplers.GroupSample`, kept as :attr:`last_sample`);
+        :math:`k` is ``num_samples``, else :attr:`num_samples` in training and
+        :attr:`eval_num_samples` in evaluation."""
         if num_samples is None:
             num_samples = self.num_samples if self.training else self.eval_num_samples
         else:
             num_samples = check_positive_int('num_samples', num_samples)
-        with checked_input():
-            return self._forward(data, num_samples, noise, generator)
-
-    def _forward(self, data: Data, num_samples: int, noise: Optional[Tensor],
-                 generator: Optional[torch.Generator]) -> Tensor:
         sample = self.sampler(data, num_samples, noise=noise, generator=generator)
         self.last_sample = sample
-        k = sample.num_samples
-        B = num_graphs_of(data)
-        N = data.num_nodes
+        return sample
 
-        stacked = sample.stacked
-        if stacked is None:
-            stacked = replicate_batch(data, k)
-        element = sample.element
-        canonical = element.apply(stacked)
-        if sample.band is not None:
-            canonical.perm_band = element.permute_nodes(sample.band)
-        out = self.backbone(canonical)
+    @staticmethod
+    def canonicalize(sample: GroupSample) -> Data:
+        r""":math:`g^{-1} \cdot G` for every copy: the stacked batch relabelled (and, for
+        Euclidean elements, moved) into each copy's canonical frame."""
+        return sample.element.apply(sample.stacked)
 
-        if sample.graph_index is not None:
-            return self._ragged_average(out, sample, stacked, B, N)
-        if self.level == 'graph':
-            if out.size(0) != k * B:
-                raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
-                                   f'{k * B} graphs (level="graph")')
-            out = element.pull_output(out, 'graph', self.output)
-            if sample.weight is None:
-                return out.view(k, B, *out.shape[1:]).mean(dim=0)
-            weight = sample.weight.to(out.dtype).view(k, B, *([1] * (out.dim() - 1)))
-            return (out.view(k, B, *out.shape[1:]) * weight).sum(dim=0)
+    def run_backbone(self, canonical: Data, sample: GroupSample) -> Tensor:
+        r""":math:`f(g^{-1} \cdot G)` for every copy; a backbone that declares
+        ``reads_band`` also receives the sampler's relaxed permutation, in the canonical
+        node order, as ``band``."""
+        if sample.band is not None and self.capabilities.reads_band:
+            band = sample.element.permute_nodes(sample.band)
+            return self.backbone(canonical, band=band)
+        return self.backbone(canonical)
 
-        if out.size(0) != k * N:
+    def invert(self, out: Tensor, sample: GroupSample) -> Tensor:
+        r""":math:`g \cdot f(g^{-1} \cdot G)`: every copy's output mapped back by its
+        group element (node rows return to their nodes; vectors and positions rotate
+        back as ``output`` says)."""
+        expected = sample.num_stacked if self.level == 'graph' \
+            else sample.stacked.num_nodes
+        if out.size(0) != expected:
+            what = 'graphs' if self.level == 'graph' else 'nodes'
             raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
-                               f'{k * N} nodes (level="node")')
-        out = element.pull_output(out, 'node', self.output)
-        if sample.weight is None:
-            return out.view(k, N, *out.shape[1:]).mean(dim=0)
-        weight = sample.weight.to(out.dtype)[stacked.batch].view(
-            k, N, *([1] * (out.dim() - 1)))
-        return (out.view(k, N, *out.shape[1:]) * weight).sum(dim=0)
+                               f'{expected} {what} (level="{self.level}")')
+        return sample.element.pull_output(out, self.level, self.output)
 
-    def _ragged_average(self, out: Tensor, sample: GroupSample, stacked: Data, B: int,
-                        N: int) -> Tensor:
-        r"""Weighted average over a ragged stack: graph :math:`b`'s copies carry weights
-        summing to one and are scattered back to graph :math:`b` (or to its nodes)."""
-        element, weight = sample.element, sample.weight.to(out.dtype)
+    def average(self, out: Tensor, sample: GroupSample) -> Tensor:
+        r"""The weighted average over the copies of every graph: rows of ``out``
+        (one per stacked graph or node) times their copy's weight, summed into their
+        input graph's (or node's) row."""
         if self.level == 'graph':
-            if out.size(0) != stacked.num_graphs:
-                raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
-                                   f'{stacked.num_graphs} graphs (level="graph")')
-            out = element.pull_output(out, 'graph', self.output)
-            out = out * weight.view(-1, *([1] * (out.dim() - 1)))
-            return scatter(out, sample.graph_index, dim=0, dim_size=B, reduce='sum')
-        if out.size(0) != stacked.num_nodes:
-            raise RuntimeError(f'The backbone returned {out.size(0)} rows for '
-                               f'{stacked.num_nodes} nodes (level="node")')
-        out = element.pull_output(out, 'node', self.output)
-        out = out * weight[stacked.batch].view(-1, *([1] * (out.dim() - 1)))
-        return scatter(out, sample.node_index, dim=0, dim_size=N, reduce='sum')
+            index, weight, size = sample.graph_index, sample.weight, sample.num_graphs
+        else:
+            index = sample.node_index
+            weight = sample.weight[sample.stacked.batch]
+            size = sample.num_nodes
+        weighted = out * weight.to(out.dtype).view(-1, *([1] * (out.dim() - 1)))
+        # index_add_ adds the rows in stacked order (deterministically, also in
+        # deterministic mode on CUDA), so a graph's copies always sum in the same order
+        return weighted.new_zeros((size, *out.shape[1:])).index_add_(0, index, weighted)
 
     def regularization_loss(self) -> Tensor:
         r"""The sampler's penalties for the last forward pass (zero when there are none);
@@ -300,8 +317,8 @@ class Symmetrize(nn.Module):
             loss = loss + self.entropy_weight * sample.entropy
         rotation = _sampled_rotation(sample)
         if (self.spread_weight != 0 and rotation is not None and rotation.requires_grad
-                and sample.num_samples >= 2):
-            spread = rotation_spread(rotation, sample.num_samples).mean()
+                and sample.copies >= 2):
+            spread = rotation_spread(rotation, sample.copies).mean()
             loss = loss + self.spread_weight * (1.0 - spread).to(rotation.dtype)
         return loss
 
@@ -314,9 +331,9 @@ class Symmetrize(nn.Module):
 
 
 def _sampled_rotation(sample: GroupSample) -> Optional[Tensor]:
-    r"""The :math:`(kB, d, d)` orthogonal part of a regular (unweighted, not ragged)
-    sample, or :obj:`None`."""
-    if sample.weight is not None or sample.graph_index is not None:
+    r"""The :math:`(kB, d, d)` orthogonal part of :math:`k` Monte Carlo samples of
+    every graph, or :obj:`None`."""
+    if sample.copies is None or sample.num_samples is None:
         return None
     try:
         _, transform = split_element(sample.element)

@@ -2,7 +2,7 @@ r"""Samplers: ``sampler(data, num_samples) -> GroupSample``, one group element p
 every graph. Learned (LPS), uniform (group averaging) and exhaustive, for S_n, the
 Euclidean groups O(3)/SO(3)/E(3)/SE(3) and S_n x E(3); :func:`build_sampler` gives
 every method (also the frames of :mod:`lps_geometric.frames`) by name."""
-from .base import GroupSample
+from .base import GroupSample, Sampler
 from .permutation import PermutationSampler, sample_noise
 from .relaxation import band_entropy, banded_soft_rank, straight_through
 from .uniform import ExhaustivePermutationSampler, UniformPermutationSampler
@@ -13,7 +13,7 @@ from .registry import (GROUP_KINDS, SamplerEntry, available_methods, group_kind,
                        register_sampler, registered_samplers, unregister_sampler)
 
 __all__ = [
-    'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
+    'Sampler', 'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'banded_soft_rank', 'straight_through',
     'band_entropy', 'sample_noise', 'EuclideanFrameSampler', 'ProductSampler',
     'UniformRotationSampler', 'UniformProductSampler', 'canonicalizing_transform',

@@ -21,9 +21,9 @@ from lps_geometric.groups.euclidean import (EuclideanTransform, ProductElement,
 from lps_geometric.groups.polar import polar_frame
 from lps_geometric.groups.symmetric import Permutation
 from lps_geometric.nn.models.egnn import EGNN
-from lps_geometric.samplers.base import GroupSample
+from lps_geometric.samplers.base import GroupSample, Sampler
 from lps_geometric.samplers.relaxation import band_entropy, banded_soft_rank, straight_through
-from lps_geometric.utils.batch import replicate_batch
+from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.validation import (GraphInputError, check_node_tensor,
                                             check_positive_int, checked_input,
                                             validate_graph_batch)
@@ -112,7 +112,7 @@ def _check_input(data: Data, num_samples: int, node_channels: Optional[int] = No
     return num_samples
 
 
-class EuclideanFrameSampler(nn.Module):
+class EuclideanFrameSampler(Sampler):
     r"""Learned probabilistic frames for :math:`O(3)`, :math:`SO(3)`, :math:`E(3)` and
     :math:`SE(3)` (LPS, Kim et al. 2023).
 
@@ -425,7 +425,7 @@ class EuclideanFrameSampler(nn.Module):
                 f'see GroupSample.conditioning', RuntimeWarning, stacklevel=3)
         return frame, center, h, noise, mu, num_redrawn, num_degenerate
 
-    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+    def forward(self, data: Data, num_samples: int = 1, *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         num_samples = _check_input(data, num_samples, self._node_channels(),
                                    self.edge_dim if self.edge_dim > 0 else None,
@@ -436,8 +436,9 @@ class EuclideanFrameSampler(nn.Module):
         frame, center, _, _, mu, redrawn, degenerate = self.conditioned_frame(
             stacked, noise, given, generator)
         element = canonicalizing_transform(frame, center, stacked.batch)
-        return GroupSample(element, num_samples, stacked=stacked, conditioning=mu,
-                           num_redrawn=redrawn, num_degenerate=degenerate)
+        return GroupSample.from_copies(element, stacked, num_samples,
+                                       num_graphs_of(data), conditioning=mu,
+                                       num_redrawn=redrawn, num_degenerate=degenerate)
 
     def _node_channels(self) -> Optional[int]:
         return self.in_channels if self.in_channels > 0 else None
@@ -488,7 +489,7 @@ class ProductSampler(EuclideanFrameSampler):
     def group_name(self) -> str:
         return f'S_n x {super().group_name}'
 
-    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+    def forward(self, data: Data, num_samples: int = 1, *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         num_samples = _check_input(data, num_samples, self._node_channels(),
                                    self.edge_dim if self.edge_dim > 0 else None,
@@ -510,15 +511,16 @@ class ProductSampler(EuclideanFrameSampler):
             entropy = band_entropy(soft)
         element = ProductElement(perm, canonicalizing_transform(frame, center,
                                                                 stacked.batch))
-        return GroupSample(element, num_samples, band=band, entropy=entropy,
-                           stacked=stacked, conditioning=mu, num_redrawn=redrawn,
-                           num_degenerate=degenerate)
+        return GroupSample.from_copies(element, stacked, num_samples,
+                                       num_graphs_of(data), band=band, entropy=entropy,
+                                       conditioning=mu, num_redrawn=redrawn,
+                                       num_degenerate=degenerate)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f', tau={self.tau}, band={self.band})'
 
 
-class UniformRotationSampler(nn.Module):
+class UniformRotationSampler(Sampler):
     r"""Group averaging over :math:`O(3)`/:math:`SO(3)` with Haar-uniform samples
     (:func:`~lps_geometric.groups.haar_orthogonal`), composed with centring for
     :math:`E(3)`/:math:`SE(3)` (the translation part is non-compact and has no uniform
@@ -546,12 +548,12 @@ class UniformRotationSampler(nn.Module):
         # h = (R^T, -R^T c) with R Haar is again Haar-distributed: use R as the frame.
         return canonicalizing_transform(rot, center, stacked.batch)
 
-    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+    def forward(self, data: Data, num_samples: int = 1, *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         num_samples = _check_input(data, num_samples)
         stacked = replicate_batch(data, num_samples)
-        return GroupSample(self._transform(stacked, generator), num_samples,
-                           stacked=stacked)
+        return GroupSample.from_copies(self._transform(stacked, generator), stacked,
+                                       num_samples, num_graphs_of(data))
 
     def reset_parameters(self):
         pass
@@ -564,13 +566,14 @@ class UniformRotationSampler(nn.Module):
 class UniformProductSampler(UniformRotationSampler):
     r"""Group averaging over :math:`S_n \times O(3)` (and centring for
     :math:`S_n \times E(3)`): a uniform permutation and a Haar rotation per sample."""
-    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+    def forward(self, data: Data, num_samples: int = 1, *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         num_samples = _check_input(data, num_samples)
         stacked = replicate_batch(data, num_samples)
         perm = Permutation.random(stacked.batch, stacked.ptr, generator)
         element = ProductElement(perm, self._transform(stacked, generator))
-        return GroupSample(element, num_samples, stacked=stacked)
+        return GroupSample.from_copies(element, stacked, num_samples,
+                                       num_graphs_of(data))
 
     def __repr__(self) -> str:
         return 'UniformProductSampler(S_n x ' + super().__repr__().split('(', 1)[1]

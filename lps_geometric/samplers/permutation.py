@@ -11,10 +11,10 @@ from torch_geometric.nn import MLP, GINConv, GINEConv
 
 from lps_geometric.groups.nauty import canonical_tie_ranks, require_pynauty
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
-from lps_geometric.samplers.base import GroupSample
+from lps_geometric.samplers.base import GroupSample, Sampler
 from lps_geometric.samplers.relaxation import (band_entropy, banded_soft_rank,
                                                straight_through)
-from lps_geometric.utils.batch import replicate_batch
+from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.sparse import NeighborSum
 from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
@@ -183,7 +183,7 @@ def _invariant_neighbor_sum(h: Tensor, op: NeighborSum, batch: Tensor, num_graph
     return _InvariantSum.apply(h, k, k, bits, bits, apply, adjoint)
 
 
-class PermutationSampler(nn.Module):
+class PermutationSampler(Sampler):
     r"""Samples node permutations :math:`g \sim p_\theta(g \mid G)` with an equivariant
     network and noise outsourcing (Kim et al., `"Learning Probabilistic Symmetrization for
     Architecture Agnostic Equivariance" <https://arxiv.org/abs/2306.02866>`_).
@@ -408,7 +408,7 @@ class PermutationSampler(nn.Module):
             return False
         return True
 
-    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+    def forward(self, data: Data, num_samples: int = 1, *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         validate_graph_batch(data, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
@@ -430,8 +430,8 @@ class PermutationSampler(nn.Module):
                                     self.sinkhorn_iters)
             band = straight_through(soft, self.band)
             entropy = band_entropy(soft)
-        return GroupSample(perm, num_samples, band=band, entropy=entropy,
-                           stacked=stacked)
+        return GroupSample.from_copies(perm, stacked, num_samples, num_graphs_of(data),
+                                       band=band, entropy=entropy)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

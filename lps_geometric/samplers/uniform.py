@@ -4,19 +4,20 @@ import math
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch_geometric.data import Data
 
 from lps_geometric.groups.symmetric import Permutation
-from lps_geometric.samplers.base import GroupSample
-from lps_geometric.utils.batch import max_graph_size, replicate_batch, to_ptr_batch
+from lps_geometric.samplers.base import GroupSample, Sampler
+from lps_geometric.utils.batch import (max_graph_size, num_graphs_of, replicate_batch,
+                                      to_ptr_batch)
 from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
                                            validate_graph_batch)
 
 __all__ = ['UniformPermutationSampler', 'ExhaustivePermutationSampler']
 
 
-class UniformPermutationSampler(nn.Module):
+class UniformPermutationSampler(Sampler):
     r"""Uniformly random node permutations (group averaging with Monte Carlo samples):
     :math:`g \sim \mathrm{Unif}(S_{n})` independently for every graph and sample,
     the argsort of i.i.d. uniform scores.
@@ -24,7 +25,7 @@ class UniformPermutationSampler(nn.Module):
     Same interface as :class:`~lps_geometric.samplers.PermutationSampler`; it has no
     parameters and gives no gradient to a sampler.
     """
-    def forward(self, data: Data, num_samples: int = 1, noise: Optional[Tensor] = None,
+    def forward(self, data: Data, num_samples: int = 1, *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         validate_graph_batch(data)
         num_samples = check_positive_int('num_samples', num_samples)
@@ -37,7 +38,7 @@ class UniformPermutationSampler(nn.Module):
                              f"{num_samples} samples of {data.num_nodes} nodes "
                              f"(got {tuple(noise.shape)})")
         perm = Permutation.from_scores(noise.view(-1), stacked.batch, stacked.ptr)
-        return GroupSample(perm, num_samples, stacked=stacked)
+        return GroupSample.from_copies(perm, stacked, num_samples, num_graphs_of(data))
 
     def reset_parameters(self):
         pass
@@ -46,7 +47,7 @@ class UniformPermutationSampler(nn.Module):
         return f'{self.__class__.__name__}()'
 
 
-class ExhaustivePermutationSampler(nn.Module):
+class ExhaustivePermutationSampler(Sampler):
     r"""Exact group averaging: all :math:`n!` permutations of every graph.
 
     :math:`\phi(G) = \frac{1}{n!} \sum_{g \in S_n} g \cdot f(g^{-1} \cdot G)` is exactly
@@ -57,6 +58,8 @@ class ExhaustivePermutationSampler(nn.Module):
     Args:
         max_nodes (int, optional): Refuse graphs larger than this. (default: :obj:`7`)
     """
+    draws_samples = False
+
     def __init__(self, max_nodes: int = 7):
         super().__init__()
         self.max_nodes = check_positive_int('max_nodes', max_nodes)
@@ -72,7 +75,7 @@ class ExhaustivePermutationSampler(nn.Module):
         return math.factorial(n)
 
     def forward(self, data: Data, num_samples: Optional[int] = None,
-                noise: Optional[Tensor] = None,
+                *, noise: Optional[Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> GroupSample:
         r"""All :math:`n_{\max}!` orders (``num_samples``, if given, must be a positive
         integer and is otherwise ignored; ``noise`` is ignored)."""
@@ -99,8 +102,12 @@ class ExhaustivePermutationSampler(nn.Module):
             mask = node_size == m
             rows = node_copy[mask] % table.size(0)
             rank[mask] = table[rows, local[mask]]
-        return GroupSample(Permutation(rank, stacked.batch, stacked.ptr), k,
-                           stacked=stacked)
+        factorials = torch.tensor([float(math.factorial(m)) for m in range(n_max + 1)],
+                                  dtype=torch.float64, device=device)
+        frame_size = factorials[sizes[:B]]
+        return GroupSample.from_copies(Permutation(rank, stacked.batch, stacked.ptr),
+                                       stacked, k, num_graphs_of(data),
+                                       num_samples=None, frame_size=frame_size)
 
     def reset_parameters(self):
         pass

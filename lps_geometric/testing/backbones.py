@@ -6,6 +6,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
+from lps_geometric.nn.capabilities import BackboneCapabilities
 from lps_geometric.utils.batch import num_graphs_of
 
 __all__ = ['OrderedMLP']
@@ -49,6 +50,10 @@ class OrderedMLP(nn.Module):
         for layer in self.mlp:
             if hasattr(layer, 'reset_parameters'):
                 layer.reset_parameters()
+
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BackboneCapabilities(level=self.level, max_nodes=self.max_nodes)
 
     def forward(self, data: Data) -> Tensor:
         parts = []

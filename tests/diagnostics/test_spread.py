@@ -155,6 +155,9 @@ def test_spread_rejects_what_it_cannot_measure():
 
 def test_spread_of_an_unknown_element_type_is_a_type_error():
     from lps_geometric.samplers import GroupSample
+    from lps_geometric.utils import replicate_batch
     clouds = random_point_cloud_batch((5, 5))
     with pytest.raises(TypeError, match='Unsupported group element str'):
-        sample_spread(lambda data, num_samples: GroupSample('abc', num_samples), clouds, 2)
+        sample_spread(lambda data, num_samples: GroupSample.from_copies(
+            'abc', replicate_batch(data, num_samples), num_samples, data.num_graphs),
+            clouds, 2)

@@ -81,7 +81,8 @@ def test_multichannel_vectors_and_wrapper_attributes():
     expected = (data.vec[[1, 2, 0]] - data.vec[[0, 1, 2]]).reshape(3, 6)
     assert torch.allclose(out[:, 1:7], expected)
     assert torch.allclose(out[:, 7:], expected.view(3, 2, 3).norm(dim=-1))
-    assert layer.edge_dim == 1 and layer.level == 'node' and layer.max_nodes == 8
+    caps = layer.capabilities
+    assert caps.edge_dim == 1 and caps.level == 'node' and caps.max_nodes == 8
     assert 'keys=' in repr(layer)
 
 

@@ -30,8 +30,8 @@ def test_relaxed_dense_image_matches_dense_permutation(batch):
     band = straight_through(banded_soft_rank(score, perm, band=2, tau=0.5), 2)
     n = max_graph_size(batch.ptr)
     canonical = perm.apply(batch)
-    canonical.perm_band = perm.permute_nodes(band)
-    image = to_dense_image(canonical, n, edge_dim=4, node_dim=3)
+    image = to_dense_image(canonical, n, edge_dim=4, node_dim=3,
+                           band=perm.permute_nodes(band))
     weight = torch.randn_like(image)
     grad_sparse, = torch.autograd.grad((image * weight).sum(), score, retain_graph=True)
 

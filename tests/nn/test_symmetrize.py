@@ -235,7 +235,7 @@ class _WeightedIdentitySampler(torch.nn.Module):
         perm = Permutation(torch.cat([rank, reverse]), stacked.batch, stacked.ptr)
         weight = torch.cat([torch.full((data.num_graphs, ), 0.25),
                             torch.full((data.num_graphs, ), 0.75)])
-        return GroupSample(perm, 2, weight=weight)
+        return GroupSample.from_copies(perm, stacked, 2, data.num_graphs, weight=weight)
 
 
 @pytest.mark.parametrize('level', ['graph', 'node'])

@@ -222,7 +222,8 @@ def test_uniform_sampler_is_uniform():
 def test_exhaustive_sampler_enumerates_every_permutation():
     data = random_batch(sizes=(4, 2, 1, 3))
     sample = ExhaustivePermutationSampler()(data)
-    assert sample.num_samples == 24
+    assert sample.copies == 24 and sample.num_samples is None
+    assert sample.frame_size.tolist() == [24.0, 2.0, 1.0, 6.0]
     rank = sample.element.rank.view(24, -1)
     ptr = data.ptr
     for g, n in enumerate([4, 2, 1, 3]):

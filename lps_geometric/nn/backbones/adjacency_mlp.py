@@ -1,10 +1,11 @@
 r"""An MLP on the flattened adjacency image: the simplest non-equivariant backbone."""
-from typing import List
+from typing import List, Optional
 
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.nn import MLP
 
+from lps_geometric.nn.capabilities import BackboneCapabilities
 from lps_geometric.nn.relaxed_graph import to_dense_image
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.validation import (check_graph_size, input_is_checked,
@@ -57,13 +58,19 @@ class AdjacencyMLP(nn.Module):
     def reset_parameters(self):
         self.mlp.reset_parameters()
 
-    def forward(self, data: Data) -> Tensor:
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BackboneCapabilities(level='graph', max_nodes=self.max_nodes,
+                                    in_channels=self.in_channels or None,
+                                    edge_dim=self.edge_dim or None, reads_band=True)
+
+    def forward(self, data: Data, band: Optional[Tensor] = None) -> Tensor:
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
         if input_is_checked():   # else validate_graph_batch checked the size
             check_graph_size(to_ptr_batch(data)[1], self.max_nodes)
         image = to_dense_image(data, self.max_nodes, self.edge_dim, self.in_channels,
-                               dtype=self.mlp.lins[0].weight.dtype)
+                               dtype=self.mlp.lins[0].weight.dtype, band=band)
         return self.mlp(image.flatten(1))
 
     def __repr__(self) -> str:

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import to_dense_batch
 
+from lps_geometric.nn.capabilities import BackboneCapabilities
 from lps_geometric.nn.patch_embedding import AdjacencyPatchEmbedding
 from lps_geometric.nn.transformer import TransformerEncoder
 from lps_geometric.utils.batch import local_index, to_ptr_batch
@@ -56,8 +57,9 @@ class AdjacencyPatchTransformer(nn.Module):
     Shapes:
         - **input:** a :class:`~torch_geometric.data.Data`/``Batch`` with ``x``
           :math:`(|V|, F)`, ``edge_index`` :math:`(2, |E|)`, optional ``edge_attr``
-          :math:`(|E|, C_e)`, ``batch``; optional ``perm_band`` :math:`(|V|, 2w+1)`
-          (straight-through weights set by :class:`~lps_geometric.nn.Symmetrize`)
+          :math:`(|E|, C_e)`, ``batch``; optional ``band`` :math:`(|V|, 2w+1)`
+          (keyword argument: straight-through weights that
+          :class:`~lps_geometric.nn.Symmetrize` passes in training)
         - **output:** :math:`(B, \mathrm{out})` or :math:`(|V|, \mathrm{out})`
     """
     def __init__(self, in_channels: int, out_channels: int, max_nodes: int,
@@ -112,7 +114,13 @@ class AdjacencyPatchTransformer(nn.Module):
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, data: Data) -> Tensor:
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BackboneCapabilities(level=self.level, max_nodes=self.max_nodes,
+                                    in_channels=self.in_channels or None,
+                                    edge_dim=self.edge_dim or None, reads_band=True)
+
+    def forward(self, data: Data, band: Optional[Tensor] = None) -> Tensor:
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
         batch, ptr, B = to_ptr_batch(data)
@@ -121,7 +129,7 @@ class AdjacencyPatchTransformer(nn.Module):
         x = data.x if self.in_channels > 0 else None
         tokens, grid = self.patch_embed(x, data.edge_index,
                                         getattr(data, 'edge_attr', None), batch, ptr,
-                                        getattr(data, 'perm_band', None))
+                                        band)
         grid_pos = grid.grid_position(self.grid_size[1])
         tokens = tokens + self.pos_embed[0, 1 + grid_pos]
         tokens, mask = to_dense_batch(tokens, grid.token_batch, batch_size=B)

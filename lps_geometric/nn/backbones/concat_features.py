@@ -1,12 +1,13 @@
 r"""Feeding coordinates to a backbone that only reads ``x``."""
 import copy
-from typing import Sequence
+from typing import Optional, Sequence
 
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from lps_geometric.utils.validation import GraphInputError, validate_graph_batch
 
+from ..capabilities import BackboneCapabilities
 from .wrapper import BackboneWrapper
 
 __all__ = ['ConcatNodeFeatures']
@@ -32,7 +33,8 @@ class ConcatNodeFeatures(BackboneWrapper):
         in_channels (int, optional): Width of the original ``data.x`` (:obj:`0`: no
             ``x``). (default: :obj:`0`)
 
-    The wrapper exposes the backbone's ``level``, ``max_nodes`` and ``edge_dim`` so that
+    The wrapper declares the backbone's capabilities (``level``, ``max_nodes``,
+    ``edge_dim``, whether it reads ``band``) with its own ``in_channels``, so that
     :class:`~lps_geometric.nn.Symmetrize` validates inputs against them.
     """
     def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', 'vel'),
@@ -41,7 +43,10 @@ class ConcatNodeFeatures(BackboneWrapper):
         self.keys = tuple(keys)
         self.in_channels = in_channels
 
-    def forward(self, data: Data) -> Tensor:
+    def wrapped_capabilities(self, inner: BackboneCapabilities) -> BackboneCapabilities:
+        return inner.with_changes(in_channels=self.in_channels or None)
+
+    def forward(self, data: Data, band: Optional[Tensor] = None) -> Tensor:
         validate_graph_batch(data, node_channels=self.in_channels,
                              require_pos='pos' in self.keys)
         parts = []
@@ -55,7 +60,7 @@ class ConcatNodeFeatures(BackboneWrapper):
             parts.append(value.reshape(value.size(0), -1))
         out = copy.copy(data)
         out.x = self.concat(parts)
-        return self.backbone(out)
+        return self.call_backbone(out, band)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.backbone}, keys={self.keys}, '

@@ -1,7 +1,7 @@
 r"""Feeding pairwise geometry (relative vectors and distances) to a backbone's edges."""
 import copy
 from itertools import combinations
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -9,6 +9,7 @@ from torch_geometric.data import Data
 
 from lps_geometric.utils.validation import validate_graph_batch
 
+from ..capabilities import BackboneCapabilities
 from .wrapper import BackboneWrapper
 
 __all__ = ['ConcatEdgeGeometry']
@@ -80,9 +81,6 @@ class ConcatEdgeGeometry(BackboneWrapper):
           :math:`(|E|, \text{in\_channels})`
         - **output:** the backbone's output
     """
-    # edge_dim is this wrapper's own (the input's width), not the backbone's
-    exposed = ('level', 'max_nodes')
-
     def __init__(self, backbone: nn.Module, keys: Sequence[str] = ('pos', ),
                  in_channels: int = 0, norms: bool = True, inner_products: bool = False,
                  inverse_powers: Sequence[int] = (), softening: float = 0.1):
@@ -100,7 +98,11 @@ class ConcatEdgeGeometry(BackboneWrapper):
         self.inner_products = inner_products
         self.inverse_powers = tuple(inverse_powers)
         self.softening = softening
-        self.edge_dim = in_channels
+
+    def wrapped_capabilities(self, inner: BackboneCapabilities) -> BackboneCapabilities:
+        # the input's edge features are this wrapper's (of width in_channels), not the
+        # backbone's, which reads the geometry computed here
+        return inner.with_changes(edge_dim=self.in_channels or None)
 
     def edge_features(self, data: Data) -> Tensor:
         r"""The new ``edge_attr`` :math:`(|E|, \cdot)` the backbone receives."""
@@ -147,12 +149,12 @@ class ConcatEdgeGeometry(BackboneWrapper):
             parts.append(scale.reshape(diff.size(0), -1))
         return parts
 
-    def forward(self, data: Data) -> Tensor:
+    def forward(self, data: Data, band: Optional[Tensor] = None) -> Tensor:
         validate_graph_batch(data, edge_channels=self.in_channels,
                              require_pos='pos' in self.keys)
         out = copy.copy(data)
         out.edge_attr = self.edge_features(data)
-        return self.backbone(out)
+        return self.call_backbone(out, band)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.backbone}, keys={self.keys}, '

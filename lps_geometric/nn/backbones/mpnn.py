@@ -7,6 +7,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP, MessagePassing, global_add_pool, global_mean_pool
 
 from lps_geometric.groups.symmetric import check_level
+from lps_geometric.nn.capabilities import BackboneCapabilities
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.validation import GraphInputError, validate_graph_batch
 
@@ -148,6 +149,11 @@ class MPNN(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()
         self.head.reset_parameters()
+
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BackboneCapabilities(level=self.level, in_channels=self.in_channels or None,
+                                    edge_dim=self.edge_dim or None)
 
     def forward(self, data: Data) -> Tensor:
         validate_graph_batch(data)

@@ -77,9 +77,9 @@ class PositionEncoding(nn.Module):
 
     Inside :class:`~lps_geometric.nn.Symmetrize` a backbone receives every copy of the
     batch relabelled into its sampled order, so a node's index inside its graph *is*
-    its position; in training with a learned sampler the relaxed permutation
-    ``perm_band`` rides along and is passed here as ``band``, through which the
-    gradient reaches the sampler.
+    its position; in training with a learned sampler the backbone receives the relaxed
+    permutation as ``band`` and passes it on here, through which the gradient reaches
+    the sampler.
 
     Args:
         max_nodes (int): :math:`n_{\max}`, the largest graph.

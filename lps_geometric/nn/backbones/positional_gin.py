@@ -7,6 +7,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MLP, GINConv, GINEConv, global_add_pool
 
 from lps_geometric.groups.symmetric import check_level
+from lps_geometric.nn.capabilities import BackboneCapabilities
 from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.sparse import NeighborSum, gin_update
 from lps_geometric.utils.validation import (check_graph_size, input_is_checked,
@@ -67,7 +68,7 @@ class PositionalGIN(nn.Module):
     it is LPS with a message-passing backbone. Cost :math:`O(|E| d + |V| d^2)` per layer:
     no dense matrix anywhere.
 
-    In training, :class:`~lps_geometric.nn.Symmetrize` sets ``perm_band``
+    In training, :class:`~lps_geometric.nn.Symmetrize` passes ``band``
     :math:`\tilde P \in \mathbb{R}^{|V| \times (2w+1)}` (one-hot forward, relaxed
     backward); the position code is then read as
     :math:`\sum_m \tilde P_{v,m} E_{i_v + m - w}`, whose forward value is :math:`E_{i_v}`
@@ -91,8 +92,8 @@ class PositionalGIN(nn.Module):
 
     Shapes:
         - **input:** a ``Batch`` in the sampled order with ``x`` :math:`(|V|, F)`,
-          ``edge_index`` :math:`(2, |E|)`, optional ``edge_attr`` :math:`(|E|, C_e)` and
-          ``perm_band`` :math:`(|V|, 2w+1)`
+          ``edge_index`` :math:`(2, |E|)`, optional ``edge_attr`` :math:`(|E|, C_e)`;
+          optional ``band`` :math:`(|V|, 2w+1)` (keyword argument)
         - **output:** :math:`(B, \mathrm{out})` or :math:`(|V|, \mathrm{out})`
     """
     NORMS = ('post', 'pre', 'batch')
@@ -159,13 +160,19 @@ class PositionalGIN(nn.Module):
         given (:func:`~lps_geometric.nn.backbones.position_encoding.position_codes`)."""
         return position_codes(self.position, batch, ptr, band)
 
-    def forward(self, data: Data) -> Tensor:
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BackboneCapabilities(level=self.level, max_nodes=self.max_nodes,
+                                    in_channels=self.in_channels or None,
+                                    edge_dim=self.edge_dim or None, reads_band=True)
+
+    def forward(self, data: Data, band: Optional[Tensor] = None) -> Tensor:
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels,
                              edge_channels=self.edge_dim)
         batch, ptr, B = to_ptr_batch(data)
         if input_is_checked():   # else validate_graph_batch checked the size
             check_graph_size(ptr, self.max_nodes)
-        h = self.position_codes(batch, ptr, getattr(data, 'perm_band', None))
+        h = self.position_codes(batch, ptr, band)
         needed = [('x', self.encoder is not None), ('edge_attr', self.edge_dim > 0)]
         for name, reads in needed:
             if reads and getattr(data, name, None) is None:

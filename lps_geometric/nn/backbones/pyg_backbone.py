@@ -14,6 +14,7 @@ from lps_geometric.utils.batch import to_ptr_batch
 from lps_geometric.utils.validation import check_graph_size, validate_graph_batch
 
 from .position_encoding import POSITION_KINDS, PositionEncoding
+from ..capabilities import BackboneCapabilities
 from .wrapper import BackboneWrapper
 
 __all__ = ['PyGBackbone']
@@ -53,7 +54,7 @@ class PyGBackbone(BackboneWrapper):
     with :math:`\bigoplus` the sum, mean or max over the nodes of each graph. In
     training with a learned sampler (LPS), the code is read through the
     straight-through relaxed permutation that
-    :class:`~lps_geometric.nn.Symmetrize` attaches to the batch (``perm_band``; see
+    :class:`~lps_geometric.nn.Symmetrize` passes as ``band`` (see
     :func:`~lps_geometric.nn.backbones.position_encoding.position_codes`), so the
     gradient reaches the sampler.
 
@@ -107,8 +108,8 @@ class PyGBackbone(BackboneWrapper):
 
     Shapes:
         - **input:** a ``Batch`` in the sampled order with ``x`` :math:`(|V|, F)`,
-          ``edge_index`` :math:`(2, |E|)`, optional ``edge_attr`` :math:`(|E|, D)` and
-          ``perm_band`` :math:`(|V|, 2w+1)`
+          ``edge_index`` :math:`(2, |E|)`, optional ``edge_attr`` :math:`(|E|, D)`;
+          optional ``band`` :math:`(|V|, 2w+1)` (keyword argument)
         - **output:** :math:`(B, C)` (graph level) or :math:`(|V|, C)` (node level)
 
     Example:
@@ -258,7 +259,8 @@ class PyGBackbone(BackboneWrapper):
         if self.head is not None:
             reset(self.head)
 
-    def node_input(self, data: Data, batch: Tensor, ptr: Tensor) -> Tensor:
+    def node_input(self, data: Data, batch: Tensor, ptr: Tensor,
+                   band: Optional[Tensor] = None) -> Tensor:
         r"""The model's input :math:`X'` :obj:`(|V|, C_{in})`: node features and the
         position codes of the sampled order, combined."""
         x = self.read(data, 'x').view(data.num_nodes, -1) if self.in_channels > 0 \
@@ -266,15 +268,21 @@ class PyGBackbone(BackboneWrapper):
         if self.position_encoding is None:
             return x
         check_graph_size(ptr, self.max_nodes)
-        codes = self.position_encoding(batch, ptr, getattr(data, 'perm_band', None))
+        codes = self.position_encoding(batch, ptr, band)
         if x is not None:
             codes = torch.cat([x.to(codes.dtype), codes], dim=-1)
         return codes if self.lin is None else self.lin(codes)
 
-    def forward(self, data: Data) -> Tensor:
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BackboneCapabilities(level=self.level, max_nodes=self.max_nodes,
+                                    in_channels=self.in_channels or None,
+                                    reads_band=self.position_encoding is not None)
+
+    def forward(self, data: Data, band: Optional[Tensor] = None) -> Tensor:
         validate_graph_batch(data, max_nodes=self.max_nodes, node_channels=self.in_channels)
         batch, ptr, B = to_ptr_batch(data)
-        x = self.node_input(data, batch, ptr)
+        x = self.node_input(data, batch, ptr, band)
         extra = {}
         if self.passes_batch:
             extra['batch'] = batch
