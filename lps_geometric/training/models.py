@@ -99,9 +99,13 @@ class SymmetrizedMolecule(nn.Module):
 
     Args:
         out_channels (int): Tasks.
-        method (str, optional): :obj:`"lps"`, :obj:`"ga"`, :obj:`"fa"`, :obj:`"mfa"`,
-            :obj:`"canonical"`, or :obj:`"none"` (the transformer alone, not
-            invariant). (default: :obj:`"lps"`)
+        method (str, optional): A method of
+            :func:`~lps_geometric.samplers.build_sampler` for :math:`S_n`
+            (:obj:`"lps"`, :obj:`"ga"`, :obj:`"fa"`, :obj:`"mfa"`, :obj:`"canonical"`,
+            or one added with :func:`~lps_geometric.samplers.register_sampler`; the
+            learned :obj:`"lps"` and :obj:`"canonical"` samplers also read the bond
+            embeddings), or :obj:`"none"` (the backbone alone, not invariant).
+            (default: :obj:`"lps"`)
         max_nodes (int, optional): Largest molecule. (default: :obj:`64`)
         embed_dim, depth, num_heads, dropout: The transformer (one token per atom, the
             adjacency row with bond features as channels).
@@ -185,8 +189,11 @@ def complete_graph(data: Data, cutoff: Optional[float] = None) -> Data:
 
 class E3SymmetrizedMolecule(nn.Module):
     r"""An :math:`S_n \times E(3)`-invariant model of 3D molecules: a transformer with one
-    token per atom reading ``[x, pos]`` in a frame of the method (LPS, GA, FA, MFA,
-    canonicalization), over the complete graph with distances as edge features."""
+    token per atom reading ``[x, pos]`` in a frame of the method, over the complete graph
+    with distances as edge features. ``method`` is a method of
+    :func:`~lps_geometric.samplers.build_sampler` for :math:`S_n \times E(3)` (LPS, GA,
+    FA, MFA, canonicalization, or a registered one); the learned samplers also read the
+    distances."""
     def __init__(self, in_channels: int, out_channels: int = 1, method: str = 'lps',
                  max_nodes: int = 29, embed_dim: int = 64, depth: int = 4,
                  num_heads: int = 4, dropout: float = 0.0, num_samples: int = 1,
