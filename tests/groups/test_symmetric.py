@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.utils import to_dense_adj
 
-from lps_geometric.groups import SymmetricGroup, segment_argsort
+from lps_geometric.groups import SymmetricGroup, band_positions, segment_argsort
 from lps_geometric.testing import dense_assignment
 from lps_geometric.utils.batch import max_graph_size
 
@@ -119,3 +119,20 @@ def test_segment_argsort_exact_over_many_graphs():
     expected = torch.empty_like(order).scatter_(1, order, torch.arange(5).expand(
         num_graphs, 5).contiguous())
     assert torch.equal(rank, expected.view(-1))
+
+
+def test_band_positions_are_the_neighbours_in_the_order(batch):
+    perm = SymmetricGroup().random_element(batch)
+    position, valid = band_positions(perm, 2)
+    assert position.shape == valid.shape == (batch.num_nodes, 5)
+    at = perm.inverse().index        # at[global position] = the node there
+    for v in range(batch.num_nodes):
+        g = int(batch.batch[v])
+        lo, hi = int(batch.ptr[g]), int(batch.ptr[g + 1])
+        for m, offset in enumerate(range(-2, 3)):
+            local = int(perm.rank[v]) + offset
+            assert bool(valid[v, m]) == (0 <= local < hi - lo)
+            assert lo <= int(position[v, m]) < hi
+            if valid[v, m]:
+                assert int(position[v, m]) == lo + local
+                assert int(perm.rank[at[position[v, m]]]) == local
