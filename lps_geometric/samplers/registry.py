@@ -30,7 +30,8 @@ called as ``constructor(group, in_channels, **kwargs)`` and refuses to build wit
 ``in_channels``.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from types import MappingProxyType
+from typing import Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from torch import nn
 
@@ -42,21 +43,21 @@ from lps_geometric.groups.symmetric import SymmetricGroup
 __all__ = ['GROUP_KINDS', 'SamplerEntry', 'register_sampler', 'unregister_sampler',
            'available_methods', 'registered_samplers', 'group_kind', 'lookup_sampler']
 
-#: The group kinds, each with the groups it holds as written in messages.
-GROUP_KINDS: Dict[str, str] = {
+#: The group kinds (read-only), each with the groups it holds as written in messages.
+GROUP_KINDS: Mapping[str, str] = MappingProxyType({
     'permutation': 'S_n',
     'sets': 'S_n (sets)',
     'euclidean': 'O(d)/SO(d)/E(d)/SE(d)',
     'product': 'S_n x O(d)/SO(d)/E(d)/SE(d)',
     'lorentz': 'O(1,d-1)/SO(1,d-1)',
     'unitary': 'U(d)/SU(d)',
-}
+})
 #: Kinds whose groups have a dimension :math:`d` (the only ones ``dims`` may restrict).
 _DIMENSIONED = ('euclidean', 'product', 'lorentz', 'unitary')
 #: What a refusal adds for a kind served by few methods.
 _HINTS = {'sets': "for other methods use 'S_n'"}
 #: Normalized names of :math:`S_n` acting on sets.
-SET_GROUP_NAMES = ('sets', 'snsets', 'snset', 'set')
+_SET_GROUP_NAMES = ('sets', 'snsets', 'snset', 'set')
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def registered_samplers(kind: Optional[str] = None) -> Dict[Tuple[str, str],
 
 def _classify(group) -> Tuple[Optional[str], object]:
     r"""``(kind, group object)``; the kind is :obj:`None` for an object of no kind."""
-    if isinstance(group, str) and normalize_group_name(group) in SET_GROUP_NAMES:
+    if isinstance(group, str) and normalize_group_name(group) in _SET_GROUP_NAMES:
         return 'sets', SymmetricGroup()
     group = resolve_group(group)
     # the matrix groups first: they subclass OrthogonalGroup
