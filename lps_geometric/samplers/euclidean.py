@@ -198,6 +198,18 @@ class EuclideanFrameSampler(Sampler):
             the dtype's equivariance tolerance; :obj:`0` never redraws. (default:
             :obj:`None`)
         max_redraws (int, optional): Redraws per call. (default: :obj:`4`)
+        network (torch.nn.Module, optional): Your own E(3)-equivariant network in
+            place of the EGNN, with the interface of :class:`~lps_geometric.nn.EGNN`:
+            ``network(x, pos, edge_index, vec=..., edge_attr=...)`` returns
+            ``(h, pos, vec)``, where the input ``vec`` has
+            :math:`2 + |\text{vector\_keys}|` channels :math:`(|V|, 2 + V, 3)` (the
+            centred positions, the vector attributes, the noise) and the output ``vec``
+            three :math:`(|V|, 3, 3)`, e.g.
+            ``EGNN(max(in_channels, 1), 128, 5, vector_channels=2,
+            out_vector_channels=3, update_pos=False)``. ``x`` is a column of ones
+            when ``in_channels=0``. With ``translation="learned"`` the width of ``h``
+            must be ``hidden_channels``; ``num_layers`` and ``norm`` are then unused.
+            (default: :obj:`None`: an EGNN of ``hidden_channels`` and ``num_layers``)
 
     Frame vectors that are not finite raise a :class:`FloatingPointError`: any frame
     built from them would be a fixed fallback, silently losing equivariance.
@@ -216,8 +228,11 @@ class EuclideanFrameSampler(Sampler):
                  vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
                  translation: str = 'centroid', noise_scale: float = 1.0,
                  norm: bool = False, min_conditioning: Optional[float] = None,
-                 max_redraws: int = 4):
+                 max_redraws: int = 4, network: Optional[nn.Module] = None):
         super().__init__()
+        if network is not None and not isinstance(network, nn.Module):
+            raise TypeError(f"'network' must be a torch.nn.Module (got "
+                            f"{type(network).__name__})")
         if translation not in _TRANSLATIONS:
             raise ValueError(f"'translation' must be one of {_TRANSLATIONS} "
                              f"(got '{translation}')")
@@ -237,14 +252,16 @@ class EuclideanFrameSampler(Sampler):
                              f"{min_conditioning})")
         self.min_conditioning = min_conditioning
         self.max_redraws = check_positive_int('max_redraws', max_redraws, minimum=0)
-        self.net = EGNN(max(in_channels, 1), hidden_channels, num_layers,
-                        vector_channels=2 + len(self.vector_keys), out_vector_channels=3,
-                        edge_dim=edge_dim, update_pos=False, norm=norm)
+        self.net = network if network is not None else EGNN(
+            max(in_channels, 1), hidden_channels, num_layers,
+            vector_channels=2 + len(self.vector_keys), out_vector_channels=3,
+            edge_dim=edge_dim, update_pos=False, norm=norm)
         self.center_head = nn.Linear(hidden_channels, 1) if translation == 'learned' \
             else None
 
     def reset_parameters(self):
-        self.net.reset_parameters()
+        if hasattr(self.net, 'reset_parameters'):
+            self.net.reset_parameters()
         if self.center_head is not None:
             self.center_head.reset_parameters()
 
@@ -292,6 +309,11 @@ class EuclideanFrameSampler(Sampler):
         with checked_input():
             h, _, vec_out = self.net(x, pos, stacked.edge_index, vec=vec,
                                      edge_attr=edge_attr)
+        if not isinstance(vec_out, Tensor) or vec_out.shape != (pos.size(0), 3, 3):
+            shape = tuple(vec_out.shape) if isinstance(vec_out, Tensor) else \
+                type(vec_out).__name__
+            raise ValueError(f"The sampler's network must return three vectors per "
+                             f"node, shape ({pos.size(0)}, 3, 3) (got {shape})")
         return h, vec_out, centroid
 
     def frame(self, stacked: Data, noise: Tensor) -> Tuple[Tensor, Optional[Tensor], Tensor]:
@@ -470,10 +492,11 @@ class ProductSampler(EuclideanFrameSampler):
                  vector_keys: Sequence[str] = (), edge_dim: int = 0, special: bool = False,
                  translation: str = 'centroid', noise_scale: float = 1.0, tau: float = 0.1,
                  band: int = 2, sinkhorn_iters: int = 0, norm: bool = False,
-                 min_conditioning: Optional[float] = None, max_redraws: int = 4):
+                 min_conditioning: Optional[float] = None, max_redraws: int = 4,
+                 network: Optional[nn.Module] = None):
         super().__init__(in_channels, hidden_channels, num_layers, vector_keys, edge_dim,
                          special, translation, noise_scale, norm, min_conditioning,
-                         max_redraws)
+                         max_redraws, network)
         if tau <= 0:
             raise ValueError(f"'tau' must be positive (got {tau})")
         self.tau = tau

@@ -1,5 +1,6 @@
 r"""Learned distribution over node permutations (probabilistic symmetrization of
 :math:`S_n`)."""
+import inspect
 import warnings
 from collections import OrderedDict
 from typing import Optional
@@ -251,6 +252,17 @@ class PermutationSampler(Sampler):
             (default: :obj:`0`)
         tie_break (str, optional): :obj:`"auto"`, :obj:`"canonical"` or :obj:`"index"`,
             see above. (default: :obj:`"auto"`)
+        network (torch.nn.Module, optional): Your own permutation-equivariant scoring
+            network instead of the GIN, e.g.
+            ``torch_geometric.nn.models.GIN(in_channels + 1, 64, 3, out_channels=1)``:
+            it is called as ``network(h, edge_index)`` (plus ``edge_attr=`` and
+            ``batch=`` when its ``forward`` takes them) on
+            :math:`h = [x \,\|\, \epsilon]` of width ``in_channels + 1`` and returns
+            one score per node, :math:`(|V|, 1)` or :math:`(|V|,)`. The sampler stays
+            equivariant in distribution, but its scores are bitwise equivariant only if
+            the network's sums are (the built-in GIN's are); ``hidden_channels``,
+            ``num_layers``, ``dropout`` and ``virtual_node`` are then unused.
+            (default: :obj:`None`: the GIN above)
 
     Shapes:
         - **input:** a ``Batch`` with :math:`|V|` nodes and :math:`B` graphs, optional
@@ -264,8 +276,12 @@ class PermutationSampler(Sampler):
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3,
                  edge_dim: int = 0, dropout: float = 0.1, virtual_node: bool = True,
                  noise_scale: float = 1.0, noise: str = 'uniform', tau: float = 0.01,
-                 band: int = 2, sinkhorn_iters: int = 0, tie_break: str = 'auto'):
+                 band: int = 2, sinkhorn_iters: int = 0, tie_break: str = 'auto',
+                 network: Optional[nn.Module] = None):
         super().__init__()
+        if network is not None and not isinstance(network, nn.Module):
+            raise TypeError(f"'network' must be a torch.nn.Module (got "
+                            f"{type(network).__name__})")
         if noise not in ('uniform', 'normal'):
             raise ValueError(f"'noise' must be 'uniform' or 'normal' (got '{noise}')")
         if tau <= 0:
@@ -289,6 +305,13 @@ class PermutationSampler(Sampler):
         self.sinkhorn_iters = sinkhorn_iters
         self.tie_break = tie_break
         self._canonical_cache: OrderedDict = OrderedDict()
+        self.network = network
+        if network is not None:
+            params = inspect.signature(network.forward).parameters
+            self._network_takes = tuple(name for name in ('edge_attr', 'batch')
+                                        if name in params)
+            self.reset_parameters()
+            return
 
         self.encoder = nn.Linear(in_channels + 1, hidden_channels)
         self.convs = nn.ModuleList()
@@ -309,6 +332,11 @@ class PermutationSampler(Sampler):
         self.reset_parameters()
 
     def reset_parameters(self):
+        self._canonical_cache.clear()
+        if self.network is not None:
+            if hasattr(self.network, 'reset_parameters'):
+                self.network.reset_parameters()
+            return
         self.encoder.reset_parameters()
         for conv in self.convs:
             conv.reset_parameters()
@@ -316,7 +344,6 @@ class PermutationSampler(Sampler):
             for mlp in self.virtual_mlps:
                 mlp.reset_parameters()
         self.score.reset_parameters()
-        self._canonical_cache.clear()
 
     def scores(self, data: Data, noise: Tensor) -> Tensor:
         r"""Node scores :math:`s` of shape :obj:`(|V|,)` for a batch and its noise,
@@ -325,6 +352,8 @@ class PermutationSampler(Sampler):
         if x is not None:  # an (|V|,) x is one channel, as validate_graph_batch reads it
             x = x.reshape(x.size(0), -1).to(noise.dtype)
         h = noise if x is None else torch.cat([x, noise], dim=1)
+        if self.network is not None:
+            return self._network_scores(h, data)
         h = self.encoder(h)
         batch, N = data.batch, h.size(0)
         B = data.num_graphs
@@ -361,6 +390,21 @@ class PermutationSampler(Sampler):
         # A row-wise product and sum: a matrix-vector product's value for a row can
         # depend on the row's position.
         return (h * self.score.weight.view(-1)).sum(dim=-1) + self.score.bias
+
+    def _network_scores(self, h: Tensor, data: Data) -> Tensor:
+        r"""Scores :math:`(|V|,)` from the user's own ``network``."""
+        extra = {}
+        if 'edge_attr' in self._network_takes and self.edge_dim > 0:
+            extra['edge_attr'] = data.edge_attr
+        if 'batch' in self._network_takes:
+            extra['batch'] = data.batch
+        out = self.network(h, data.edge_index, **extra)
+        if not isinstance(out, Tensor) or out.shape not in ((h.size(0),),
+                                                            (h.size(0), 1)):
+            shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"The sampler's network must return one score per node, "
+                             f"shape ({h.size(0)}, 1) or ({h.size(0)},) (got {shape})")
+        return out.view(-1)
 
     def rank_nodes(self, score: Tensor, noise: Tensor, data: Data) -> Permutation:
         r"""The per-graph argsort of the keys :math:`(s_v, \epsilon_v)`, equal keys
@@ -415,9 +459,12 @@ class PermutationSampler(Sampler):
         num_samples = check_positive_int('num_samples', num_samples)
         stacked = replicate_batch(data, num_samples)
         if noise is None:
+            reference = next(self.parameters(), None)
+            if reference is None:   # a parameter-free network of the user's
+                reference = stacked.x if isinstance(stacked.x, Tensor) and \
+                    stacked.x.is_floating_point() else torch.empty(0)
             noise = sample_noise(stacked.num_nodes, self.noise_scale, self.noise,
-                                 self.encoder.weight.device, self.encoder.weight.dtype,
-                                 generator)
+                                 reference.device, reference.dtype, generator)
         elif noise.shape != (stacked.num_nodes, 1):
             raise ValueError(f"'noise' must have shape ({stacked.num_nodes}, 1) for "
                              f"{num_samples} samples of {data.num_nodes} nodes "
@@ -434,7 +481,8 @@ class PermutationSampler(Sampler):
                                        band=band, entropy=entropy)
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'hidden_channels={self.hidden_channels}, num_layers={self.num_layers}, '
+        network = f'network={self.network}' if self.network is not None else \
+            f'hidden_channels={self.hidden_channels}, num_layers={self.num_layers}'
+        return (f'{self.__class__.__name__}({self.in_channels}, {network}, '
                 f'noise_scale={self.noise_scale}, tau={self.tau}, band={self.band}, '
                 f'sinkhorn_iters={self.sinkhorn_iters}, tie_break={self.tie_break!r})')

@@ -251,3 +251,28 @@ def test_weighted_samples_are_a_weighted_average(batch, level):
         per_copy = sample.element.pull_nodes(per_copy)
     per_copy = per_copy.view(2, -1, 2)
     assert torch.allclose(out, 0.25 * per_copy[0] + 0.75 * per_copy[1], atol=1e-6)
+
+
+@pytest.mark.parametrize('level', ['graph', 'node'])
+def test_the_steps_compose_to_forward(level):
+    data = random_batch(sizes=(5, 3, 6), seed=3)
+    model = Symmetrize(backbone(level), PermutationSampler(3, edge_dim=4),
+                       num_samples=3).eval()
+    noise = torch.rand(3 * data.num_nodes, 1)
+    with torch.no_grad():
+        expected = model(data, noise=noise)
+        checked = model.check_input(data)
+        sample = model.sample(checked, noise=noise)
+        assert model.last_sample is sample and sample.copies == 3
+        canonical = model.canonicalize(sample)
+        out = model.run_backbone(canonical, sample)
+        assert out.size(0) == (3 * data.num_graphs if level == 'graph'
+                               else 3 * data.num_nodes)
+        back = model.invert(out, sample)
+        assert torch.equal(model.average(back, sample), expected)
+        # the average is the mean over the copies of every graph (or node)
+        rows = data.num_graphs if level == 'graph' else data.num_nodes
+        mean = back.view(3, rows, -1).mean(dim=0)
+        assert torch.allclose(expected, mean, atol=1e-6)
+        with pytest.raises(RuntimeError, match='rows for'):
+            model.invert(out[:-1], sample)
