@@ -9,8 +9,7 @@ pytest.importorskip('lightning')
 
 from lps_geometric.training import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS,  # noqa: E402
                                     OGBGIN, SymmetrizedMolecule, Task, TrainConfig,
-                                    epoch_batches, roc_auc, train)
-from lps_geometric.training.config import RunFolderError  # noqa: E402
+                                    epoch_batches, train)
 from lps_geometric.training.engine import RunLog  # noqa: E402
 
 
@@ -223,17 +222,13 @@ def test_classification_task_and_metrics(tmp_path):
         result['test']['rocauc']
 
 
-def test_roc_auc_and_batches():
-    assert roc_auc(torch.tensor([0, 0, 1, 1]), torch.tensor([0.1, 0.4, 0.35, 0.8])) == 0.75
-    assert roc_auc(torch.tensor([0, 1, 1]), torch.tensor([0.5, 0.5, 0.9])) == 0.75
+def test_epoch_batches():
     first = epoch_batches(10, 4, seed=0, epoch=0)
     assert [len(b) for b in first] == [4, 4, 2]
     assert [len(b) for b in epoch_batches(9, 4, 0, 0)] == [4, 5]   # no batch of one
     assert torch.equal(torch.cat(first).sort().values, torch.arange(10))
     assert torch.equal(torch.cat(first), torch.cat(epoch_batches(10, 4, 0, 0)))
     assert not torch.equal(torch.cat(first), torch.cat(epoch_batches(10, 4, 0, 1)))
-    with pytest.raises(ValueError):
-        Task('ranking')
 
 
 def test_empty_split_is_refused(tmp_path):
@@ -463,35 +458,3 @@ def test_deterministic_mode_repeats_a_seed_bitwise_on_cuda(tmp_path):
     assert log_a == log_b
     for key, value in model_a.items():
         assert torch.equal(value, model_b[key]), key
-
-
-@pytest.mark.parametrize('field,value,message', [
-    ('epochs', 0, "'epochs' must be >= 1"),
-    ('epochs', 2.5, "'epochs' must be an integer"),
-    ('batch_size', True, "'batch_size' must be an integer"),
-    ('eval_batch_size', -1, "'eval_batch_size' must be >= 1"),
-    ('seed', -3, "'seed' must be >= 0"),
-    ('checkpoint_every', -1, "'checkpoint_every' must be >= 0"),
-    ('stop_after_steps', 0, "'stop_after_steps' must be >= 1"),
-    ('lr', -1e-3, "'lr' must lie in"),
-    ('lr', float('nan'), "'lr' must be a finite number"),
-    ('weight_decay', -0.1, "'weight_decay' must lie in"),
-    ('warmup', 1.0, "'warmup' must lie in"),
-    ('clip', -1.0, "'clip' must lie in"),
-    ('ema', 1.0, "'ema' must lie in"),
-    ('schedule', 'step', "'schedule' must be one of"),
-    ('precision', 'fp8', "'precision' must be one of"),
-    ('select', 'best', "'select' must be one of"),
-    ('extra', [1], "'extra' must be a dict"),
-])
-def test_config_values_are_range_checked(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        TrainConfig(**{field: value})
-
-
-def test_a_stored_config_with_a_bad_value_is_a_run_folder_error(tmp_path):
-    path = tmp_path / 'config.json'
-    TrainConfig(epochs=3).save(path)
-    path.write_text(path.read_text().replace('"epochs": 3', '"epochs": -3'))
-    with pytest.raises(RunFolderError, match="invalid setting.*'epochs' must be >= 1"):
-        TrainConfig.load(path)

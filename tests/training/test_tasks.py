@@ -116,3 +116,8 @@ def test_multitask_rocauc_skips_single_class_and_missing_columns():
         expected.append(sklearn.roc_auc_score(y[keep, t].numpy(), score[keep, t].numpy()))
     assert multitask_metric('rocauc', y, score) == pytest.approx(sum(expected) / 2,
                                                                  rel=1e-12)
+
+
+def test_roc_auc_of_small_examples_with_ties():
+    assert roc_auc(torch.tensor([0, 0, 1, 1]), torch.tensor([0.1, 0.4, 0.35, 0.8])) == 0.75
+    assert roc_auc(torch.tensor([0, 1, 1]), torch.tensor([0.5, 0.5, 0.9])) == 0.75
