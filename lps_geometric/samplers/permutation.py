@@ -14,6 +14,7 @@ from lps_geometric.groups.nauty import canonical_tie_ranks, require_pynauty
 from lps_geometric.groups.symmetric import Permutation, segment_argsort
 from lps_geometric.samplers.base import GroupSample, Sampler
 from lps_geometric.samplers.relaxation import (band_entropy, banded_soft_rank,
+                                               check_relaxation,
                                                straight_through)
 from lps_geometric.utils.batch import num_graphs_of, replicate_batch
 from lps_geometric.utils.sparse import NeighborSum
@@ -284,10 +285,7 @@ class PermutationSampler(Sampler):
                             f"{type(network).__name__})")
         if noise not in ('uniform', 'normal'):
             raise ValueError(f"'noise' must be 'uniform' or 'normal' (got '{noise}')")
-        if tau <= 0:
-            raise ValueError(f"'tau' must be positive (got {tau})")
-        if band < 0:
-            raise ValueError(f"'band' must be non-negative (got {band})")
+        check_relaxation(tau, band, sinkhorn_iters)
         if tie_break not in TIE_BREAKS:
             raise ValueError(f"'tie_break' must be one of {TIE_BREAKS} (got "
                              f"'{tie_break}')")

@@ -19,7 +19,21 @@ from torch import Tensor
 
 from lps_geometric.groups.symmetric import Permutation, band_positions
 
-__all__ = ['banded_soft_rank', 'straight_through', 'band_entropy', 'band_positions']
+__all__ = ['banded_soft_rank', 'straight_through', 'band_entropy', 'band_positions',
+           'check_relaxation']
+
+
+def check_relaxation(tau: float, band: int, sinkhorn_iters: int = 0):
+    r"""Checks the settings of the relaxed permutation (shared by every sampler that
+    relaxes one): a positive temperature ``tau``, a non-negative integer band
+    half-width ``band`` and number of Sinkhorn iterations; a :class:`ValueError` names
+    the one out of range."""
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0 \
+            or tau == float('inf'):
+        raise ValueError(f"'tau' must be a positive finite number (got {tau!r})")
+    for name, value in (('band', band), ('sinkhorn_iters', sinkhorn_iters)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"'{name}' must be a non-negative integer (got {value!r})")
 
 
 def _band_column_logsumexp(log_p: Tensor, band: int) -> Tensor:
@@ -64,8 +78,7 @@ def banded_soft_rank(score: Tensor, perm: Permutation, band: int = 2,
         torch.Tensor: :obj:`(|V|, 2w + 1)` non-negative weights, rows summing to one,
         exactly zero outside the graph.
     """
-    if tau <= 0:
-        raise ValueError(f"'tau' must be positive (got {tau})")
+    check_relaxation(tau, band, sinkhorn_iters)
     position, valid = band_positions(perm, band)
     sorted_score = perm.permute_nodes(score)
     logits = -(score.unsqueeze(1) - sorted_score[position]).abs() / tau
