@@ -31,13 +31,14 @@ from lps_geometric.groups.nauty import CanonicalForm, canonical_form
 from .linear import (LorentzMinimalFrameSampler, UnitaryMinimalFrameSampler,
                      lorentz_gram_schmidt)
 
+# The construction internals imported above (``stabilizer_size``, ``apply_stabilizer``,
+# ``enumerate_group``, ``random_group_elements``, ``INFINITE``, ``canonical_form``,
+# ``CanonicalForm``) stay importable from here but are not part of the public list.
 __all__ = [
     'FrameSampler',
     'PCAFrameSampler', 'OrthogonalMinimalFrameSampler', 'LaplacianFrameSampler',
     'SetMinimalFrameSampler', 'GraphMinimalFrameSampler', 'ProductMinimalFrameSampler',
     'SortedProductFrameSampler', 'LorentzMinimalFrameSampler',
     'UnitaryMinimalFrameSampler', 'lorentz_gram_schmidt', 'pivoted_gram_schmidt',
-    'apply_stabilizer', 'stabilizer_size', 'laplacian_eigenkeys', 'canonical_form',
-    'CanonicalForm', 'enumerate_group', 'random_group_elements',
-    'INFINITE'
+    'laplacian_eigenkeys'
 ]

@@ -1,16 +1,16 @@
+r"""Minimal frames of :math:`S_n` on graphs (:mod:`lps_geometric.frames.graphs`): the
+automorphism group as the frame, colours, budgets, ragged stacks and exactness."""
 import math
 
-import networkx as nx
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
-from torch_geometric.utils import from_networkx
 
 from lps_geometric.diagnostics import assert_equivariant
-from lps_geometric.frames import (GraphMinimalFrameSampler, LaplacianFrameSampler,
-                                  SetMinimalFrameSampler, enumerate_group)
+from lps_geometric.frames import GraphMinimalFrameSampler, LaplacianFrameSampler
+from lps_geometric.frames.graphs import graph_colors
 from lps_geometric.nn import AdjacencyMLP, AdjacencyPatchTransformer, Symmetrize
-from lps_geometric.testing import OrderedMLP, random_batch, symmetric_graph
+from lps_geometric.testing import random_batch, symmetric_graph
 
 pytest.importorskip('pynauty')
 
@@ -103,65 +103,6 @@ def test_graph_mfa_mixed_batch_is_ragged():
     assert torch.equal(sample.stacked.x, batch.x[sample.node_index])
 
 
-def test_set_mfa():
-    x = torch.tensor([[1.0, 0], [0, 1], [1, 0], [2, 2], [0, 1], [1, 0]])
-    data = Batch.from_data_list([Data(x=x, edge_index=torch.empty(2, 0, dtype=torch.long)),
-                                 Data(x=torch.randn(4, 2),
-                                      edge_index=torch.empty(2, 0, dtype=torch.long))])
-    sample = SetMinimalFrameSampler()(data)
-    assert sample.frame_size.tolist() == [12.0, 1.0]      # 3! * 2!
-    assert torch.bincount(sample.graph_index).tolist() == [12, 1]
-    first = sample.stacked.ptr[:12]                     # the 12 copies of graph 0
-    canon = sample.element.apply(sample.stacked).x[:72].view(12, 6, 2)
-    assert torch.unique(canon, dim=0).size(0) == 1
-    assert torch.unique(sample.element.rank[:72].view(12, 6), dim=0).size(0) == 12
-    assert first.tolist() == list(range(0, 72, 6))
-    backbone = OrderedMLP(2, 2, max_nodes=6, keys=('x',), level='node')
-    net = Symmetrize(backbone, SetMinimalFrameSampler(), level='node').eval()
-    assert_equivariant(net, data, 'S_n', rtol=1e-5)
-    # over budget: uniform draws (random order inside ties)
-    sampled = SetMinimalFrameSampler(budget=5)(data)
-    assert torch.bincount(sampled.graph_index).tolist() == [5, 1]
-    canon = sampled.element.apply(sampled.stacked).x[:30].view(5, 6, 2)
-    assert torch.unique(canon, dim=0).size(0) == 1
-
-
-def test_laplacian_fa_exact_on_graphs_with_simple_spectrum():
-    torch.manual_seed(0)
-    sampler = LaplacianFrameSampler(num_blocks=3)
-    graphs, seed = [], 0
-    while len(graphs) < 4:       # keep graphs whose spectral keys leave no ties
-        g = from_networkx(nx.gnp_random_graph(8, 0.45, seed=seed))
-        g = Data(x=torch.ones(8, 1), edge_index=g.edge_index, num_nodes=8)
-        if sampler(Batch.from_data_list([g])).frame_size.item() == 8:
-            graphs.append(g)
-        seed += 1
-    batch = Batch.from_data_list(graphs)
-    sample = sampler(batch)
-    assert torch.isfinite(sample.frame_size).all()
-    assert (sample.frame_size == 8).all()           # 2^3 sign choices, no remaining ties
-    backbone = AdjacencyMLP(in_channels=1, out_channels=3, max_nodes=8)
-    net = Symmetrize(backbone, sampler).eval()
-    assert_equivariant(net, batch, 'S_n', num_trials=4, rtol=1e-5)
-
-
-def test_laplacian_fa_ties_on_symmetric_graphs():
-    batch = Batch.from_data_list([symmetric_graph('petersen'), symmetric_graph('cycle', 5)])
-    sample = LaplacianFrameSampler(tie_samples=3)(batch)
-    assert torch.bincount(sample.graph_index).tolist() == [8 * 3, 8 * 3]
-    assert (sample.frame_size > 8).all()            # ties remain: sampled inside them
-    ranks = sample.element.rank[:sample.stacked.ptr[24]].view(24, 10)
-    assert (ranks.sort(dim=1).values == torch.arange(10)).all()
-
-
-def test_enumerate_group_cycle():
-    rotation = [1, 2, 3, 4, 0]
-    reflection = [0, 4, 3, 2, 1]
-    group = enumerate_group([rotation, reflection], 5, limit=100)
-    assert group.shape == (10, 5)
-    assert enumerate_group([rotation, reflection], 5, limit=5) is None
-
-
 def test_ragged_frames_equal_explicit_frame_averages():
     r"""Symmetrize over a ragged MFA stack equals the average of the backbone over each
     graph's frame elements, computed graph by graph."""
@@ -208,25 +149,21 @@ def test_graph_frames_agree_with_an_equivariant_backbone_and_float64():
     assert_equivariant(net, batch, 'S_n', num_trials=4, rtol=1e-10)
 
 
-@pytest.mark.parametrize('dtype,tol', [(torch.float32, 1e-5), (torch.float64, 1e-10)])
-def test_set_mfa_and_laplacian_fa_precision(dtype, tol):
-    torch.manual_seed(0)
-    x = torch.tensor([[1.0, 0], [0, 1], [1, 0], [2, 2], [0, 1]], dtype=dtype)
-    sets = Batch.from_data_list([
-        Data(x=x, edge_index=torch.empty(2, 0, dtype=torch.long)),
-        Data(x=torch.randn(4, 2, dtype=dtype), edge_index=torch.empty(2, 0,
-                                                                    dtype=torch.long))])
-    backbone = OrderedMLP(2, 2, max_nodes=5, keys=('x',), level='node').to(dtype)
-    net = Symmetrize(backbone, SetMinimalFrameSampler(), level='node').eval()
-    assert_equivariant(net, sets, 'S_n', num_trials=4, rtol=tol)
-    sampler = LaplacianFrameSampler()
-    graphs, seed = [], 0
-    while len(graphs) < 3:
-        g = from_networkx(nx.gnp_random_graph(7, 0.5, seed=seed))
-        g = Data(x=torch.ones(7, 1, dtype=dtype), edge_index=g.edge_index, num_nodes=7)
-        if sampler(Batch.from_data_list([g])).frame_size.item() == 8:
-            graphs.append(g)
-        seed += 1
-    backbone = AdjacencyMLP(in_channels=1, out_channels=3, max_nodes=7).to(dtype)
-    net = Symmetrize(backbone, sampler).eval()
-    assert_equivariant(net, Batch.from_data_list(graphs), 'S_n', num_trials=4, rtol=tol)
+def test_graph_colors_rank_node_rows_self_loops_and_edge_attributes():
+    data = Data(x=torch.tensor([[1.0], [0.0], [1.0], [0.0]]),
+                edge_index=torch.tensor([[0, 1, 1, 2, 3], [1, 0, 2, 1, 3]]),
+                edge_attr=torch.tensor([[2.0], [2.0], [5.0], [5.0], [2.0]]))
+    node, edge = graph_colors(data)
+    assert node.dtype == torch.long and edge.dtype == torch.long
+    assert edge.tolist() == [1, 1, 2, 2, 1]                  # 1-based ranks of the rows
+    # node 3 has x = 0 like node 1 but a self-loop: its own colour
+    assert node[0] == node[2] and node[1] != node[3]
+    assert len(set(node.tolist())) == 3
+    # without the edge attributes every edge has colour 1
+    _, plain = graph_colors(data, use_edge_attr=False)
+    assert plain.tolist() == [1] * 5
+    # node keys that are missing or not node-level are skipped
+    node, _ = graph_colors(data, node_keys=('x', 'absent'), use_edge_attr=False)
+    assert node[0] == node[2]
+    node, _ = graph_colors(data, node_keys=(), use_edge_attr=False)
+    assert node.tolist() == [0, 0, 0, 1]                     # only the self-loop counts

@@ -1,3 +1,6 @@
+r"""Minimal frames of :math:`O(d)`, :math:`SO(d)`, :math:`E(d)`, :math:`SE(d)`
+(:mod:`lps_geometric.frames.orthogonal`): exact equivariance, the stabiliser as the
+frame, the pivoted Gram-Schmidt and the stabiliser helpers."""
 import math
 
 import pytest
@@ -6,61 +9,38 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from lps_geometric.diagnostics import assert_equivariant
-from lps_geometric.frames import (OrthogonalMinimalFrameSampler, PCAFrameSampler,
-                                  pivoted_gram_schmidt)
+from lps_geometric.frames import OrthogonalMinimalFrameSampler, pivoted_gram_schmidt
+from lps_geometric.frames.orthogonal import (apply_stabilizer, stabilizer_frames,
+                                             stabilizer_size)
 from lps_geometric.groups import EuclideanGroup, OrthogonalGroup
 from lps_geometric.nn import EGNN, Symmetrize
-from lps_geometric.testing import OrderedMLP, cube, regular_polygon
+from lps_geometric.testing import cube, regular_polygon
 
-GROUPS = [(False, False), (True, False), (False, True), (True, True)]  # special, transl.
-
-
-def group_of(dim, special, translation):
-    cls = EuclideanGroup if translation else OrthogonalGroup
-    return cls(dim, special=special)
-
-
-def cloud_batch(dim=3, sizes=(5, 7, 4), dtype=torch.float64, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return Batch.from_data_list([
-        Data(pos=torch.randn(n, dim, generator=gen, dtype=dtype),
-             x=torch.randn(n, 2, generator=gen, dtype=dtype),
-             edge_index=torch.empty(2, 0, dtype=torch.long)) for n in sizes])
-
-
-def model(sampler, dim, output, dtype=torch.float64, max_nodes=7):
-    level = 'graph' if output == 'scalar' else 'node'
-    out_channels = 3 if output == 'scalar' else dim
-    backbone = OrderedMLP(dim + 2, out_channels, max_nodes, keys=('pos', 'x'),
-                          level=level).to(dtype)
-    return Symmetrize(backbone, sampler, output=output).eval()
+from .clouds import GROUPS, cloud_batch, group_of, model
 
 
 @pytest.mark.parametrize('special,translation', GROUPS)
-@pytest.mark.parametrize('frame', ['fa', 'mfa'])
 @pytest.mark.parametrize('output', ['scalar', 'vector', 'position'])
-def test_exact_equivariance_float64(frame, special, translation, output):
+def test_exact_equivariance_float64(special, translation, output):
     torch.manual_seed(0)
-    cls = PCAFrameSampler if frame == 'fa' else OrthogonalMinimalFrameSampler
     if output == 'position' and not translation:
         output = 'vector'
-    net = model(cls(3, special, translation), 3, output, max_nodes=8)
-    data = cloud_batch()
-    if frame == 'mfa':   # inputs with symmetries: a hexagon (rank 2) and a cube
-        shapes = data.to_data_list() + [
-            Data(pos=p, x=torch.randn(p.size(0), 2, dtype=torch.float64),
-                 edge_index=torch.empty(2, 0, dtype=torch.long))
-            for p in (regular_polygon(6), cube())]
-        data = Batch.from_data_list(shapes)
+    net = model(OrthogonalMinimalFrameSampler(3, special, translation), 3, output,
+                max_nodes=8)
+    # inputs with symmetries: a hexagon (rank 2) and a cube
+    shapes = cloud_batch().to_data_list() + [
+        Data(pos=p, x=torch.randn(p.size(0), 2, dtype=torch.float64),
+             edge_index=torch.empty(2, 0, dtype=torch.long))
+        for p in (regular_polygon(6), cube())]
+    data = Batch.from_data_list(shapes)
     group = group_of(3, special, translation)
     assert_equivariant(net, data, group, num_trials=3, output=output, rtol=1e-10)
 
 
-@pytest.mark.parametrize('frame', ['fa', 'mfa'])
-def test_exact_equivariance_float32(frame):
+def test_exact_equivariance_float32():
     torch.manual_seed(0)
-    cls = PCAFrameSampler if frame == 'fa' else OrthogonalMinimalFrameSampler
-    net = model(cls(3, False, True), 3, 'position', dtype=torch.float32)
+    net = model(OrthogonalMinimalFrameSampler(3, False, True), 3, 'position',
+                dtype=torch.float32)
     data = cloud_batch(dtype=torch.float32)
     assert_equivariant(net, data, 'E(3)', num_trials=3, output='position', rtol=1e-5)
 
@@ -131,25 +111,6 @@ def test_mfa_continuous_stabilizer_is_equivariant_in_distribution():
     assert (out - moved).abs().max() < 0.05 * out.abs().max()
 
 
-def test_pca_frame_sizes_and_ties():
-    torch.manual_seed(0)
-    data = Batch.from_data_list([Data(pos=p) for p in (
-        torch.randn(6, 3, dtype=torch.float64), cube(), regular_polygon(5))])
-    fa = PCAFrameSampler(3, tie_samples=3)(data)
-    assert fa.frame_size.tolist() == [8.0, math.inf, math.inf]
-    assert int(fa.counts.max()) == 8 * 3
-    so3 = PCAFrameSampler(3, special=True)(data)
-    assert torch.allclose(torch.linalg.det(so3.element.rotation),
-                          torch.ones(so3.element.rotation.size(0), dtype=torch.float64))
-    # no NaN for a single point or coincident points
-    degenerate = Batch.from_data_list([Data(pos=torch.zeros(1, 3)),
-                                       Data(pos=torch.ones(4, 3))])
-    for cls in (PCAFrameSampler, OrthogonalMinimalFrameSampler):
-        sample = cls(3)(degenerate)
-        assert torch.isfinite(sample.element.rotation).all()
-        assert torch.isfinite(sample.element.apply(sample.stacked).pos).all()
-
-
 def test_fa_and_mfa_agree_with_an_equivariant_backbone():
     torch.manual_seed(0)
     data = cloud_batch(sizes=(5, 6))
@@ -166,9 +127,8 @@ def test_fa_and_mfa_agree_with_an_equivariant_backbone():
             return scatter(h, batch.batch, dim=0, reduce='sum')
 
     plain = Backbone()(data)
-    for sampler in (PCAFrameSampler(3), OrthogonalMinimalFrameSampler(3)):
-        out = Symmetrize(Backbone(), sampler).eval()(data)
-        assert torch.allclose(out, plain, atol=1e-4), sampler
+    out = Symmetrize(Backbone(), OrthogonalMinimalFrameSampler(3)).eval()(data)
+    assert torch.allclose(out, plain, atol=1e-4)
 
 
 def test_pivoted_gram_schmidt_is_equivariant():
@@ -182,11 +142,67 @@ def test_pivoted_gram_schmidt_is_equivariant():
     assert torch.allclose(q2[0], r @ q[0], atol=1e-12)
 
 
-def test_bad_point_input():
-    sampler = OrthogonalMinimalFrameSampler(3)
-    with pytest.raises(ValueError, match='pos'):
-        sampler(Data(x=torch.randn(3, 2), num_nodes=3))
-    with pytest.raises(ValueError, match='NaN'):
-        sampler(Data(pos=torch.tensor([[0.0, float('nan'), 1.0]])))
-    with pytest.raises(ValueError, match=r'\(\|V\|, 3\)'):
-        PCAFrameSampler(3)(Data(pos=torch.randn(4, 2)))
+def test_pivoted_gram_schmidt_rank_and_orthonormal_columns():
+    gen = torch.Generator().manual_seed(0)
+    full = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    plane = torch.randn(4, 2, generator=gen, dtype=torch.float64) @ torch.randn(
+        2, 3, generator=gen, dtype=torch.float64)
+    points = torch.cat([full, plane, torch.zeros(2, 3, dtype=torch.float64)])
+    batch = torch.tensor([0] * 5 + [1] * 4 + [2] * 2)
+    q, rank = pivoted_gram_schmidt(points, batch, 3)
+    assert q.shape == (3, 3, 3) and rank.tolist() == [3, 2, 0]
+    eye = torch.eye(3, dtype=torch.float64)
+    assert torch.allclose(q[0].T @ q[0], eye, atol=1e-12)
+    # the first two columns of the planar graph span its plane
+    basis = q[1, :, :2]
+    assert torch.allclose(basis.T @ basis, eye[:2, :2], atol=1e-12)
+    assert torch.allclose(plane @ basis @ basis.T, plane, atol=1e-10)
+
+
+def test_stabilizer_size_of_every_rank():
+    rank = torch.tensor([3, 2, 1, 0])
+    assert stabilizer_size(rank, 3, special=False).tolist() == [1.0, 2.0, math.inf,
+                                                                math.inf]
+    assert stabilizer_size(rank, 3, special=True).tolist() == [1.0, 1.0, math.inf,
+                                                               math.inf]
+    assert stabilizer_size(rank, 3, special=False).dtype == torch.float64
+
+
+def test_apply_stabilizer_flips_fixes_determinants_and_keeps_the_span():
+    gen = torch.Generator().manual_seed(0)
+    frame = torch.linalg.qr(torch.randn(3, 3, 3, generator=gen, dtype=torch.float64))[0]
+    rank = torch.tensor([3, 2, 1])
+    frames = frame.unsqueeze(0).expand(2, -1, -1, -1)
+    flip = torch.tensor([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]], dtype=torch.float64)
+    out = apply_stabilizer(frames, rank, special=False, flip=flip, generator=gen)
+    eye = torch.eye(3, dtype=torch.float64).expand(2, 3, 3, 3)
+    assert torch.allclose(out @ out.transpose(-1, -2), eye, atol=1e-12)
+    # full rank: unchanged; rank d - 1: the last column's sign is the flip
+    assert torch.allclose(out[:, 0], frame[0].expand(2, 3, 3))
+    assert torch.allclose(out[0, 1], frame[1])
+    assert torch.allclose(out[1, 1, :, :2], frame[1, :, :2])
+    assert torch.allclose(out[1, 1, :, 2], -frame[1, :, 2])
+    # rank 1: the first column stays, the others turn inside its complement
+    assert torch.allclose(out[:, 2, :, 0], frame[2, :, 0].expand(2, 3))
+    assert not torch.allclose(out[0, 2], out[1, 2])
+    # the input is not modified
+    assert torch.equal(frames[0], frame)
+    special = apply_stabilizer(frames, rank, special=True, generator=gen)
+    det = torch.linalg.det(special)
+    assert torch.allclose(det, torch.ones_like(det), atol=1e-12)
+
+
+def test_stabilizer_frames_stack_one_two_or_budget_copies():
+    gen = torch.Generator().manual_seed(0)
+    frame = torch.linalg.qr(torch.randn(3, 3, 3, generator=gen, dtype=torch.float64))[0]
+    data = Batch.from_data_list([Data(pos=torch.randn(n, 3, dtype=torch.float64))
+                                 for n in (3, 2, 4)])
+    rank = torch.tensor([3, 2, 1])
+    frames, size, stack = stabilizer_frames(frame, rank, False, 5, data, gen)
+    assert size.tolist() == [1.0, 2.0, math.inf]
+    assert stack.counts.tolist() == [1, 2, 5]
+    assert frames.shape == (8, 3, 3)
+    assert stack.stacked.num_graphs == 8
+    # the two copies of the rank-2 graph are the two signs of the last column
+    assert torch.allclose(frames[1], frame[1])
+    assert torch.allclose(frames[2, :, 2], -frame[1, :, 2])
