@@ -11,6 +11,7 @@ from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.nn.capabilities import BackboneCapabilities, capabilities_of
 from lps_geometric.samplers.base import GroupSample, Sampler
 from lps_geometric.samplers.factory import build_sampler
+from lps_geometric.samplers.registry import lookup_sampler
 from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
                                            checked_input, validate_graph_batch)
 
@@ -150,9 +151,10 @@ class Symmetrize(nn.Module):
             ...                                output='position')
         """
         sampler = build_sampler(method, group, in_channels, **(sampler_kwargs or {}))
-        if method == 'canonical':
-            kwargs.setdefault('num_samples', 1)
-            kwargs.setdefault('eval_num_samples', 1)
+        entry, _ = lookup_sampler(method, group)
+        if entry.num_samples is not None:    # e.g. one copy for canonicalization
+            kwargs.setdefault('num_samples', entry.num_samples)
+            kwargs.setdefault('eval_num_samples', entry.num_samples)
         return cls(backbone, sampler, **kwargs)
 
     @classmethod

@@ -186,10 +186,12 @@ register_sampler('mfa', 'euclidean', _euclidean_mfa)
 register_sampler('mfa', 'product', _product_mfa)
 register_sampler('mfa', 'lorentz', _lorentz_mfa)
 register_sampler('mfa', 'unitary', _unitary_mfa)
-register_sampler('canonical', 'permutation', _permutation_canonical, learned=True)
+register_sampler('canonical', 'permutation', _permutation_canonical, learned=True,
+                 num_samples=1)
 register_sampler('canonical', 'euclidean',
                  _learned_frame(EuclideanFrameSampler, noise_scale=0.0), learned=True,
-                 dims=(3,))
+                 dims=(3,), num_samples=1)
 register_sampler('canonical', 'product',
-                 _learned_frame(ProductSampler, noise_scale=0.0), learned=True, dims=(3,))
+                 _learned_frame(ProductSampler, noise_scale=0.0), learned=True, dims=(3,),
+                 num_samples=1)
 register_sampler('exhaustive', 'permutation', _permutation_exhaustive)

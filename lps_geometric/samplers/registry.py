@@ -39,6 +39,7 @@ from lps_geometric.groups.euclidean import OrthogonalGroup, ProductGroup
 from lps_geometric.groups.linear import LorentzGroup, UnitaryGroup
 from lps_geometric.groups.names import normalize_group_name, resolve_group
 from lps_geometric.groups.symmetric import SymmetricGroup
+from lps_geometric.utils.validation import check_positive_int
 
 __all__ = ['GROUP_KINDS', 'SamplerEntry', 'register_sampler', 'unregister_sampler',
            'available_methods', 'registered_samplers', 'group_kind', 'lookup_sampler']
@@ -74,12 +75,17 @@ class SamplerEntry:
             features.
         dims (tuple of int, optional): The dimensions :math:`d` the constructor
             supports; :obj:`None` for any.
+        num_samples (int, optional): The samples :math:`k` that
+            :meth:`~lps_geometric.nn.Symmetrize.from_method` uses by default in
+            training and evaluation (one for canonicalization, whose copies would all
+            be the same); :obj:`None` keeps the layer's defaults.
     """
     method: str
     kind: str
     constructor: Callable[..., nn.Module]
     learned: bool = False
     dims: Optional[Tuple[int, ...]] = None
+    num_samples: Optional[int] = None
 
     def build(self, group, in_channels: Optional[int] = None, **kwargs) -> nn.Module:
         r"""The sampler for ``group`` (a group object of this entry's kind)."""
@@ -123,7 +129,7 @@ def _check_method(method: str) -> str:
 def register_sampler(method: str, kind: str,
                      constructor: Optional[Callable[..., nn.Module]] = None, *,
                      learned: bool = False, dims: Optional[Iterable[int]] = None,
-                     replace: bool = False):
+                     num_samples: Optional[int] = None, replace: bool = False):
     r"""Registers ``constructor`` as the sampler of ``method`` for the groups of
     ``kind``, so that :func:`~lps_geometric.samplers.build_sampler` (and
     :meth:`~lps_geometric.nn.Symmetrize.from_method`) build it by name. Used as a
@@ -140,11 +146,16 @@ def register_sampler(method: str, kind: str,
             is refused. (default: :obj:`False`)
         dims (iterable of int, optional): The dimensions :math:`d` it supports, for the
             kinds whose groups have one; others are refused. (default: any)
+        num_samples (int, optional): The default :math:`k` of
+            :meth:`~lps_geometric.nn.Symmetrize.from_method` for this method (e.g.
+            :obj:`1` for a noise-free sampler). (default: :obj:`None`: the layer's)
         replace (bool, optional): Replace an entry already registered for the pair;
             without it a second registration is refused. (default: :obj:`False`)
     """
     method = _check_method(method)
     _check_kind(kind)
+    if num_samples is not None:
+        num_samples = check_positive_int('num_samples', num_samples)
     if dims is not None:
         if kind not in _DIMENSIONED:
             raise ValueError(f"'dims' restricts a dimension, which groups of kind "
@@ -161,7 +172,7 @@ def register_sampler(method: str, kind: str,
             raise ValueError(f"Method '{method}' already has a sampler for "
                              f"{GROUP_KINDS[kind]} ({_TABLE[key].constructor!r}); pass "
                              f"replace=True to replace it")
-        _TABLE[key] = SamplerEntry(method, kind, fn, bool(learned), dims)
+        _TABLE[key] = SamplerEntry(method, kind, fn, bool(learned), dims, num_samples)
         return fn
 
     return add if constructor is None else add(constructor)

@@ -220,6 +220,25 @@ def test_the_layer_builds_through_the_registry(restore_registry):
     assert (model.sampler.budget, model.sampler.dim) == (2, 4)
 
 
+def test_an_entry_sets_the_default_number_of_samples(restore_registry):
+    canonical = Symmetrize.from_method(torch.nn.Identity(), 'canonical', 'S_n',
+                                       in_channels=3)
+    assert (canonical.num_samples, canonical.eval_num_samples) == (1, 1)
+    assert registered_samplers('permutation')[('canonical', 'permutation')].num_samples == 1
+    lps = Symmetrize.from_method(torch.nn.Identity(), 'lps', 'S_n', in_channels=3,
+                                 num_samples=4)
+    assert (lps.num_samples, lps.eval_num_samples) == (4, 4)
+
+    register_sampler('ga3', 'permutation',
+                     lambda group, **kw: UniformPermutationSampler(), num_samples=3)
+    model = Symmetrize.from_method(torch.nn.Identity(), 'ga3', 'S_n')
+    assert (model.num_samples, model.eval_num_samples) == (3, 3)
+    explicit = Symmetrize.from_method(torch.nn.Identity(), 'ga3', 'S_n', num_samples=2)
+    assert explicit.num_samples == 2
+    with pytest.raises(ValueError, match="'num_samples'"):
+        register_sampler('ga0', 'permutation', lambda group, **kw: None, num_samples=0)
+
+
 def test_a_program_replaces_a_built_in_sampler(restore_registry):
     register_sampler('ga', 'permutation', lambda group, **kw: _Fixed(0), replace=True)
     assert isinstance(build_sampler('ga', 'S_n'), _Fixed)
