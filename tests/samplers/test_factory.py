@@ -79,7 +79,7 @@ def restore_registry():
         unregister_sampler(*key)
     for (method, kind), entry in before.items():
         register_sampler(method, kind, entry.constructor, learned=entry.learned,
-                         dims=entry.dims, replace=True)
+                         dims=entry.dims, num_samples=entry.num_samples, replace=True)
 
 
 @pytest.mark.parametrize('method, group', sorted(EXPECTED))
