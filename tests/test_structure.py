@@ -16,7 +16,7 @@ PACKAGE = REPO / 'lps_geometric'
 TESTS = REPO / 'tests'
 
 #: The sub-packages (dotted, below ``lps_geometric``) whose modules each have a test file.
-MIRRORED = ('datasets', 'diagnostics', 'utils', 'testing', 'frames')
+MIRRORED = ('datasets', 'diagnostics', 'utils', 'testing', 'frames', 'nn')
 
 
 def modules(package: str) -> List[Path]:

@@ -1,13 +1,10 @@
 import torch
 from torch_geometric.utils import to_dense_adj, to_dense_batch
 
-from lps_geometric import PermutationSampler, Symmetrize
-from lps_geometric.nn import AdjacencyMLP
 from lps_geometric.groups import Permutation
 from lps_geometric.nn import to_dense_image
-from lps_geometric.samplers import banded_soft_rank, straight_through
-from lps_geometric.samplers.relaxation import band_positions
-from lps_geometric.testing import random_batch
+from lps_geometric.samplers.relaxation import (band_positions, banded_soft_rank,
+                                               straight_through)
 from lps_geometric.utils.batch import max_graph_size
 
 
@@ -50,16 +47,39 @@ def test_relaxed_dense_image_matches_dense_permutation(batch):
     assert torch.allclose(grad_sparse, grad_dense, atol=1e-5)
 
 
-def test_adjacency_mlp_symmetrized():
-    data = random_batch(sizes=(4, 3, 1))
-    from lps_geometric import equivariance_error
-    from lps_geometric.samplers import ExhaustivePermutationSampler
-    from lps_geometric.diagnostics import assert_equivariant
-    mlp = AdjacencyMLP(3, 2, max_nodes=4, edge_dim=4, hidden_channels=[32])
-    exact = Symmetrize(mlp, ExhaustivePermutationSampler()).eval()
-    assert_equivariant(exact, data, rtol=1e-5)
-    assert equivariance_error(mlp, data).max_abs > 1e-4
-    lps = Symmetrize(mlp, PermutationSampler(3, edge_dim=4, tau=0.5), num_samples=2)
-    lps(data).sum().backward()
-    assert sum(float(p.grad.abs().sum()) for p in lps.sampler.parameters()) > 0
-    assert 'AdjacencyMLP(3, 2' in repr(mlp)
+def test_hard_dense_image_is_the_adjacency_with_features_on_the_diagonal(batch):
+    n = max_graph_size(batch.ptr)
+    image = to_dense_image(batch, n, edge_dim=4, node_dim=3)
+    assert image.shape == (batch.num_graphs, n, n, 1 + 4 + 3)
+    A = to_dense_adj(batch.edge_index, batch.batch,
+                     torch.cat([torch.ones(batch.num_edges, 1), batch.edge_attr], 1),
+                     max_num_nodes=n)
+    assert torch.allclose(image[..., :5], A)
+    X, _ = to_dense_batch(batch.x, batch.batch, max_num_nodes=n)
+    idx = torch.arange(n)
+    assert torch.allclose(image[:, idx, idx, 5:], X)
+    off = ~torch.eye(n, dtype=torch.bool)
+    assert (image[:, off, 5:] == 0).all()
+    assert to_dense_image(batch, n, edge_dim=4, node_dim=3, dtype=torch.double).dtype \
+        == torch.double
+
+
+def test_pixel_entries_of_a_band():
+    from lps_geometric.nn.relaxed_graph import edge_pixels, node_pixels
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    ptr = torch.tensor([0, 3, 5])
+    edge_index = torch.tensor([[0, 3], [2, 4]])
+    hard = edge_pixels(edge_index, batch, ptr)
+    assert hard.row.tolist() == [0, 0] and hard.col.tolist() == [2, 1]
+    assert hard.weight.tolist() == [1.0, 1.0] and hard.graph.tolist() == [0, 1]
+    band = torch.rand(5, 3)
+    relaxed = edge_pixels(edge_index, batch, ptr, band)
+    assert relaxed.weight.numel() == 2 * (4 * 1 + 1)
+    # the hard pixel weighs band[src, w] * band[dst, w]
+    assert torch.allclose(relaxed.weight[:2], band[[0, 3], 1] * band[[2, 4], 1])
+    # shifted rows and columns are clamped into their graph
+    assert relaxed.row.max() <= 2 and relaxed.col[relaxed.graph == 1].max() <= 1
+    nodes = node_pixels(batch, ptr, band)
+    assert torch.equal(nodes.row, nodes.col)
+    assert nodes.row.tolist() == [0, 0, 1, 0, 1, 2, 1, 2, 2, 0, 0, 1, 0, 1, 1]
+    assert torch.equal(nodes.weight, band.reshape(-1))

@@ -315,23 +315,3 @@ def test_repr_and_reset_parameters():
     after = list(model.backbone.parameters())
     # Every weight matrix is drawn again (PyG initialises biases to zero).
     assert all(not torch.equal(a, b) for a, b in zip(before, after) if a.dim() > 1)
-
-
-def test_position_encoding_reads_each_nodes_place_in_its_graph():
-    from lps_geometric.nn import PositionEncoding
-    data = random_batch(sizes=(3, 1, 4))
-    encoding = PositionEncoding(5, 6)
-    codes = encoding(data.batch, data.ptr)
-    local = torch.tensor([0, 1, 2, 0, 0, 1, 2, 3])
-    assert torch.equal(codes, encoding.weight[local])
-    # A one-hot band reads the same codes.
-    band = torch.zeros(data.num_nodes, 5)
-    band[:, 2] = 1.0
-    assert torch.allclose(encoding(data.batch, data.ptr, band), codes)
-    fixed = PositionEncoding(5, 6, 'sinusoidal')
-    assert 'weight' in dict(fixed.named_buffers()) and not list(fixed.parameters())
-    assert repr(fixed) == 'PositionEncoding(5, 6, kind=sinusoidal)'
-    with pytest.raises(ValueError, match='position code'):
-        PositionEncoding(5, 6, 'onehot')
-    with pytest.raises(ValueError, match='positive'):
-        PositionEncoding(0, 6)

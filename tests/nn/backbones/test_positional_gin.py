@@ -8,7 +8,7 @@ from lps_geometric.samplers import ExhaustivePermutationSampler
 from lps_geometric.diagnostics import assert_equivariant
 from lps_geometric.groups import Permutation
 from lps_geometric.nn.backbones.positional_gin import position_table
-from lps_geometric.samplers import banded_soft_rank, straight_through
+from lps_geometric.samplers.relaxation import banded_soft_rank, straight_through
 from lps_geometric.testing import random_batch
 from lps_geometric.utils.batch import local_index
 from lps_geometric.utils import replicate_batch
