@@ -12,12 +12,14 @@ from .factory import METHODS, build_sampler
 from .registry import (GROUP_KINDS, SamplerEntry, available_methods, group_kind,
                        register_sampler, registered_samplers, unregister_sampler)
 
+# The relaxation and noise internals imported above (``sample_noise``,
+# ``banded_soft_rank``, ``straight_through``, ``band_entropy``,
+# ``canonicalizing_transform``) stay importable from here but are not part of the
+# public list.
 __all__ = [
     'Sampler', 'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
-    'ExhaustivePermutationSampler', 'banded_soft_rank', 'straight_through',
-    'band_entropy', 'sample_noise', 'EuclideanFrameSampler', 'ProductSampler',
-    'UniformRotationSampler', 'UniformProductSampler', 'canonicalizing_transform',
-    'build_sampler', 'METHODS'
+    'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
+    'UniformRotationSampler', 'UniformProductSampler', 'build_sampler', 'METHODS'
 ]
 __all__ += ['register_sampler', 'unregister_sampler', 'available_methods',
             'registered_samplers', 'group_kind', 'GROUP_KINDS', 'SamplerEntry']

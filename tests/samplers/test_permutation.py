@@ -1,15 +1,14 @@
+r"""The learned permutation sampler (:mod:`lps_geometric.samplers.permutation`): ranks
+that follow the input and the noise, ties, the GIN scores, reproducibility, gradients,
+the relaxation only in training, and its settings and input checks."""
 import pytest
 import torch
 
 from lps_geometric import PermutationSampler, Symmetrize
 from lps_geometric.groups import SymmetricGroup
-from lps_geometric.samplers import ExhaustivePermutationSampler, UniformPermutationSampler
 from lps_geometric.groups import segment_argsort
 from lps_geometric.nn import AdjacencyPatchTransformer
-from lps_geometric.samplers import banded_soft_rank, straight_through, band_entropy
-from lps_geometric.testing import dense_soft_assignment, random_batch
 from lps_geometric.utils import replicate_batch
-from lps_geometric.utils.batch import max_graph_size
 
 
 def make_sampler(**kwargs):
@@ -135,47 +134,6 @@ def test_generator_makes_samples_reproducible(batch):
     assert torch.equal(r1, r2)
 
 
-@pytest.mark.parametrize('sinkhorn_iters', [0, 5])
-def test_band_equals_dense_softsort_when_wide(batch, sinkhorn_iters):
-    score = torch.randn(batch.num_nodes)
-    from lps_geometric.groups import Permutation
-    perm = Permutation.from_scores(score, batch.batch, batch.ptr)
-    n = max_graph_size(batch.ptr)
-    band = banded_soft_rank(score, perm, band=n, tau=0.5, sinkhorn_iters=sinkhorn_iters)
-    dense = dense_soft_assignment(score, perm, n, tau=0.5,
-                                  sinkhorn_iters=sinkhorn_iters)
-    # Band entry m of node v is position rank_v + m - n.
-    local = torch.arange(batch.num_nodes) - batch.ptr[batch.batch]
-    for m in range(2 * n + 1):
-        j = perm.rank + m - n
-        ok = (j >= 0) & (j < (batch.ptr[1:] - batch.ptr[:-1])[batch.batch])
-        expected = dense[batch.batch[ok], local[ok], j[ok]]
-        assert torch.allclose(band[ok, m], expected, atol=1e-6)
-        assert torch.all(band[~ok, m] == 0)
-
-
-def test_band_rows_are_distributions(batch):
-    score = torch.randn(batch.num_nodes)
-    from lps_geometric.groups import Permutation
-    perm = Permutation.from_scores(score, batch.batch, batch.ptr)
-    soft = banded_soft_rank(score, perm, band=2, tau=0.1, sinkhorn_iters=3)
-    assert torch.allclose(soft.sum(1), torch.ones(batch.num_nodes), atol=1e-6)
-    assert bool((soft >= 0).all())
-    # Small temperature: mass concentrates on the hard rank.
-    cold = banded_soft_rank(score, perm, band=2, tau=1e-4)
-    assert float(band_entropy(cold)) < float(band_entropy(soft))
-
-
-def test_straight_through_is_exactly_hard_forward():
-    soft = torch.rand(5, 5, requires_grad=True)
-    st = straight_through(soft, band=2)
-    expected = torch.zeros(5, 5)
-    expected[:, 2] = 1
-    assert torch.equal(st, expected)
-    (st * torch.randn(5, 5)).sum().backward()
-    assert soft.grad.abs().sum() > 0
-
-
 def test_gradients_reach_the_sampler(batch):
     backbone = AdjacencyPatchTransformer(3, 2, max_nodes=9, edge_dim=4, patch_size=3,
                                          embed_dim=16, depth=1, num_heads=2)
@@ -208,53 +166,6 @@ def test_repr_and_reset():
     sampler = PermutationSampler(3)
     assert 'PermutationSampler(3' in repr(sampler)
     sampler.reset_parameters()
-
-
-def test_uniform_sampler_is_uniform():
-    data = random_batch(sizes=(3, ))
-    gen = torch.Generator().manual_seed(0)
-    ranks = UniformPermutationSampler()(data, 6000, generator=gen).element.rank
-    _, counts = torch.unique(ranks.view(6000, 3), dim=0, return_counts=True)
-    assert counts.numel() == 6
-    assert bool(((counts > 850) & (counts < 1150)).all()), counts
-
-
-def test_exhaustive_sampler_enumerates_every_permutation():
-    data = random_batch(sizes=(4, 2, 1, 3))
-    sample = ExhaustivePermutationSampler()(data)
-    assert sample.copies == 24 and sample.num_samples is None
-    assert sample.frame_size.tolist() == [24.0, 2.0, 1.0, 6.0]
-    rank = sample.element.rank.view(24, -1)
-    ptr = data.ptr
-    for g, n in enumerate([4, 2, 1, 3]):
-        block = rank[:, int(ptr[g]):int(ptr[g + 1])]
-        _, counts = torch.unique(block, dim=0, return_counts=True)
-        assert counts.numel() == torch.tensor(range(1, n + 1)).prod()
-        assert bool((counts == counts[0]).all())  # uniform multiplicities
-
-
-def test_exhaustive_sampler_refuses_large_graphs():
-    with pytest.raises(ValueError, match='max_nodes'):
-        ExhaustivePermutationSampler(max_nodes=5)(random_batch(sizes=(6, )))
-
-
-def test_uniform_and_exhaustive_samplers_validate_their_input():
-    data = random_batch(sizes=(3, 2), p=1.0)
-    for bad in (0, -2, 2.0, False):
-        with pytest.raises(ValueError, match='num_samples'):
-            UniformPermutationSampler()(data, bad)
-        with pytest.raises(ValueError, match='num_samples'):
-            ExhaustivePermutationSampler()(data, bad)
-    with pytest.raises(ValueError, match='noise'):
-        UniformPermutationSampler()(data, 2, noise=torch.rand(data.num_nodes, 1))
-    broken = data.clone()
-    broken.edge_index = broken.edge_index.clone()
-    broken.edge_index[0, 0] = 99
-    from lps_geometric.utils.validation import GraphInputError
-    for sampler in (UniformPermutationSampler(), ExhaustivePermutationSampler(),
-                    make_sampler()):
-        with pytest.raises(GraphInputError):
-            sampler(broken, 1)
 
 
 def test_one_dimensional_edge_attr_is_one_edge_channel(batch):
