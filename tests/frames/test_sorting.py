@@ -55,7 +55,7 @@ def test_tied_rows_get_tie_samples_copies_and_a_larger_frame():
     assert torch.allclose(sample.weight.sum(), torch.ones((), dtype=torch.float64))
 
 
-def test_bad_settings_are_refused():
+def test_sorted_product_frame_refuses_bad_settings():
     with pytest.raises(ValueError, match="'key'"):
         SortedProductFrameSampler(torch.nn.Identity())
     with pytest.raises(ValueError):
