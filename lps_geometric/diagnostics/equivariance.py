@@ -206,11 +206,10 @@ def _noise_drawer(sampler: Any) -> Tuple[Optional[NoiseDrawer], bool, str]:
     of vectors, and why there is no such function."""
     name = type(sampler).__name__
     if isinstance(sampler, PermutationSampler):
-        weight = sampler.encoder.weight
-
         def draw(data, k, generator):
+            device, dtype = sampler.noise_reference(data)
             return sample_noise(k * data.num_nodes, sampler.noise_scale, sampler.noise,
-                                weight.device, weight.dtype, generator)
+                                device, dtype, generator)
         return draw, False, ''
     if isinstance(sampler, UniformPermutationSampler):
         def draw(data, k, generator):

@@ -17,7 +17,7 @@ from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.groups.spread import (pairwise_mean_sq, permutation_spread,
                                          rotation_spread)
-from lps_geometric.samplers.base import Sampler
+from lps_geometric.samplers.base import sampler_requirements
 from lps_geometric.utils.batch import batch_vector, num_graphs_of
 from lps_geometric.utils.validation import check_positive_int, validate_graph_batch
 
@@ -90,8 +90,7 @@ def sample_spread(sampler, data: Data, num_samples: int = 8,
     if num_samples < 2:
         raise ValueError(f"The spread needs at least two samples (got "
                          f"num_samples={num_samples})")
-    needs = sampler.input_requirements() if isinstance(sampler, Sampler) else \
-        dict(require_pos=bool(getattr(sampler, 'requires_pos', False)))
+    needs = sampler_requirements(sampler)
     needs.pop('node_channels', None)
     validate_graph_batch(data, **needs)
     kwargs = {} if generator is None else {'generator': generator}

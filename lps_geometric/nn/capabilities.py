@@ -55,8 +55,9 @@ def capabilities_of(backbone: nn.Module) -> BackboneCapabilities:
 
     Every backbone of this library declares them. A module that declares nothing (a
     user's own network) is described by the attributes such modules conventionally
-    carry, ``level``, ``max_nodes``, ``in_channels`` and ``edge_dim``, where present; it
-    does not receive ``band``.
+    carry, ``level`` (:obj:`"graph"` or :obj:`"node"`), ``max_nodes`` (a positive
+    integer), ``in_channels`` and ``edge_dim`` (non-negative integers), where present
+    with such values; it does not receive ``band``.
     """
     declared = getattr(backbone, 'capabilities', None)
     if isinstance(declared, BackboneCapabilities):
@@ -65,12 +66,13 @@ def capabilities_of(backbone: nn.Module) -> BackboneCapabilities:
         raise TypeError(f"{type(backbone).__name__}.capabilities must be a "
                         f"BackboneCapabilities (got {type(declared).__name__})")
 
-    def attribute(name):
+    def count(name, minimum):
         value = getattr(backbone, name, None)
-        return value if isinstance(value, (int, str)) and not isinstance(value, bool) \
-            else None
+        return value if isinstance(value, int) and not isinstance(value, bool) \
+            and value >= minimum else None
 
-    return BackboneCapabilities(level=attribute('level') or 'graph',
-                                max_nodes=attribute('max_nodes'),
-                                in_channels=attribute('in_channels'),
-                                edge_dim=attribute('edge_dim'))
+    level = getattr(backbone, 'level', None)
+    return BackboneCapabilities(level=level if level in _LEVELS else 'graph',
+                                max_nodes=count('max_nodes', 1),
+                                in_channels=count('in_channels', 0),
+                                edge_dim=count('edge_dim', 0))

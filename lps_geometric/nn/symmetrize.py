@@ -1,5 +1,6 @@
 r"""The symmetrization layer: one wrapper for LPS, group averaging and canonicalization."""
-from typing import Optional, Union
+import inspect
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -9,7 +10,7 @@ from lps_geometric.groups.spread import rotation_spread
 from lps_geometric.groups.euclidean import split_element
 from lps_geometric.groups.linear import LinearTransform
 from lps_geometric.nn.capabilities import BackboneCapabilities, capabilities_of
-from lps_geometric.samplers.base import GroupSample, Sampler
+from lps_geometric.samplers.base import GroupSample, sampler_requirements
 from lps_geometric.samplers.factory import build_sampler
 from lps_geometric.samplers.registry import lookup_sampler
 from lps_geometric.utils.validation import (GraphInputError, check_positive_int,
@@ -46,25 +47,30 @@ class Symmetrize(nn.Module):
     exhaustive averaging.
 
     The :math:`k` samples are one backbone call: the batch is stacked :math:`k` times into a
-    batch of :math:`kB` graphs (no padding), relabelled into each sample's canonical order,
-    run through :math:`f`, mapped back (node outputs return to their nodes) and averaged.
+    batch of :math:`kB` graphs (no padding; a frame stacks each graph as many times as its
+    frame has elements), relabelled into each sample's canonical order, run through
+    :math:`f`, mapped back (node outputs return to their nodes) and averaged with the
+    sample's weights. The steps are methods (:meth:`check_input`, :meth:`sample`,
+    :meth:`canonicalize`, :meth:`run_backbone`, :meth:`invert`, :meth:`average`).
 
     Args:
         backbone (torch.nn.Module): Maps a canonically ordered ``Batch`` to graph outputs
-            :math:`(B, C)` or node outputs :math:`(|V|, C)`.
-        sampler (torch.nn.Module): Returns a
+            :math:`(B, C)` or node outputs :math:`(|V|, C)`; what it reads and returns
+            is its :class:`~lps_geometric.nn.BackboneCapabilities`.
+        sampler (torch.nn.Module): A :class:`~lps_geometric.samplers.Sampler` (or any
+            module with its call signature) returning a
             :class:`~lps_geometric.samplers.GroupSample` for ``(data, num_samples)``.
         num_samples (int, optional): :math:`k` in training. (default: :obj:`1`)
         eval_num_samples (int, optional): :math:`k` in evaluation. (default:
             ``num_samples``)
-        level (str, optional): :obj:`"graph"` or :obj:`"node"`. (default: the backbone's
-            ``level`` attribute, else :obj:`"graph"`)
+        level (str, optional): :obj:`"graph"` or :obj:`"node"`. (default: the level the
+            backbone declares, see :func:`~lps_geometric.nn.capabilities_of`)
         entropy_weight (float, optional): Weight of the sampler's entropy penalty in
             :meth:`regularization_loss`. (default: :obj:`0.0`)
         spread_weight (float, optional): Weight :math:`\lambda` of a penalty
             :math:`\lambda\,(1 - s)` in :meth:`regularization_loss`, where :math:`s` is
             the spread of the :math:`k \ge 2` rotations sampled for each graph in the last
-            training pass (:func:`~lps_geometric.diagnostics.rotation_spread`: one for
+            training pass (:func:`~lps_geometric.groups.rotation_spread`: one for
             Haar samples, zero for one frame per input), averaged over the batch. It
             keeps a learned frame sampler from collapsing into a canonicalization
             (whose noise a network can learn to ignore). (default: :obj:`0.0`)
@@ -101,8 +107,9 @@ class Symmetrize(nn.Module):
         num_samples = check_positive_int('num_samples', num_samples)
         if eval_num_samples is not None:
             eval_num_samples = check_positive_int('eval_num_samples', eval_num_samples)
-        self.capabilities = capabilities_of(backbone)
-        level = level or self.capabilities.level
+        capabilities = capabilities_of(backbone)
+        _check_band_argument(backbone, capabilities)
+        level = level or capabilities.level
         if level not in ('graph', 'node'):
             raise ValueError(f"'level' must be 'graph' or 'node' (got '{level}')")
         if output not in ('scalar', 'vector', 'position'):
@@ -119,23 +126,38 @@ class Symmetrize(nn.Module):
             raise ValueError(f"'spread_weight' must be non-negative (got {spread_weight})")
         self.spread_weight = spread_weight
         self.validate = validate
-        self._requirements = self._input_requirements(sampler, self.capabilities)
         self.last_sample: Optional[GroupSample] = None
+        self._declared = None    # (backbone, sampler, capabilities, requirements)
 
-    @staticmethod
-    def _input_requirements(sampler: nn.Module,
-                            capabilities: BackboneCapabilities) -> dict:
-        r"""The checks of :func:`~lps_geometric.utils.validate_graph_batch` that the
-        sampler's and the backbone's declarations ask for, derived once."""
-        if isinstance(sampler, Sampler):
-            needs = sampler.input_requirements()
-        else:   # a user's own sampler that does not derive from Sampler
-            needs = Sampler.input_requirements(sampler) if hasattr(sampler, 'dim') \
-                else dict(require_pos=bool(getattr(sampler, 'requires_pos', False)))
-        if needs.get('node_channels') is None:
-            needs['node_channels'] = capabilities.in_channels or None
-        return dict(needs, max_nodes=capabilities.max_nodes,
-                    edge_channels=capabilities.edge_dim or None)
+    def _declarations(self) -> Tuple[BackboneCapabilities, dict]:
+        r"""The backbone's capabilities and the input checks that they and the
+        sampler's requirements ask for, derived once per (backbone, sampler) pair (again
+        when either is replaced)."""
+        declared = self._declared
+        if declared is None or declared[0] is not self.backbone \
+                or declared[1] is not self.sampler:
+            capabilities = capabilities_of(self.backbone)
+            _check_band_argument(self.backbone, capabilities)
+            needs = sampler_requirements(self.sampler)
+            if needs.get('node_channels') is None:
+                needs['node_channels'] = capabilities.in_channels or None
+            needs = dict(needs, max_nodes=capabilities.max_nodes,
+                         edge_channels=capabilities.edge_dim or None)
+            declared = (self.backbone, self.sampler, capabilities, needs)
+            object.__setattr__(self, '_declared', declared)
+        return declared[2], declared[3]
+
+    @property
+    def backbone_capabilities(self) -> BackboneCapabilities:
+        r"""The backbone's :class:`~lps_geometric.nn.BackboneCapabilities`."""
+        return self._declarations()[0]
+
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        r"""The layer's own declaration, for a symmetrized model used as a backbone:
+        the backbone's limits at the layer's ``level``; it reads no ``band``."""
+        inner = self.backbone_capabilities
+        return inner.with_changes(level=self.level, reads_band=False)
 
     @classmethod
     def from_method(cls, backbone: nn.Module, method: str = 'lps', group='S_n',
@@ -244,7 +266,7 @@ class Symmetrize(nn.Module):
         :class:`~lps_geometric.utils.GraphInputError` names any problem."""
         data = self._as_data(data, edge_index, edge_attr, batch)
         if self.validate:
-            validate_graph_batch(data, **self._requirements)
+            validate_graph_batch(data, **self._declarations()[1])
         return data
 
     def sample(self, data: Data, num_samples: Optional[int] = None, *,
@@ -272,7 +294,7 @@ class Symmetrize(nn.Module):
         r""":math:`f(g^{-1} \cdot G)` for every copy; a backbone that declares
         ``reads_band`` also receives the sampler's relaxed permutation, in the canonical
         node order, as ``band``."""
-        if sample.band is not None and self.capabilities.reads_band:
+        if sample.band is not None and self.backbone_capabilities.reads_band:
             band = sample.element.permute_nodes(sample.band)
             return self.backbone(canonical, band=band)
         return self.backbone(canonical)
@@ -293,16 +315,29 @@ class Symmetrize(nn.Module):
         r"""The weighted average over the copies of every graph: rows of ``out``
         (one per stacked graph or node) times their copy's weight, summed into their
         input graph's (or node's) row."""
+        if not (out.is_floating_point() or out.is_complex()):
+            raise TypeError(f'The backbone returned {out.dtype} outputs; an average '
+                            f'needs floating-point (or complex) outputs')
         if self.level == 'graph':
             index, weight, size = sample.graph_index, sample.weight, sample.num_graphs
         else:
             index = sample.node_index
             weight = sample.weight[sample.stacked.batch]
             size = sample.num_nodes
-        weighted = out * weight.to(out.dtype).view(-1, *([1] * (out.dim() - 1)))
-        # index_add_ adds the rows in stacked order (deterministically, also in
-        # deterministic mode on CUDA), so a graph's copies always sum in the same order
-        return weighted.new_zeros((size, *out.shape[1:])).index_add_(0, index, weighted)
+        # half precision is averaged in float32 (a weight such as 1/3 rounds badly in
+        # bfloat16), and the result is cast back
+        work = torch.promote_types(out.dtype, torch.float32)
+        weighted = out.to(work) * weight.to(work).view(-1, *([1] * (out.dim() - 1)))
+        if sample.copies is not None:
+            # k blocks of the input rows: a sum over the block axis, deterministic on
+            # every device and in the same order for every row
+            total = weighted.view(sample.copies, size, *out.shape[1:]).sum(dim=0)
+        else:
+            # a ragged stack: rows scattered to their graph or node (index_add_ is
+            # deterministic on the CPU, and on CUDA in deterministic mode)
+            total = weighted.new_zeros((size, *out.shape[1:])).index_add_(0, index,
+                                                                          weighted)
+        return total.to(out.dtype)
 
     def regularization_loss(self) -> Tensor:
         r"""The sampler's penalties for the last forward pass (zero when there are none);
@@ -330,6 +365,17 @@ class Symmetrize(nn.Module):
                 f'eval_num_samples={self.eval_num_samples}, level={self.level}, '
                 f'output={self.output}' + (f', spread_weight={self.spread_weight}'
                                            if self.spread_weight else '') + ')')
+
+
+def _check_band_argument(backbone: nn.Module, capabilities: BackboneCapabilities):
+    r"""A backbone that declares ``reads_band`` must take ``band`` in ``forward``."""
+    if not capabilities.reads_band:
+        return
+    parameters = inspect.signature(backbone.forward).parameters.values()
+    if not any(p.name == 'band' or p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in parameters):
+        raise TypeError(f"{type(backbone).__name__} declares reads_band=True, but its "
+                        f"forward takes no 'band' argument")
 
 
 def _sampled_rotation(sample: GroupSample) -> Optional[Tensor]:

@@ -2,7 +2,7 @@ r"""Samplers: ``sampler(data, num_samples) -> GroupSample``, one group element p
 every graph. Learned (LPS), uniform (group averaging) and exhaustive, for S_n, the
 Euclidean groups O(3)/SO(3)/E(3)/SE(3) and S_n x E(3); :func:`build_sampler` gives
 every method (also the frames of :mod:`lps_geometric.frames`) by name."""
-from .base import GroupSample, Sampler
+from .base import GroupSample, Sampler, sampler_requirements
 from .permutation import PermutationSampler, sample_noise
 from .relaxation import band_entropy, banded_soft_rank, straight_through
 from .uniform import ExhaustivePermutationSampler, UniformPermutationSampler
@@ -17,7 +17,8 @@ from .registry import (GROUP_KINDS, SamplerEntry, available_methods, group_kind,
 # ``canonicalizing_transform``) stay importable from here but are not part of the
 # public list.
 __all__ = [
-    'Sampler', 'GroupSample', 'PermutationSampler', 'UniformPermutationSampler',
+    'Sampler', 'GroupSample', 'sampler_requirements', 'PermutationSampler',
+    'UniformPermutationSampler',
     'ExhaustivePermutationSampler', 'EuclideanFrameSampler', 'ProductSampler',
     'UniformRotationSampler', 'UniformProductSampler', 'build_sampler', 'METHODS'
 ]

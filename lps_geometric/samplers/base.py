@@ -21,10 +21,10 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-__all__ = ['GroupSample', 'Sampler']
+__all__ = ['GroupSample', 'Sampler', 'sampler_requirements']
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class GroupSample:
     r"""Group elements for a stack of copies of a batch of :math:`B` graphs, and how to
     average over them.
@@ -96,8 +96,16 @@ class GroupSample:
         defaults to :math:`1/k`. ``num_samples`` defaults to :math:`k` (pass
         ``num_samples=None`` for an enumerated set); other fields are passed on."""
         k, B = int(num_copies), int(num_graphs)
-        device = stacked.batch.device if stacked.batch is not None else None
-        N = stacked.num_nodes // max(k, 1)
+        if k < 1:
+            raise ValueError(f"'num_copies' must be positive (got {num_copies})")
+        N, rest = divmod(stacked.num_nodes, k)
+        if rest or stacked.num_graphs != k * B:
+            raise ValueError(f"A stack of {k} copies of {B} graphs needs k B graphs and "
+                             f"a multiple of k nodes (got {stacked.num_graphs} graphs, "
+                             f"{stacked.num_nodes} nodes)")
+        tensor = stacked.batch if stacked.batch is not None else next(
+            (v for v in stacked.to_dict().values() if isinstance(v, Tensor)), None)
+        device = tensor.device if tensor is not None else None
         graph_index = torch.arange(B, device=device).repeat(k)
         node_index = torch.arange(N, device=device).repeat(k)
         if weight is None:
@@ -185,3 +193,19 @@ class Sampler(nn.Module):
                     pos_dim=self.dim if self.requires_pos else None,
                     complex_pos=self.complex_pos)
 
+
+def sampler_requirements(sampler: nn.Module) -> Dict[str, Any]:
+    r"""What ``sampler`` reads from a batch, as keyword arguments of
+    :func:`~lps_geometric.utils.validate_graph_batch`: its
+    :meth:`Sampler.input_requirements`, or, for a sampler of one's own that does not
+    derive from :class:`Sampler`, the same attributes read where present
+    (``requires_pos``, ``dim``, ``complex_pos``, ``in_channels``)."""
+    if isinstance(sampler, Sampler):
+        return sampler.input_requirements()
+    requires_pos = bool(getattr(sampler, 'requires_pos', False))
+    channels = getattr(sampler, 'in_channels', None)
+    channels = channels if isinstance(channels, int) and not isinstance(channels, bool) \
+        and channels > 0 else None
+    return dict(require_pos=requires_pos, node_channels=channels,
+                pos_dim=getattr(sampler, 'dim', 3) if requires_pos else None,
+                complex_pos=bool(getattr(sampler, 'complex_pos', False)))

@@ -3,7 +3,7 @@ r"""Learned distribution over node permutations (probabilistic symmetrization of
 import inspect
 import warnings
 from collections import OrderedDict
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -389,6 +389,18 @@ class PermutationSampler(Sampler):
         # depend on the row's position.
         return (h * self.score.weight.view(-1)).sum(dim=-1) + self.score.bias
 
+    def noise_reference(self, data: Optional[Data] = None
+                        ) -> Tuple[torch.device, torch.dtype]:
+        r"""The device and dtype of the noise the sampler draws: those of its first
+        parameter, else (a parameter-free network of the user's) of ``data.x``, else
+        the CPU and float32."""
+        reference = next(self.parameters(), None)
+        if reference is None:
+            x = getattr(data, 'x', None) if data is not None else None
+            reference = x if isinstance(x, Tensor) and x.is_floating_point() \
+                else torch.empty(0)
+        return reference.device, reference.dtype
+
     def _network_scores(self, h: Tensor, data: Data) -> Tensor:
         r"""Scores :math:`(|V|,)` from the user's own ``network``."""
         extra = {}
@@ -457,12 +469,9 @@ class PermutationSampler(Sampler):
         num_samples = check_positive_int('num_samples', num_samples)
         stacked = replicate_batch(data, num_samples)
         if noise is None:
-            reference = next(self.parameters(), None)
-            if reference is None:   # a parameter-free network of the user's
-                reference = stacked.x if isinstance(stacked.x, Tensor) and \
-                    stacked.x.is_floating_point() else torch.empty(0)
+            device, dtype = self.noise_reference(stacked)
             noise = sample_noise(stacked.num_nodes, self.noise_scale, self.noise,
-                                 reference.device, reference.dtype, generator)
+                                 device, dtype, generator)
         elif noise.shape != (stacked.num_nodes, 1):
             raise ValueError(f"'noise' must have shape ({stacked.num_nodes}, 1) for "
                              f"{num_samples} samples of {data.num_nodes} nodes "

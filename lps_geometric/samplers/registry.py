@@ -265,7 +265,7 @@ def lookup_sampler(method: str, group='S_n') -> Tuple[SamplerEntry, object]:
     r"""``(entry, group object)`` for ``method`` and ``group`` (an object or a name), or
     a :class:`ValueError` naming the known methods, or the methods that serve the group
     and the groups the method serves."""
-    method = method.lower()
+    method = _check_method(method)
     known = _methods()
     if method not in known:
         kinds = ', '.join(f"{m}: {'/'.join(_kinds_of(m))}" for m in known)

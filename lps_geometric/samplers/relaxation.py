@@ -14,6 +14,8 @@ where :math:`s_{(j)}` is the :math:`j`-th smallest score of :math:`v`'s graph an
 runs over the band. Optional Sinkhorn iterations alternate column and row normalisation on
 the band (log domain), making the band doubly stochastic where the band allows it.
 """
+import numbers
+
 import torch
 from torch import Tensor
 
@@ -28,11 +30,12 @@ def check_relaxation(tau: float, band: int, sinkhorn_iters: int = 0):
     relaxes one): a positive temperature ``tau``, a non-negative integer band
     half-width ``band`` and number of Sinkhorn iterations; a :class:`ValueError` names
     the one out of range."""
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0 \
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not tau > 0 \
             or tau == float('inf'):
         raise ValueError(f"'tau' must be a positive finite number (got {tau!r})")
     for name, value in (('band', band), ('sinkhorn_iters', sinkhorn_iters)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                or value < 0:
             raise ValueError(f"'{name}' must be a non-negative integer (got {value!r})")
 
 

@@ -86,7 +86,9 @@ class ExponentialMovingAverage:
         r"""Moves the average towards the current parameters of ``model``."""
         params = [p.detach().to(avg.dtype)
                   for avg, p in zip(self.shadow, self._parameters(model))]
-        get_ema_multi_avg_fn(self.current_decay())(self.shadow, params, self.num_updates)
+        if self.shadow:   # swa_utils' helper indexes the first parameter
+            get_ema_multi_avg_fn(self.current_decay())(self.shadow, params,
+                                                       self.num_updates)
         self.num_updates += 1
 
     @contextmanager

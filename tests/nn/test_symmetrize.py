@@ -276,3 +276,61 @@ def test_the_steps_compose_to_forward(level):
         assert torch.allclose(expected, mean, atol=1e-6)
         with pytest.raises(RuntimeError, match='rows for'):
             model.invert(out[:-1], sample)
+
+
+class _Constant(torch.nn.Module):
+    r"""Graph outputs of a constant value and dtype, whatever the input."""
+    def __init__(self, value, dtype):
+        super().__init__()
+        self.value, self.dtype = value, dtype
+
+    def forward(self, data):
+        return torch.full((data.num_graphs, 2), self.value, dtype=self.dtype)
+
+
+def test_the_average_keeps_half_precision_unbiased_and_refuses_integers():
+    data = random_batch(sizes=(4, 3), seed=0)
+    for dtype in (torch.bfloat16, torch.float16):
+        model = Symmetrize(_Constant(100.0, dtype), UniformPermutationSampler(),
+                           num_samples=3)
+        out = model(data)
+        assert out.dtype == dtype and torch.equal(out, torch.full_like(out, 100.0))
+    integer = Symmetrize(_Constant(7, torch.long), UniformPermutationSampler(),
+                         num_samples=3)
+    with pytest.raises(TypeError, match='floating-point'):
+        integer(data)
+
+
+def test_replacing_the_backbone_or_sampler_renews_the_declarations():
+    data = random_batch(sizes=(4, 3), seed=0)
+    model = Symmetrize(_Constant(1.0, torch.float32), PermutationSampler(3, edge_dim=4),
+                       num_samples=2)
+    assert not model.backbone_capabilities.reads_band
+    model.backbone = backbone()
+    assert model.backbone_capabilities.reads_band
+    model(data).sum().backward()          # the band reaches the new backbone
+    assert any(p.grad is not None for p in model.sampler.parameters())
+    from lps_geometric.samplers import UniformRotationSampler
+    model.sampler = UniformRotationSampler()
+    with pytest.raises(GraphInputError, match='pos'):
+        model(data)
+
+
+def test_a_symmetrized_model_declares_itself_as_a_backbone():
+    inner = Symmetrize(backbone('node'), PermutationSampler(3, edge_dim=4),
+                       level='node')
+    assert inner.capabilities.level == 'node' and not inner.capabilities.reads_band
+    assert inner.capabilities.max_nodes == 12
+
+
+def test_a_backbone_that_declares_the_band_must_take_it():
+    from lps_geometric.nn import BackboneCapabilities
+
+    class Forgetful(torch.nn.Module):
+        capabilities = BackboneCapabilities(reads_band=True)
+
+        def forward(self, data):
+            return torch.zeros(data.num_graphs, 1)
+
+    with pytest.raises(TypeError, match="no 'band' argument"):
+        Symmetrize(Forgetful(), UniformPermutationSampler())

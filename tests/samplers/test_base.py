@@ -88,3 +88,22 @@ def test_input_requirements_follow_the_declarations():
 def test_the_base_forward_is_abstract():
     with pytest.raises(NotImplementedError):
         Sampler()(graphs(), 1)
+
+
+def test_requirements_of_a_sampler_of_ones_own():
+    from lps_geometric.samplers import sampler_requirements
+
+    class Own(torch.nn.Module):
+        requires_pos, in_channels = True, 5
+
+    assert sampler_requirements(Own()) == dict(require_pos=True, node_channels=5,
+                                               pos_dim=3, complex_pos=False)
+    assert sampler_requirements(torch.nn.Identity())['node_channels'] is None
+
+
+def test_from_copies_refuses_a_stack_that_is_not_k_blocks():
+    data = graphs()
+    with pytest.raises(ValueError, match="'num_copies'"):
+        GroupSample.from_copies('g', replicate_batch(data, 2), 0, data.num_graphs)
+    with pytest.raises(ValueError, match='k B graphs'):
+        GroupSample.from_copies('g', replicate_batch(data, 2), 3, data.num_graphs)

@@ -70,3 +70,15 @@ def test_euclidean_sampler_refuses_a_network_with_the_wrong_vectors():
     net = EGNN(1, 8, 1, vector_channels=2, out_vector_channels=2, update_pos=False)
     with pytest.raises(ValueError, match='three vectors per node'):
         EuclideanFrameSampler(0, network=net)(data, 1)
+
+
+def test_the_diagnostics_move_the_noise_of_a_sampler_with_its_own_network():
+    from lps_geometric import Symmetrize, equivariance_error
+    from lps_geometric.testing import OrderedMLP
+    data = random_batch(sizes=(5, 4), seed=2)
+    data.pos = torch.randn(data.num_nodes, 3)
+    sampler = PermutationSampler(3, network=GIN(4, 16, num_layers=2, out_channels=1))
+    model = Symmetrize(OrderedMLP(3, 2, max_nodes=8, keys=('pos',)), sampler,
+                       num_samples=2).eval()
+    report = equivariance_error(model, data, 'permutation', num_trials=2)
+    assert report.noise == 'transported'

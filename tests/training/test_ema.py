@@ -115,3 +115,11 @@ def test_updates_equal_a_per_tensor_lerp_bitwise_and_resume_exactly():
     running = model[1].running_mean.clone()
     with ema.applied_to(model):
         assert torch.equal(model[1].running_mean, running)
+
+
+def test_a_model_without_parameters_has_nothing_to_average():
+    model = torch.nn.ReLU()
+    ema = ExponentialMovingAverage(model, 0.9)
+    ema.update(model)
+    ema.update(model)
+    assert ema.num_updates == 2

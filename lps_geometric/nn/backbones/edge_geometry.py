@@ -71,9 +71,9 @@ class ConcatEdgeGeometry(BackboneWrapper):
         softening (float, optional): :math:`\epsilon` of ``inverse_powers``, which
             keeps the features finite for coincident points. (default: :obj:`0.1`)
 
-    The wrapper exposes the backbone's ``level`` and ``max_nodes``, and ``edge_dim =
-    in_channels`` (the width the *input* must carry), so that
-    :class:`~lps_geometric.nn.Symmetrize` validates inputs against them.
+    The wrapper declares the backbone's capabilities (``level``, ``max_nodes``, whether
+    it reads ``band``) with ``edge_dim = in_channels``, the edge width the *input* must
+    carry, so that :class:`~lps_geometric.nn.Symmetrize` validates inputs against them.
 
     Shapes:
         - **input:** a ``Data``/``Batch`` with ``edge_index`` :math:`(2, |E|)`, the
