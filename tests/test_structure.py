@@ -16,7 +16,8 @@ PACKAGE = REPO / 'lps_geometric'
 TESTS = REPO / 'tests'
 
 #: The sub-packages (dotted, below ``lps_geometric``) whose modules each have a test file.
-MIRRORED = ('datasets', 'diagnostics', 'utils', 'testing', 'frames', 'nn')
+MIRRORED = ('datasets', 'diagnostics', 'utils', 'testing', 'frames', 'nn', 'samplers',
+            'groups', 'training')
 
 
 def modules(package: str) -> List[Path]:
