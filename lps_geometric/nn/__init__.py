@@ -17,6 +17,7 @@ _SOURCES = {
     'models': ('EGNN',),
     'patch_embedding': ('AdjacencyPatchEmbedding',),
     'pretrained': ('LoadReport', 'init_from_vit', 'load_vit_state_dict'),
+    'relaxation': ('RelaxedLayer', 'relax', 'unrelax', 'set_relaxation'),
     'relaxed_graph': ('to_dense_image',),
     'symmetrize': ('Symmetrize',),
     'transformer': ('TransformerEncoder',),
@@ -28,7 +29,7 @@ __all__ = [
     'TransformerEncoder', 'to_dense_image', 'EGNNConv', 'EGNN', 'ConcatNodeFeatures',
     'ConcatEdgeGeometry', 'MPNN', 'PositionalGIN', 'PositionEncoding', 'PyGBackbone',
     'init_from_vit', 'load_vit_state_dict', 'LoadReport', 'BackboneCapabilities',
-    'capabilities_of'
+    'capabilities_of', 'RelaxedLayer', 'relax', 'unrelax', 'set_relaxation'
 ]
 
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysis and IDEs only
     from .models import EGNN
     from .patch_embedding import AdjacencyPatchEmbedding
     from .pretrained import LoadReport, init_from_vit, load_vit_state_dict
+    from .relaxation import RelaxedLayer, relax, set_relaxation, unrelax
     from .relaxed_graph import to_dense_image
     from .symmetrize import Symmetrize
     from .transformer import TransformerEncoder

@@ -2,6 +2,7 @@ r"""Training: a Lightning-Fabric engine (CPU, GPU, DDP, mixed precision, exact r
 tasks with OGB's evaluator, and the molecular models used by the CLI."""
 from .config import TrainConfig
 from .ema import ExponentialMovingAverage
+from .relaxation import RelaxationSchedule
 from .tasks import Task, roc_auc
 from .engine import RunLog, epoch_batches, evaluate, make_fabric, plot_curves, train
 from .models import (ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS, CategoricalEncoder,
@@ -14,5 +15,5 @@ __all__ = [
     'TrainConfig', 'ExponentialMovingAverage', 'Task', 'roc_auc', 'train', 'evaluate',
     'CategoricalEncoder', 'OGBGIN',
     'SymmetrizedMolecule', 'E3SymmetrizedMolecule', 'SchNetBaseline',
-    'ATOM_FEATURE_DIMS', 'BOND_FEATURE_DIMS'
+    'ATOM_FEATURE_DIMS', 'BOND_FEATURE_DIMS', 'RelaxationSchedule'
 ]

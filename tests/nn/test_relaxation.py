@@ -1,0 +1,142 @@
+r"""Constraint relaxation: relaxed layers break equivariance by an amount that grows with
+their coefficient, and removing the relaxation restores the exact model."""
+import io
+
+import pytest
+import torch
+from torch_geometric.nn import GCNConv, GINConv
+
+from lps_geometric.nn import EGNN, MPNN
+from lps_geometric.nn.conv import EGNNConv
+from lps_geometric.nn.relaxation import (EGNNConvTerm, NodeOrderTerm, RelaxedLayer,
+                                         relax, relaxation_coefficient, relaxed_layers,
+                                         set_relaxation, unrelax)
+from lps_geometric.testing import random_batch
+
+
+def cloud(seed=0, n=6):
+    g = torch.Generator().manual_seed(seed)
+    pos = torch.randn(n, 3, generator=g)
+    vec = torch.randn(n, 1, 3, generator=g)
+    x = torch.randn(n, 2, generator=g)
+    row, col = torch.meshgrid(torch.arange(n), torch.arange(n), indexing='ij')
+    keep = row != col
+    return x, pos, vec, torch.stack([row[keep], col[keep]])
+
+
+def e3_error(model, seed=0):
+    r"""Largest deviation of EGNN outputs from E(3) equivariance, relative to their
+    size, for one random rotation and translation."""
+    x, pos, vec, edge_index = cloud(seed)
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator()
+                                           .manual_seed(seed + 1)))[0]
+    shift = torch.tensor([0.3, -1.0, 2.0])
+    with torch.no_grad():
+        h, p, v = model(x, pos, edge_index, vec=vec)
+        h2, p2, v2 = model(x, pos @ rotation.T + shift, edge_index, vec=vec @ rotation.T)
+    errors = [(h2 - h).abs().max() / h.abs().max(),
+              (p2 - (p @ rotation.T + shift)).abs().max() / p.abs().max(),
+              (v2 - v @ rotation.T).abs().max() / v.abs().max()]
+    return float(max(errors))
+
+
+def egnn():
+    torch.manual_seed(0)
+    return EGNN(2, 16, 2, vector_channels=1, out_vector_channels=1, update_pos=True)
+
+
+def test_relaxed_egnn_breaks_equivariance_more_with_a_larger_coefficient():
+    model = egnn()
+    assert e3_error(model) < 1e-5
+    relax(model)
+    assert len(relaxed_layers(model)) == 2
+    assert all(isinstance(layer.term, EGNNConvTerm) for layer in relaxed_layers(model))
+    errors = []
+    for alpha in (0.001, 0.01, 0.1, 1.0):
+        set_relaxation(model, alpha)
+        errors.append(e3_error(model))
+    assert errors[0] > 1e-5                           # measurably non-zero
+    assert errors == sorted(errors) and errors[-1] > 10 * errors[0]
+
+
+def test_removing_the_relaxation_restores_the_layers_and_their_outputs():
+    model = egnn()
+    x, pos, vec, edge_index = cloud()
+    with torch.no_grad():
+        expected = model(x, pos, edge_index, vec=vec)
+    relax(model, coefficient=0.0)
+    with torch.no_grad():                            # alpha = 0: the equivariant model
+        same = model(x, pos, edge_index, vec=vec)
+    assert all(torch.equal(a, b) for a, b in zip(expected, same))
+    set_relaxation(model, 0.7)
+    with torch.no_grad():
+        assert not torch.allclose(model(x, pos, edge_index, vec=vec)[0], expected[0])
+    unrelax(model)
+    assert all(type(conv) is EGNNConv for conv in model.convs)
+    assert relaxation_coefficient(model) is None
+    with torch.no_grad():
+        restored = model(x, pos, edge_index, vec=vec)
+    assert all(torch.equal(a, b) for a, b in zip(expected, restored))
+    assert e3_error(model) < 1e-5
+
+
+def permutation_error(model, data):
+    perm = torch.cat([torch.randperm(int(n), generator=torch.Generator().manual_seed(1))
+                      + int(s) for n, s in zip(data.ptr[1:] - data.ptr[:-1],
+                                               data.ptr[:-1])])
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel())
+    moved = data.clone()
+    moved.x = data.x[perm]
+    moved.edge_index = inverse[data.edge_index]
+    with torch.no_grad():
+        out, out_moved = model(data), model(moved)
+    return float((out_moved - out[perm]).abs().max() / out.abs().max())
+
+
+def test_relaxed_mpnn_depends_on_the_node_order_until_unrelaxed():
+    torch.manual_seed(0)
+    data = random_batch(sizes=(5, 6), seed=0)
+    model = MPNN(3, 2, hidden_channels=16, num_layers=2, level='node').eval()
+    assert permutation_error(model, data) < 1e-5
+    relax(model, coefficient=0.5)
+    assert all(isinstance(layer.term, NodeOrderTerm) for layer in relaxed_layers(model))
+    assert permutation_error(model, data) > 1e-3
+    unrelax(model)
+    assert permutation_error(model, data) < 1e-5
+
+
+def test_pyg_layers_and_explicit_choices():
+    model = torch.nn.ModuleDict({'conv': GCNConv(4, 8),
+                                 'gin': GINConv(torch.nn.Linear(4, 4))})
+    relax(model)                                       # GCNConv has its widths; GIN not
+    assert isinstance(model['conv'], RelaxedLayer) and isinstance(model['gin'], GINConv)
+    x = torch.randn(5, 4)
+    edge_index = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    assert model['conv'](x, edge_index).shape == (5, 8)
+    with pytest.raises(ValueError, match='No relaxation term for GINConv'):
+        relax(torch.nn.ModuleDict({'gin': GINConv(torch.nn.Linear(4, 4))}),
+              layers=[GINConv])
+    custom = relax(torch.nn.ModuleDict({'gin': GINConv(torch.nn.Linear(4, 4))}),
+                   layers=lambda name, m: name == 'gin',
+                   make_term=lambda layer: NodeOrderTerm(4, 4))
+    assert isinstance(custom['gin'], RelaxedLayer)
+    with pytest.raises(ValueError, match='No layer'):
+        relax(torch.nn.Linear(2, 2))
+
+
+def test_the_coefficient_is_checked_and_saved():
+    model = relax(egnn(), coefficient=0.25)
+    with pytest.raises(ValueError, match='non-negative'):
+        set_relaxation(model, -1.0)
+    with pytest.raises(ValueError, match='non-negative'):
+        set_relaxation(model, float('nan'))
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    other = relax(egnn(), coefficient=0.0)
+    other.load_state_dict(torch.load(buffer, weights_only=True))
+    assert relaxation_coefficient(other) == 0.25
+    assert 'coefficient=0.25' in repr(relaxed_layers(other)[0])
+    with pytest.raises(ValueError, match='already relaxed'):
+        RelaxedLayer(relaxed_layers(other)[0], torch.nn.Identity())
