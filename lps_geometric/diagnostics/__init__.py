@@ -1,11 +1,14 @@
 r"""Diagnostics: measure a model's distance from equivariance instead of assuming it,
 overall (:func:`equivariance_error`; :func:`assert_equivariant` in a test suite) and
 layer by layer (:func:`layerwise_equivariance_error`), and how random a sampler still is
-(:func:`sample_spread`: one for the uniform distribution, zero for a canonicalization)."""
+(:func:`sample_spread`: one for the uniform distribution, zero for a canonicalization),
+and penalise it in training (:func:`lie_derivative_penalty`,
+:func:`group_difference_penalty`)."""
 from .assertions import assert_equivariant
 from .equivariance import (SPREAD_RATIO, TOLERANCE, EquivarianceReport, equivariance_error,
                           resolve_group)
 from .layers import LayerError, LayerwiseReport, layerwise_equivariance_error
+from .penalties import group_difference_penalty, lie_derivative_penalty, lie_derivatives
 from .spread import SampleSpread, permutation_spread, rotation_spread, sample_spread
 
 # resolve_group, rotation_spread and permutation_spread stay importable from here; their
@@ -13,4 +16,5 @@ from .spread import SampleSpread, permutation_spread, rotation_spread, sample_sp
 __all__ = ['equivariance_error', 'assert_equivariant', 'EquivarianceReport',
            'TOLERANCE', 'SPREAD_RATIO',
            'layerwise_equivariance_error', 'LayerwiseReport', 'LayerError',
-           'sample_spread', 'SampleSpread']
+           'sample_spread', 'SampleSpread', 'lie_derivative_penalty', 'lie_derivatives',
+           'group_difference_penalty']
