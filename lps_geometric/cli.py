@@ -199,6 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--ema', type=_real(0.0, 1.0), default=0.0,
                    help='decay of an exponential moving average of the weights, used for '
                         'evaluation and best.pt, in [0, 1) (e.g. 0.999; 0: off)')
+    t.add_argument('--relax', default='none',
+                   choices=['none', 'constant', 'linear', 'cosine', 'exponential'],
+                   help="constraint relaxation: the symmetrized model (or the model's "
+                        "EGNN and message-passing layers) gets a non-equivariant term "
+                        "times a coefficient that follows this schedule and is zero from "
+                        "--relax-end on; only epochs with coefficient zero are selected")
+    t.add_argument('--relax-start', type=_real(0.0), default=1.0,
+                   help='the relaxation coefficient at the start')
+    t.add_argument('--relax-end', type=_real(0.0, low_open=True), default=None,
+                   help='the epoch from which the relaxation coefficient is zero, at most '
+                        '--epochs (default: --epochs)')
     t.add_argument('--embed-dim', type=_integer(1), default=64,
                    help='transformer width (a multiple of --heads); width of the '
                         'PositionalGIN and MLP backbones')
@@ -550,6 +561,13 @@ def _changed(stored: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, Tuple[Any
 
 def _train_config(args: argparse.Namespace, seed: int, folder: Path):
     from lps_geometric.training import TrainConfig
+    try:
+        return _make_train_config(TrainConfig, args, seed, folder)
+    except ValueError as error:          # a combination of options out of range
+        raise CLIError(str(error).replace('TrainConfig: ', '')) from error
+
+
+def _make_train_config(TrainConfig, args: argparse.Namespace, seed: int, folder: Path):
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, lr=args.lr,
@@ -561,6 +579,7 @@ def _train_config(args: argparse.Namespace, seed: int, folder: Path):
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
         out_dir=str(folder), progress=not args.no_progress,
         tensorboard=args.tensorboard, deterministic=args.deterministic,
+        relax=args.relax, relax_start=args.relax_start, relax_end=args.relax_end,
         extra=_record(args))
 
 
@@ -662,6 +681,7 @@ def run_train(args: argparse.Namespace, explicit: Optional[Set[str]] = None
     command line (for ``--resume``). Returns the per-seed results."""
     from lps_geometric.training import train
     from lps_geometric.training.config import RUNTIME_FIELDS, RunFolderError
+    from lps_geometric.nn.relaxation import NothingToRelaxError
     from lps_geometric.training.engine import CheckpointError
     _check_dataset(args.dataset)
     name = args.name or f'{dataset_label(args.dataset)}-{args.model}'
@@ -720,7 +740,7 @@ def run_train(args: argparse.Namespace, explicit: Optional[Set[str]] = None
             except CheckpointError as error:
                 raise CLIError(f'{error}: delete it to start this run again from its '
                                f'beginning, or add --overwrite') from error
-            except (RunFolderError, FloatingPointError) as error:
+            except (RunFolderError, FloatingPointError, NothingToRelaxError) as error:
                 raise CLIError(str(error)) from error
             print(_seed_line(seed, results[seed], task.metric), flush=True)
     ordered = [results[seed] for seed in args.seeds]

@@ -30,6 +30,7 @@ RANKS: Dict[str, int] = {
     'lps_geometric.samplers.factory': 4,   # every method by name, over frames and samplers
     'lps_geometric.samplers.registry': 4,  # the (method, group kind) table of the factory
     'lps_geometric.nn.symmetrize': 5,      # the layer
+    'lps_geometric.nn.relaxation': 5,      # relaxes layers and the layer as a whole
     'lps_geometric.diagnostics': 6,
     'lps_geometric.testing': 7,
     'lps_geometric.training': 8,

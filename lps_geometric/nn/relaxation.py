@@ -21,9 +21,33 @@ from torch_geometric.nn import MessagePassing
 
 from lps_geometric.nn.backbones.mpnn import MPNNLayer
 from lps_geometric.nn.conv.egnn_conv import EGNNConv
+from lps_geometric.nn.symmetrize import Symmetrize
 
-__all__ = ['RelaxedLayer', 'NodeOrderTerm', 'EGNNConvTerm', 'relax', 'unrelax',
-           'set_relaxation', 'relaxation_coefficient', 'relaxed_layers']
+__all__ = ['RelaxedLayer', 'NodeOrderTerm', 'EGNNConvTerm', 'SymmetrizeTerm', 'relax',
+           'unrelax', 'set_relaxation', 'relaxation_coefficient', 'relaxed_layers',
+           'NothingToRelaxError']
+
+
+class NothingToRelaxError(ValueError):
+    r""":func:`relax` found no layer to relax in the model."""
+
+
+class SymmetrizeTerm(nn.Module):
+    r"""The non-equivariant term of a :class:`~lps_geometric.nn.Symmetrize` relaxed as a
+    whole: its backbone :math:`f` on the input as given, in its own node order and
+    frame, so that :math:`\phi_\alpha(G) = \phi(G) + \alpha f(G)` (the backbone's
+    parameters are shared, not copied). Reads a ``Data``/``Batch``."""
+    def __init__(self, symmetrize: Symmetrize):
+        super().__init__()
+        # kept outside the module tree: the backbone belongs to the layer
+        object.__setattr__(self, '_symmetrize', symmetrize)
+
+    def forward(self, data, *args, **kwargs) -> Tensor:
+        return self._symmetrize.backbone(self._symmetrize.check_input(data, *args))
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(the backbone on the input as given)'
+
 
 
 class NodeOrderTerm(nn.Module):
@@ -137,6 +161,14 @@ class RelaxedLayer(nn.Module):
     def set_extra_state(self, state: dict):
         self.set_coefficient(state['coefficient'])
 
+    def __getattr__(self, name: str):
+        # what the wrapped layer offers (e.g. a Symmetrize's regularization_loss or
+        # last_sample) stays reachable through the relaxed layer
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__('layer'), name)
+
     def reset_parameters(self):
         for module in (self.layer, self.term):
             if hasattr(module, 'reset_parameters'):
@@ -159,6 +191,8 @@ class RelaxedLayer(nn.Module):
 
 
 def _default_term(layer: nn.Module) -> Optional[nn.Module]:
+    if isinstance(layer, Symmetrize):
+        return SymmetrizeTerm(layer)
     if isinstance(layer, EGNNConv):
         return EGNNConvTerm(layer)
     if isinstance(layer, MPNNLayer):
@@ -184,20 +218,23 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
             :class:`~lps_geometric.nn.Symmetrize`).
         layers (optional): Which layers to relax: a sequence of classes, or a function
             ``(name, module) -> bool``. (default: every
-            :class:`~lps_geometric.nn.EGNNConv`, the MPNN's layers and every
-            :class:`torch_geometric.nn.MessagePassing` layer with integer
-            ``in_channels`` and ``out_channels``)
+            :class:`~lps_geometric.nn.Symmetrize` as a whole (:class:`SymmetrizeTerm`),
+            and outside them every :class:`~lps_geometric.nn.EGNNConv`, the MPNN's
+            layers and every :class:`torch_geometric.nn.MessagePassing` layer with
+            integer ``in_channels`` and ``out_channels``)
         coefficient (float, optional): The starting :math:`\alpha`. (default:
             :obj:`1.0`)
         make_term (callable, optional): ``make_term(layer)`` builds the term of a
-            layer; the default builds :class:`EGNNConvTerm` or :class:`NodeOrderTerm`.
+            layer; the default builds :class:`SymmetrizeTerm`, :class:`EGNNConvTerm` or
+            :class:`NodeOrderTerm`.
 
-    A layer chosen by ``layers`` for which no term can be built is a
-    :class:`ValueError`; relaxing nothing is one too.
+    Layers inside a chosen layer are not relaxed again. A layer chosen by ``layers``
+    for which no term can be built is a :class:`ValueError`; relaxing nothing is a
+    :class:`NothingToRelaxError`.
     """
     if layers is None:
         def chosen(name, module):
-            return isinstance(module, (EGNNConv, MPNNLayer)) or (
+            return isinstance(module, (Symmetrize, EGNNConv, MPNNLayer)) or (
                 isinstance(module, MessagePassing) and _default_term(module) is not None)
     elif callable(layers) and not isinstance(layers, (list, tuple)):
         chosen = layers
@@ -208,16 +245,23 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
             return isinstance(module, classes)
     build = make_term or _default_term
     targets: List[Tuple[nn.Module, str, nn.Module]] = []
+    taken: List[str] = []
     for parent_name, parent in model.named_modules():
         if isinstance(parent, RelaxedLayer):
             continue
         for child_name, child in parent.named_children():
             full = f'{parent_name}.{child_name}' if parent_name else child_name
+            if any(full.startswith(name + '.') for name in taken):
+                continue                      # inside a layer relaxed as a whole
             if not isinstance(child, RelaxedLayer) and chosen(full, child) and \
                     not _inside_relaxed(model, full):
                 targets.append((parent, child_name, child))
+                taken.append(full)
     if not targets:
-        raise ValueError(f'No layer of {type(model).__name__} to relax (pass layers=)')
+        raise NothingToRelaxError(
+            f'No layer of {type(model).__name__} to relax: the default layers are '
+            f'Symmetrize, EGNNConv, the MPNN\'s layers and PyG message-passing layers '
+            f'with integer in_channels and out_channels (pass layers= and make_term=)')
     for parent, child_name, child in targets:
         term = build(child)
         if term is None:

@@ -11,6 +11,8 @@ __all__ = ['TrainConfig', 'RunFolderError', 'RUNTIME_FIELDS']
 
 #: Learning-rate schedules after the warm-up.
 SCHEDULES = ('cosine', 'linear', 'constant')
+#: Schedules of the relaxation coefficient (``"none"``: no relaxation).
+RELAX_SCHEDULES = ('none', 'constant', 'linear', 'cosine', 'exponential')
 #: Precisions Lightning Fabric accepts here.
 PRECISIONS = ('auto', '32-true', '32', '16-mixed', 'bf16-mixed', '16-true', 'bf16-true',
               '64-true')
@@ -72,13 +74,27 @@ class TrainConfig:
             resumed with its stored value only.
         stop_after_steps (int, optional): Stop (as if killed) after this many steps of
             this invocation, right after saving a checkpoint; for tests and preemption.
+        relax (str): Constraint relaxation: ``"none"`` or the schedule of the
+            coefficient (:class:`~lps_geometric.training.RelaxationSchedule`:
+            ``"constant"``, ``"linear"``, ``"cosine"``, ``"exponential"``). The model's
+            default layers are relaxed (:func:`~lps_geometric.nn.relax`) unless it has
+            relaxed layers already; the coefficient follows the schedule step by step
+            (from the optimizer step count, so a resumed run follows it exactly) and
+            only epochs whose coefficient is zero can be selected, so the selected
+            model is the equivariant one.
+        relax_start (float): The coefficient at the start (non-negative).
+        relax_end (float, optional): The epoch from which the coefficient is zero, in
+            :math:`(0,` ``epochs`` :math:`]`; :obj:`None`: ``epochs`` (only the last
+            epoch can then be selected). Set it when a run may be extended.
         extra (dict): Free-form settings of the model and data (recorded in the run).
 
     Values are checked on construction (a :class:`ValueError` naming the field): counts
     are integers (``epochs``, ``batch_size``, ``eval_batch_size``, ``eval_every``,
     ``num_nodes`` at least 1; ``seed``, ``checkpoint_every`` at least 0), ``lr``,
     ``weight_decay`` and ``clip`` non-negative, ``warmup`` and ``ema`` in
-    :math:`[0, 1)`, and ``schedule``, ``precision`` and ``select`` known names.
+    :math:`[0, 1)`, ``relax_start`` non-negative and ``relax_end`` in
+    :math:`(0,` ``epochs`` :math:`]`, and ``schedule``, ``precision``, ``select`` and
+    ``relax`` known names.
     """
     epochs: int = 100
     batch_size: int = 32
@@ -104,6 +120,9 @@ class TrainConfig:
     tensorboard: bool = False
     deterministic: bool = False
     stop_after_steps: Optional[int] = None
+    relax: str = 'none'
+    relax_start: float = 1.0
+    relax_end: Optional[float] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -148,8 +167,12 @@ class TrainConfig:
         real('warmup', 0.0, 1.0, high_open=True)
         real('clip', 0.0)
         real('ema', 0.0, 1.0, high_open=True)
+        real('relax_start', 0.0)
+        if self.relax_end is not None:
+            real('relax_end', 0.0, float(self.epochs), low_open=True)
         for name, allowed in (('schedule', SCHEDULES), ('precision', PRECISIONS),
-                              ('select', ('valid', 'last'))):
+                              ('select', ('valid', 'last')),
+                              ('relax', RELAX_SCHEDULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig: '{name}' must be one of {allowed} "
                                  f"(got {getattr(self, name)!r})")

@@ -24,8 +24,10 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
+from lps_geometric.nn.relaxation import relax, relaxed_layers
 from lps_geometric.training.config import SCHEDULES, RunFolderError, TrainConfig
 from lps_geometric.training.ema import ExponentialMovingAverage
+from lps_geometric.training.relaxation import RelaxationSchedule
 from lps_geometric.training.tasks import Task
 from lps_geometric.utils.determinism import deterministic
 
@@ -278,6 +280,7 @@ class _Run:
         self.state = state
         self.steps_per_epoch = steps_per_epoch
         self.out_dir = out_dir
+        self.relaxation: Optional[RelaxationSchedule] = None   # TrainConfig.relax
         self.ckpt_dir = out_dir / 'checkpoints'
         self.last = self.ckpt_dir / 'last.ckpt'
         self.steps_done = 0                     # optimizer steps of this invocation
@@ -303,6 +306,13 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
         config.save(out_dir / 'config.json')
     fabric.seed_everything(config.seed)
     model = make_model()
+    relaxation = None
+    if config.relax != 'none':
+        if not relaxed_layers(model):
+            relax(model, coefficient=config.relax_start)
+        relaxation = RelaxationSchedule(config.relax, config.relax_start,
+                                        config.relax_end or config.epochs)
+        relaxation.apply(model, 0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     steps_per_epoch = len(epoch_batches(len(split['train']), config.batch_size, 0, 0))
@@ -318,8 +328,10 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
                  best_epoch=None, rng=_rng_state(), running=_zero_running())
     if ema is not None:
         state['ema'] = ema
-    return _Run(model, unwrapped, optimizer, scheduler, ema, state, steps_per_epoch,
-                out_dir)
+    run = _Run(model, unwrapped, optimizer, scheduler, ema, state, steps_per_epoch,
+               out_dir)
+    run.relaxation = relaxation
+    return run
 
 
 def _restore(fabric, run: _Run, config: TrainConfig):
@@ -380,6 +392,9 @@ def _train_epoch(fabric, run: _Run, config: TrainConfig, dataset,
         data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
                                     ).to(fabric.device)
         t_step = time.perf_counter()
+        if run.relaxation is not None:   # the coefficient at this optimizer step
+            run.relaxation.apply(run.unwrapped,
+                                 state['global_step'] / run.steps_per_epoch)
         pred = model(data)
         loss = task.loss(pred, data.y)
         reg = getattr(run.unwrapped, 'regularization_loss', None)
@@ -433,6 +448,9 @@ def _validate_epoch(fabric, run: _Run, config: TrainConfig, dataset,
     when it is the best so far (the last epoch with ``select="last"``). Returns the
     validation metric."""
     state = run.state
+    coefficient = 0.0
+    if run.relaxation is not None:       # the coefficient at the end of the epoch
+        coefficient = run.relaxation.apply(run.unwrapped, epoch + 1)
     with run.averaged():
         val = evaluate(run.model, dataset, split['valid'], task, config.eval_batch_size,
                        fabric.device)
@@ -449,6 +467,8 @@ def _validate_epoch(fabric, run: _Run, config: TrainConfig, dataset,
                                   else score < best)
         if config.select == 'last':
             better = epoch + 1 == config.epochs
+        if coefficient > 0:              # a relaxed model is not the equivariant one
+            better = False
         if better and not math.isnan(score):
             state['best'], state['best_epoch'] = score, epoch + 1
             if fabric.global_rank == 0:
@@ -504,6 +524,8 @@ def _fit_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module], d
         train_loss = _end_epoch(run, epoch)
         metrics = {'epoch': epoch + 1, 'train_loss': train_loss,
                    'lr': run.scheduler.get_last_lr()[0]}
+        if run.relaxation is not None:
+            metrics['relax_coefficient'] = run.relaxation.value(epoch + 1)
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             score = _validate_epoch(fabric, run, config, dataset, split, task, epoch,
                                     metrics)

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from torch import nn
 
 from lps_geometric.nn.relaxation import set_relaxation
+from lps_geometric.training.config import RELAX_SCHEDULES
 
 __all__ = ['RelaxationSchedule', 'SCHEDULE_KINDS']
 
-#: The shapes of :class:`RelaxationSchedule`.
-SCHEDULE_KINDS = ('constant', 'linear', 'cosine', 'exponential')
+#: The shapes of :class:`RelaxationSchedule` (``TrainConfig.relax`` without ``"none"``).
+SCHEDULE_KINDS = RELAX_SCHEDULES[1:]
 
 
 @dataclass(frozen=True)

@@ -443,3 +443,26 @@ def test_model_factory_gives_keyword_constructors(tmp_path):
                    str(tmp_path / 'vit.pth'))
     assert make.keywords['make'].func is models.SymmetrizedMolecule
     assert make.keywords['checkpoint'] == tmp_path / 'vit.pth'
+
+
+def test_relax_trains_through_a_relaxed_model_and_refuses_what_it_cannot_relax(
+        tmp_path, capsys):
+    import csv
+    write_freesolv(tmp_path / 'data', copies=3)
+    common = ['train', '--dataset', 'freesolv', '--root', str(tmp_path / 'data'),
+              '--epochs', '2', '--batch-size', '8', '--accelerator', 'cpu', '--precision',
+              '32-true', '--out', str(tmp_path / 'runs'), '--no-progress']
+    results = main(common + ['--model', 'lps', '--backbone', 'gin', '--embed-dim', '16',
+                             '--depth', '1', '--eval-samples', '2', '--relax', 'cosine',
+                             '--relax-start', '0.5', '--relax-end', '1'])
+    assert results[0]['best_epoch'] in (1, 2)
+    folder = tmp_path / 'runs' / 'freesolv-lps-seed0'
+    rows = list(csv.DictReader(open(folder / 'logs' / 'metrics.csv')))
+    assert [float(r['relax_coefficient']) for r in rows] == [0.0, 0.0]
+    assert json.loads((folder / 'config.json').read_text())['relax'] == 'cosine'
+    capsys.readouterr()
+    assert entry_point(tiny(tmp_path, '--epochs', '1', '--relax', 'linear')) == 1
+    assert 'No layer of OGBGIN to relax' in error_line(capsys)
+    assert entry_point(tiny(tmp_path, '--epochs', '1', '--relax', 'linear',
+                            '--relax-end', '3', '--name', 'late')) == 1
+    assert "'relax_end' must lie in (0, 1]" in error_line(capsys)

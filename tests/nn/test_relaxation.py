@@ -140,3 +140,40 @@ def test_the_coefficient_is_checked_and_saved():
     assert 'coefficient=0.25' in repr(relaxed_layers(other)[0])
     with pytest.raises(ValueError, match='already relaxed'):
         RelaxedLayer(relaxed_layers(other)[0], torch.nn.Identity())
+
+
+def test_a_symmetrized_model_relaxed_as_a_whole():
+    from lps_geometric.nn import Symmetrize
+    from lps_geometric.nn.relaxation import SymmetrizeTerm
+    from lps_geometric.samplers import ExhaustivePermutationSampler
+    from lps_geometric.testing import OrderedMLP
+    torch.manual_seed(0)
+    data = random_batch(sizes=(4, 3), seed=0)
+    data.pos = torch.randn(data.num_nodes, 3)
+    model = torch.nn.ModuleDict({'sym': Symmetrize(OrderedMLP(3, 2, max_nodes=4),
+                                                   ExhaustivePermutationSampler())})
+    exact = model['sym']
+
+    perm = torch.cat([torch.randperm(int(n), generator=torch.Generator().manual_seed(1))
+                      + int(s) for n, s in zip(data.ptr[1:] - data.ptr[:-1],
+                                               data.ptr[:-1])])
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel())
+    moved = data.clone()
+    moved.x, moved.pos = data.x[perm], data.pos[perm]
+    moved.edge_index = inverse[data.edge_index]
+
+    def error(module):                 # graph outputs: invariance
+        with torch.no_grad():
+            out = module(data)
+            return float((module(moved) - out).abs().max() / out.abs().max())
+
+    assert error(exact) < 1e-5
+    relax(model, coefficient=0.5)
+    relaxed = model['sym']
+    assert isinstance(relaxed, RelaxedLayer) and isinstance(relaxed.term, SymmetrizeTerm)
+    assert relaxed_layers(relaxed.layer) == []        # nothing relaxed inside it
+    assert error(relaxed) > 1e-3
+    assert float(relaxed.regularization_loss()) == 0.0   # the layer's methods reach through
+    unrelax(model)
+    assert model['sym'] is exact and error(model['sym']) < 1e-5

@@ -40,3 +40,75 @@ def test_a_schedule_sets_the_model():
 def test_bad_schedules_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RelaxationSchedule(**kwargs)
+
+
+pytest.importorskip('lightning')
+
+
+def _molecules(num, seed=0):
+    import torch
+    from torch_geometric.data import Data
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(num):
+        n = int(torch.randint(3, 8, (1,), generator=gen))
+        x = torch.randn(n, 3, generator=gen)
+        src = torch.arange(n - 1)
+        edge_index = torch.stack([torch.cat([src, src + 1]), torch.cat([src + 1, src])])
+        out.append(Data(x=x, edge_index=edge_index, y=x[:, :1].sum().view(1, 1)))
+    return out
+
+
+def _mpnn():
+    from lps_geometric.nn import MPNN
+    return MPNN(3, 1, hidden_channels=8, num_layers=2, level='graph')
+
+
+def _run(tmp_path, name, **kwargs):
+    import torch
+    from lps_geometric.training import Task, TrainConfig, train
+    data = _molecules(48)
+    idx = torch.arange(48)
+    split = dict(train=idx[:32], valid=idx[32:40], test=idx[40:])
+    task = Task('regression').standardize(torch.cat([data[i].y for i in split['train']]))
+    base = dict(epochs=3, batch_size=8, eval_batch_size=16, accelerator='cpu', devices=1,
+                precision='32-true', out_dir=str(tmp_path / name), progress=False, seed=1,
+                relax='linear', relax_start=0.5, relax_end=2)
+    base.update(kwargs)
+    return train(TrainConfig(**base), _mpnn, data, split, task)
+
+
+def test_training_follows_the_schedule_and_selects_an_equivariant_epoch(tmp_path):
+    import csv
+    import torch
+    result = _run(tmp_path, 'relaxed')
+    rows = list(csv.DictReader(open(tmp_path / 'relaxed' / 'logs' / 'metrics.csv')))
+    assert [float(r['relax_coefficient']) for r in rows] == [0.25, 0.0, 0.0]
+    assert result['best_epoch'] in (2, 3)            # epoch 1 had a positive coefficient
+    best = torch.load(tmp_path / 'relaxed' / 'checkpoints' / 'best.pt', weights_only=True)
+    states = [v for k, v in best.items() if k.endswith('_extra_state')]
+    assert states and all(s['coefficient'] == 0.0 for s in states)
+
+
+def test_a_relaxed_run_resumes_mid_schedule_exactly(tmp_path):
+    import torch
+    full = _run(tmp_path, 'full')
+    stopped = _run(tmp_path, 'resumed', stop_after_steps=3)   # mid epoch 1 of 4 steps
+    assert stopped['stopped']
+    resumed = _run(tmp_path, 'resumed')
+    assert resumed['test'] == full['test'] and resumed['valid'] == full['valid']
+    a = torch.load(tmp_path / 'full' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    b = torch.load(tmp_path / 'resumed' / 'checkpoints' / 'last.ckpt', weights_only=True)
+    for key, value in a['model'].items():
+        assert (torch.equal(value, b['model'][key]) if torch.is_tensor(value)
+                else value == b['model'][key]), key
+
+
+def test_relaxation_settings_are_checked():
+    from lps_geometric.training import TrainConfig
+    with pytest.raises(ValueError, match="'relax'"):
+        TrainConfig(relax='step')
+    with pytest.raises(ValueError, match="'relax_end'"):
+        TrainConfig(epochs=3, relax='linear', relax_end=4)
+    with pytest.raises(ValueError, match="'relax_start'"):
+        TrainConfig(relax='linear', relax_start=-1.0)
