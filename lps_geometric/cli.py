@@ -96,6 +96,17 @@ def _integer(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int
     return parse
 
 
+def _group_name(text: str) -> str:
+    r"""An argparse ``type``: a group name that :func:`~lps_geometric.groups.resolve_group`
+    reads (imported only when the option is given)."""
+    from lps_geometric.groups.names import resolve_group
+    try:
+        resolve_group(text)
+    except (ValueError, TypeError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def _real(low: float, high: Optional[float] = None, low_open: bool = False,
           high_open: bool = True) -> Callable[[str], float]:
     r"""An argparse ``type``: a finite float above ``low`` (and below ``high``);
@@ -210,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--relax-end', type=_real(0.0, low_open=True), default=None,
                    help='the epoch from which the relaxation coefficient is zero, at most '
                         '--epochs (default: --epochs)')
+    t.add_argument('--relax-penalty', type=_real(0.0), default=0.0,
+                   help='weight of a penalty on the relaxed model\'s equivariance while '
+                        'the coefficient is positive (Lie derivative for O(3)/E(3), '
+                        'sampled group difference otherwise; 0: none)')
+    t.add_argument('--relax-group', type=_group_name, default='S_n',
+                   help='the group of --relax-penalty (e.g. S_n, O(3), E(3))')
     t.add_argument('--embed-dim', type=_integer(1), default=64,
                    help='transformer width (a multiple of --heads); width of the '
                         'PositionalGIN and MLP backbones')
@@ -580,6 +597,7 @@ def _make_train_config(TrainConfig, args: argparse.Namespace, seed: int, folder:
         out_dir=str(folder), progress=not args.no_progress,
         tensorboard=args.tensorboard, deterministic=args.deterministic,
         relax=args.relax, relax_start=args.relax_start, relax_end=args.relax_end,
+        relax_penalty=args.relax_penalty, relax_group=args.relax_group,
         extra=_record(args))
 
 

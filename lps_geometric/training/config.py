@@ -86,6 +86,14 @@ class TrainConfig:
         relax_end (float, optional): The epoch from which the coefficient is zero, in
             :math:`(0,` ``epochs`` :math:`]`; :obj:`None`: ``epochs`` (only the last
             epoch can then be selected). Set it when a run may be extended.
+        relax_penalty (float): Weight of a penalty on the relaxed model's equivariance
+            added to the loss while the coefficient is positive: the squared Lie
+            derivative (:func:`~lps_geometric.diagnostics.lie_derivative_penalty`) for
+            O(3) and E(3), the sampled group difference
+            (:func:`~lps_geometric.diagnostics.group_difference_penalty`) for the
+            other groups; the outputs are treated as invariant. (0: none)
+        relax_group (str): The group of that penalty (a name such as ``"S_n"``,
+            ``"O(3)"``, ``"E(3)"``).
         extra (dict): Free-form settings of the model and data (recorded in the run).
 
     Values are checked on construction (a :class:`ValueError` naming the field): counts
@@ -123,6 +131,8 @@ class TrainConfig:
     relax: str = 'none'
     relax_start: float = 1.0
     relax_end: Optional[float] = None
+    relax_penalty: float = 0.0
+    relax_group: str = 'S_n'
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -168,6 +178,10 @@ class TrainConfig:
         real('clip', 0.0)
         real('ema', 0.0, 1.0, high_open=True)
         real('relax_start', 0.0)
+        real('relax_penalty', 0.0)
+        if not isinstance(self.relax_group, str) or not self.relax_group.strip():
+            raise ValueError(f"TrainConfig: 'relax_group' must name a group (got "
+                             f"{self.relax_group!r})")
         if self.relax_end is not None:
             real('relax_end', 0.0, float(self.epochs), low_open=True)
         for name, allowed in (('schedule', SCHEDULES), ('precision', PRECISIONS),

@@ -24,6 +24,10 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
+from lps_geometric.diagnostics.penalties import (group_difference_penalty,
+                                                 lie_derivative_penalty)
+from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup
+from lps_geometric.groups.names import resolve_group
 from lps_geometric.nn.relaxation import relax, relaxed_layers
 from lps_geometric.training.config import SCHEDULES, RunFolderError, TrainConfig
 from lps_geometric.training.ema import ExponentialMovingAverage
@@ -281,6 +285,7 @@ class _Run:
         self.steps_per_epoch = steps_per_epoch
         self.out_dir = out_dir
         self.relaxation: Optional[RelaxationSchedule] = None   # TrainConfig.relax
+        self.penalty: Optional[Callable] = None    # TrainConfig.relax_penalty
         self.ckpt_dir = out_dir / 'checkpoints'
         self.last = self.ckpt_dir / 'last.ckpt'
         self.steps_done = 0                     # optimizer steps of this invocation
@@ -306,13 +311,15 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
         config.save(out_dir / 'config.json')
     fabric.seed_everything(config.seed)
     model = make_model()
-    relaxation = None
+    relaxation = penalty = None
     if config.relax != 'none':
         if not relaxed_layers(model):
             relax(model, coefficient=config.relax_start)
         relaxation = RelaxationSchedule(config.relax, config.relax_start,
                                         config.relax_end or config.epochs)
         relaxation.apply(model, 0)
+        if config.relax_penalty > 0:
+            penalty = _equivariance_penalty(config.relax_group)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     steps_per_epoch = len(epoch_batches(len(split['train']), config.batch_size, 0, 0))
@@ -330,8 +337,20 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
         state['ema'] = ema
     run = _Run(model, unwrapped, optimizer, scheduler, ema, state, steps_per_epoch,
                out_dir)
-    run.relaxation = relaxation
+    run.relaxation, run.penalty = relaxation, penalty
     return run
+
+
+def _equivariance_penalty(group_name: str) -> Callable[[nn.Module, Any], Tensor]:
+    r"""The penalty of ``TrainConfig.relax_penalty`` for the group named
+    ``group_name``: the squared Lie derivative for O(3) and E(3) (translations for E),
+    the sampled group difference otherwise; outputs treated as invariant."""
+    group = resolve_group(group_name)
+    if isinstance(group, OrthogonalGroup) and group.dim == 3:
+        translations = isinstance(group, EuclideanGroup)
+        return lambda model, data: lie_derivative_penalty(model, data, 'scalar',
+                                                          translations)
+    return lambda model, data: group_difference_penalty(model, data, group)
 
 
 def _restore(fabric, run: _Run, config: TrainConfig):
@@ -400,6 +419,9 @@ def _train_epoch(fabric, run: _Run, config: TrainConfig, dataset,
         reg = getattr(run.unwrapped, 'regularization_loss', None)
         if reg is not None:
             loss = loss + reg()
+        if run.penalty is not None and run.relaxation.value(
+                state['global_step'] / run.steps_per_epoch) > 0:
+            loss = loss + config.relax_penalty * run.penalty(model, data)
         fabric.backward(loss)
         if config.clip > 0:
             fabric.clip_gradients(model, optimizer, max_norm=config.clip)

@@ -454,7 +454,8 @@ def test_relax_trains_through_a_relaxed_model_and_refuses_what_it_cannot_relax(
               '32-true', '--out', str(tmp_path / 'runs'), '--no-progress']
     results = main(common + ['--model', 'lps', '--backbone', 'gin', '--embed-dim', '16',
                              '--depth', '1', '--eval-samples', '2', '--relax', 'cosine',
-                             '--relax-start', '0.5', '--relax-end', '1'])
+                             '--relax-start', '0.5', '--relax-end', '1',
+                             '--relax-penalty', '0.1', '--relax-group', 'S_n'])
     assert results[0]['best_epoch'] in (1, 2)
     folder = tmp_path / 'runs' / 'freesolv-lps-seed0'
     rows = list(csv.DictReader(open(folder / 'logs' / 'metrics.csv')))
@@ -466,3 +467,6 @@ def test_relax_trains_through_a_relaxed_model_and_refuses_what_it_cannot_relax(
     assert entry_point(tiny(tmp_path, '--epochs', '1', '--relax', 'linear',
                             '--relax-end', '3', '--name', 'late')) == 1
     assert "'relax_end' must lie in (0, 1]" in error_line(capsys)
+    with pytest.raises(SystemExit):
+        entry_point(tiny(tmp_path, '--relax', 'linear', '--relax-group', 'G_2'))
+    assert "argument --relax-group: Unknown group 'G_2'" in capsys.readouterr().err

@@ -112,3 +112,17 @@ def test_relaxation_settings_are_checked():
         TrainConfig(epochs=3, relax='linear', relax_end=4)
     with pytest.raises(ValueError, match="'relax_start'"):
         TrainConfig(relax='linear', relax_start=-1.0)
+
+
+def test_the_equivariance_penalty_trains_and_resumes_exactly(tmp_path):
+    import torch
+    plain = _run(tmp_path, 'plain')
+    full = _run(tmp_path, 'full', relax_penalty=0.5)
+    assert full['valid'] != plain['valid']              # the penalty changes training
+    _run(tmp_path, 'resumed', relax_penalty=0.5, stop_after_steps=3)
+    resumed = _run(tmp_path, 'resumed', relax_penalty=0.5)
+    assert resumed['test'] == full['test'] and resumed['valid'] == full['valid']
+    with pytest.raises(ValueError):
+        _run(tmp_path, 'bad', relax_penalty=0.5, relax_group='G_2')
+    with pytest.raises(ValueError, match="'relax_penalty'"):
+        _run(tmp_path, 'negative', relax_penalty=-1.0)
