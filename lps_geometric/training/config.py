@@ -92,8 +92,9 @@ class TrainConfig:
             O(3) and E(3), the sampled group difference
             (:func:`~lps_geometric.diagnostics.group_difference_penalty`) for the
             other groups; the outputs are treated as invariant. (0: none)
-        relax_group (str): The group of that penalty (a name such as ``"S_n"``,
-            ``"O(3)"``, ``"E(3)"``).
+        relax_group (str): The group of that penalty and of the relative equivariance
+            error logged at every evaluation of a relaxed run (``val_equivariance_error``)
+            (a name such as ``"S_n"``, ``"O(3)"``, ``"E(3)"``).
         extra (dict): Free-form settings of the model and data (recorded in the run).
 
     Values are checked on construction (a :class:`ValueError` naming the field): counts

@@ -341,6 +341,24 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
     return run
 
 
+def _relative_equivariance_error(model: nn.Module, dataset, idx: Tensor,
+                                 config: TrainConfig, epoch: int, device) -> float:
+    r"""The relative equivariance error of ``model`` under ``config.relax_group`` on the
+    first ``eval_batch_size`` validation graphs: the root of the mean squared
+    :math:`f(g \cdot x) - g \cdot f(x)` over the root mean square of :math:`f(x)`, for
+    one element drawn from a generator seeded by the seed and the epoch (the training's
+    random stream is left alone). Stochastic models count their sampling noise too."""
+    group = resolve_group(config.relax_group)
+    data = Batch.from_data_list([dataset[int(i)] for i in idx[:config.eval_batch_size]]
+                                ).to(device)
+    generator = torch.Generator(device=device).manual_seed(config.seed * 100003 + epoch)
+    model.eval()
+    with torch.no_grad():
+        scale = model(data).double().pow(2).mean()
+        diff = group_difference_penalty(model, data, group, generator=generator)
+    return float((diff.double() / scale.clamp_min(1e-300)).sqrt())
+
+
 def _equivariance_penalty(group_name: str) -> Callable[[nn.Module, Any], Tensor]:
     r"""The penalty of ``TrainConfig.relax_penalty`` for the group named
     ``group_name``: the squared Lie derivative for O(3) and E(3) (translations for E),
@@ -483,6 +501,9 @@ def _validate_epoch(fabric, run: _Run, config: TrainConfig, dataset,
                                  config.eval_batch_size, fabric.device)
             state['history']['test'].append((epoch + 1, monitored))
             metrics.update({f'test_{k}': v for k, v in monitored.items()})
+        if run.relaxation is not None:
+            metrics['val_equivariance_error'] = _relative_equivariance_error(
+                run.model, dataset, split['valid'], config, epoch, fabric.device)
         score = val[task.metric]
         best = state['best']
         better = best is None or (score > best if task.higher_is_better

@@ -126,3 +126,13 @@ def test_the_equivariance_penalty_trains_and_resumes_exactly(tmp_path):
         _run(tmp_path, 'bad', relax_penalty=0.5, relax_group='G_2')
     with pytest.raises(ValueError, match="'relax_penalty'"):
         _run(tmp_path, 'negative', relax_penalty=-1.0)
+
+
+def test_a_relaxed_run_logs_its_equivariance_error_closing(tmp_path):
+    import csv
+    _run(tmp_path, 'logged', relax_end=2)
+    rows = list(csv.DictReader(open(tmp_path / 'logged' / 'logs' / 'metrics.csv')))
+    errors = [float(r['val_equivariance_error']) for r in rows]
+    assert errors[0] > 1e-4                  # coefficient 0.25 after epoch 1
+    assert errors[1] < 1e-5 and errors[2] < 1e-5   # zero from epoch 2: exact again
+    assert errors[0] > 100 * max(errors[1:])
