@@ -82,6 +82,7 @@ sys.path.insert(0, str(REPO))
 
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
 from lps_geometric.diagnostics import sample_spread  # noqa: E402
+from lps_geometric.nn.relaxation import relax, unrelax  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
 from lps_geometric.utils.determinism import deterministic  # noqa: E402
 from lps_geometric.nn import (EGNN, MPNN, AdjacencyPatchTransformer,  # noqa: E402
@@ -281,12 +282,18 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=0.0, ema=args.ema,
         seed=args.seed, accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu',
         devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
-        progress=True, deterministic=args.deterministic)
+        progress=True, deterministic=args.deterministic, relax=args.relax,
+        relax_start=args.relax_start, relax_end=args.relax_end,
+        relax_penalty=args.relax_penalty, relax_group=args.relax_group,
+        relax_output='position')
     result = train(config, functools.partial(build_model, method, args), data, split,
                    Task('regression', metric='mse', loss=args.loss), extend=args.resume)
     model = build_model(method, args).to(args.device)
+    if args.relax != 'none':        # best.pt holds the relaxed layers (coefficient 0)
+        relax(model, coefficient=0.0)
     model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
                                      map_location=args.device, weights_only=True))
+    model = unrelax(model)          # the selected model is the equivariant one
     history = dict(train=[loss for _, loss in result['history']['train']],
                    val=[(epoch, m['mse']) for epoch, m in result['history']['val']])
     if args.verbose:
@@ -384,6 +391,23 @@ def parse_args(argv=None):
     p.add_argument('--ema', type=float, default=0.0,
                    help='decay of an exponential moving average of the weights, used for '
                         'evaluation and the selected model (e.g. 0.999; 0: off)')
+    p.add_argument('--relax', default='none',
+                   choices=('none', 'constant', 'linear', 'cosine', 'exponential'),
+                   help='constraint relaxation: the symmetrized model (or the EGNN\'s '
+                        'layers) gets a non-equivariant term times a coefficient with this '
+                        'schedule, zero from --relax-end on (only such epochs are '
+                        'selected)')
+    p.add_argument('--relax-start', type=float, default=1.0,
+                   help='the relaxation coefficient at the start')
+    p.add_argument('--relax-end', type=float, default=None,
+                   help='the epoch from which the coefficient is zero (default: --epochs)')
+    p.add_argument('--relax-penalty', type=float, default=0.0,
+                   help='weight of the equivariance penalty while the coefficient is '
+                        'positive (Lie derivative for E(3), which the transformer '
+                        'backbone cannot take: use S_n there; group difference for S_n)')
+    p.add_argument('--relax-group', default='S_n',
+                   help='the group of --relax-penalty and of the logged equivariance error '
+                        '(S_n or E(3))')
     p.add_argument('--cosine', action='store_true',
                    help='cosine learning-rate decay to zero over --epochs')
     p.add_argument('--loss', choices=('mse', 'l1'), default='mse',

@@ -64,7 +64,11 @@ def lie_derivatives(model: nn.Module, data: Data, output: str = 'scalar',
     The input's ``pos`` moves as a point and the attributes in ``vector_keys`` (of last
     dimension 3) as vectors; the output acts as ``output`` says (:obj:`"scalar"`:
     invariant, :obj:`"vector"`: rotates, :obj:`"position"`: rotates and translates).
-    With ``create_graph`` the result is differentiable in the model's parameters.
+    With ``create_graph`` the result is differentiable in the model's parameters. The
+    product is computed by differentiating the backward pass, so every operation of the
+    model needs a double backward (the patch embedding of
+    :class:`~lps_geometric.nn.AdjacencyPatchTransformer` has none: a
+    :class:`RuntimeError` says so).
     """
     if output not in _OUTPUTS:
         raise ValueError(f"'output' must be one of {_OUTPUTS} (got '{output}')")
@@ -84,7 +88,13 @@ def lie_derivatives(model: nn.Module, data: Data, output: str = 'scalar',
         def f(t, rotation=rotation, translation=translation):
             return model(_moved(data, t, rotation, translation, vector_keys))
 
-        out, d_out = jvp(f, zero, one, create_graph=create_graph, strict=False)
+        try:
+            out, d_out = jvp(f, zero, one, create_graph=create_graph, strict=False)
+        except (RuntimeError, NotImplementedError) as error:
+            raise RuntimeError(
+                f'The Lie derivative of {type(model).__name__} needs the derivative of '
+                f'its backward pass, which one of its operations lacks ({error}); use '
+                f'group_difference_penalty instead') from error
         if output != 'scalar' and out.size(-1) != 3:
             raise ValueError(f"output='{output}' needs outputs whose last dimension is "
                              f"3 (got {tuple(out.shape)})")

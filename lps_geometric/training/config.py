@@ -91,10 +91,13 @@ class TrainConfig:
             derivative (:func:`~lps_geometric.diagnostics.lie_derivative_penalty`) for
             O(3) and E(3), the sampled group difference
             (:func:`~lps_geometric.diagnostics.group_difference_penalty`) for the
-            other groups; the outputs are treated as invariant. (0: none)
+            other groups; the outputs act as ``relax_output`` says. (0: none)
         relax_group (str): The group of that penalty and of the relative equivariance
             error logged at every evaluation of a relaxed run (``val_equivariance_error``)
             (a name such as ``"S_n"``, ``"O(3)"``, ``"E(3)"``).
+        relax_output (str): How the group acts on the model's outputs there:
+            ``"scalar"`` (invariant; node rows follow a permutation), ``"vector"``
+            (rotate) or ``"position"`` (rotate and translate).
         extra (dict): Free-form settings of the model and data (recorded in the run).
 
     Values are checked on construction (a :class:`ValueError` naming the field): counts
@@ -134,6 +137,7 @@ class TrainConfig:
     relax_end: Optional[float] = None
     relax_penalty: float = 0.0
     relax_group: str = 'S_n'
+    relax_output: str = 'scalar'
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -187,7 +191,8 @@ class TrainConfig:
             real('relax_end', 0.0, float(self.epochs), low_open=True)
         for name, allowed in (('schedule', SCHEDULES), ('precision', PRECISIONS),
                               ('select', ('valid', 'last')),
-                              ('relax', RELAX_SCHEDULES)):
+                              ('relax', RELAX_SCHEDULES),
+                              ('relax_output', ('scalar', 'vector', 'position'))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"TrainConfig: '{name}' must be one of {allowed} "
                                  f"(got {getattr(self, name)!r})")

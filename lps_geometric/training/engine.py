@@ -319,7 +319,7 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
                                         config.relax_end or config.epochs)
         relaxation.apply(model, 0)
         if config.relax_penalty > 0:
-            penalty = _equivariance_penalty(config.relax_group)
+            penalty = _equivariance_penalty(config.relax_group, config.relax_output)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     steps_per_epoch = len(epoch_batches(len(split['train']), config.batch_size, 0, 0))
@@ -355,20 +355,23 @@ def _relative_equivariance_error(model: nn.Module, dataset, idx: Tensor,
     model.eval()
     with torch.no_grad():
         scale = model(data).double().pow(2).mean()
-        diff = group_difference_penalty(model, data, group, generator=generator)
+        diff = group_difference_penalty(model, data, group, output=config.relax_output,
+                                        generator=generator)
     return float((diff.double() / scale.clamp_min(1e-300)).sqrt())
 
 
-def _equivariance_penalty(group_name: str) -> Callable[[nn.Module, Any], Tensor]:
+def _equivariance_penalty(group_name: str, output: str = 'scalar'
+                          ) -> Callable[[nn.Module, Any], Tensor]:
     r"""The penalty of ``TrainConfig.relax_penalty`` for the group named
     ``group_name``: the squared Lie derivative for O(3) and E(3) (translations for E),
-    the sampled group difference otherwise; outputs treated as invariant."""
+    the sampled group difference otherwise; ``output`` says how outputs transform."""
     group = resolve_group(group_name)
     if isinstance(group, OrthogonalGroup) and group.dim == 3:
         translations = isinstance(group, EuclideanGroup)
-        return lambda model, data: lie_derivative_penalty(model, data, 'scalar',
+        return lambda model, data: lie_derivative_penalty(model, data, output,
                                                           translations)
-    return lambda model, data: group_difference_penalty(model, data, group)
+    return lambda model, data: group_difference_penalty(model, data, group,
+                                                        output=output)
 
 
 def _restore(fabric, run: _Run, config: TrainConfig):

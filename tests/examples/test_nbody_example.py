@@ -188,3 +188,18 @@ def test_mpnn_backbone(tmp_path):
     result = json.loads((tmp_path / 'results_ga.json').read_text())['results'][0]
     assert math.isfinite(result['test_mse']) and result['test_mse'] > 0
     assert 0.6 < result['sample_spread']['rotation'] < 1.4
+
+
+@pytest.mark.parametrize('method,group', [('ga', 'S_n'), ('egnn', 'E(3)')])
+def test_relaxed_training_ends_with_the_equivariant_model(tmp_path, method, group):
+    import csv
+    example = load_example()
+    example.main(['--method', method, '--out', str(tmp_path), '--root',
+                  str(tmp_path / 'data')] + SMALL +
+                 ['--relax', 'linear', '--relax-start', '0.5', '--relax-end', '1',
+                  '--relax-penalty', '0.1', '--relax-group', group])
+    result = json.loads((tmp_path / f'results_{method}.json').read_text())['results'][0]
+    assert math.isfinite(result['test_mse'])
+    rows = list(csv.DictReader(open(tmp_path / f'run_{method}' / 'logs' / 'metrics.csv')))
+    assert [float(r['relax_coefficient']) for r in rows] == [0.0, 0.0]
+    assert all(math.isfinite(float(r['val_equivariance_error'])) for r in rows)
