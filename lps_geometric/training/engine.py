@@ -432,16 +432,16 @@ def _train_epoch(fabric, run: _Run, config: TrainConfig, dataset,
         data = Batch.from_data_list([dataset[int(i)] for i in local[step]]
                                     ).to(fabric.device)
         t_step = time.perf_counter()
+        alpha = 0.0
         if run.relaxation is not None:   # the coefficient at this optimizer step
-            run.relaxation.apply(run.unwrapped,
-                                 state['global_step'] / run.steps_per_epoch)
+            alpha = run.relaxation.apply(run.unwrapped,
+                                         state['global_step'] / run.steps_per_epoch)
         pred = model(data)
         loss = task.loss(pred, data.y)
         reg = getattr(run.unwrapped, 'regularization_loss', None)
         if reg is not None:
             loss = loss + reg()
-        if run.penalty is not None and run.relaxation.value(
-                state['global_step'] / run.steps_per_epoch) > 0:
+        if run.penalty is not None and alpha > 0:
             loss = loss + config.relax_penalty * run.penalty(model, data)
         fabric.backward(loss)
         if config.clip > 0:

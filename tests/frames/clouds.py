@@ -34,3 +34,27 @@ def model(sampler, dim, output, dtype=torch.float64, max_nodes=7):
 def cloud(pos, x_dim=1):
     return Data(pos=pos, x=torch.ones(pos.size(0), x_dim, dtype=pos.dtype),
                 edge_index=EMPTY)
+
+
+def frame_and_plain_outputs(sampler):
+    r"""``(plain, symmetrized)`` graph outputs of an E(3)-equivariant EGNN backbone on
+    two clouds, alone and averaged over ``sampler``'s frames (equal for an exact
+    frame)."""
+    from torch_geometric.utils import scatter
+    from lps_geometric.nn import EGNN
+    torch.manual_seed(0)
+    data = cloud_batch(sizes=(5, 6))
+    data.x = data.x.float()
+    data.pos = data.pos.float()
+    data.edge_index = torch.tensor([[0, 1, 2, 1], [1, 0, 1, 2]])
+    egnn = EGNN(2, hidden_channels=16, num_layers=2, out_channels=3).eval()
+
+    class Backbone(torch.nn.Module):
+        level = 'graph'
+
+        def forward(self, batch):
+            h, _, _ = egnn(batch.x, batch.pos, batch.edge_index)
+            return scatter(h, batch.batch, dim=0, reduce='sum')
+
+    return Backbone()(data), Symmetrize(Backbone(), sampler).eval()(data)
+

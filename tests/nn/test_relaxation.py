@@ -80,15 +80,24 @@ def test_removing_the_relaxation_restores_the_layers_and_their_outputs():
     assert e3_error(model) < 1e-5
 
 
-def permutation_error(model, data):
+def relabelled(data):
+    r"""``(perm, moved)``: ``data`` with the nodes of every graph relabelled by ``perm``
+    (node ``i`` of ``moved`` is node ``perm[i]`` of ``data``)."""
     perm = torch.cat([torch.randperm(int(n), generator=torch.Generator().manual_seed(1))
                       + int(s) for n, s in zip(data.ptr[1:] - data.ptr[:-1],
                                                data.ptr[:-1])])
     inverse = torch.empty_like(perm)
     inverse[perm] = torch.arange(perm.numel())
     moved = data.clone()
-    moved.x = data.x[perm]
+    for key in ('x', 'pos'):
+        if getattr(data, key, None) is not None:
+            setattr(moved, key, data[key][perm])
     moved.edge_index = inverse[data.edge_index]
+    return perm, moved
+
+
+def permutation_error(model, data):
+    perm, moved = relabelled(data)
     with torch.no_grad():
         out, out_moved = model(data), model(moved)
     return float((out_moved - out[perm]).abs().max() / out.abs().max())
@@ -154,14 +163,7 @@ def test_a_symmetrized_model_relaxed_as_a_whole():
                                                    ExhaustivePermutationSampler())})
     exact = model['sym']
 
-    perm = torch.cat([torch.randperm(int(n), generator=torch.Generator().manual_seed(1))
-                      + int(s) for n, s in zip(data.ptr[1:] - data.ptr[:-1],
-                                               data.ptr[:-1])])
-    inverse = torch.empty_like(perm)
-    inverse[perm] = torch.arange(perm.numel())
-    moved = data.clone()
-    moved.x, moved.pos = data.x[perm], data.pos[perm]
-    moved.edge_index = inverse[data.edge_index]
+    _, moved = relabelled(data)
 
     def error(module):                 # graph outputs: invariance
         with torch.no_grad():
