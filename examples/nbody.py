@@ -28,6 +28,8 @@ Methods (``--method``):
   (nauty on the Gram matrix) times its stabiliser (``ProductMinimalFrameSampler``; needs
   pynauty). One element for a generic system.
 - ``egnn``: the EGNN baseline (velocity variant, 4 layers, width 64).
+- ``plain``: the backbone alone on the coordinates as given, not symmetrized (with
+  ``--augment``, trained on systems rotated by a Haar-random element of O(3)).
 - ``all``: every method with the same budget, then one table.
 
 Backbones (``--backbone``): ``transformer`` (the default, above) or ``mpnn``, a plain
@@ -57,6 +59,13 @@ Examples::
     python examples/nbody.py --method ga --pair-inner-product \
         --ensemble runs/seed0/run_ga runs/seed1/run_ga
 
+Data (``--field``, ``--train-orientation``, ``--test-orientation``): the systems can move
+in a constant external field, which leaves only the rotations about its axis as a
+symmetry, and the training and validation systems can be restricted to a family of
+orientations while the test systems are oriented otherwise (see
+:class:`~lps_geometric.datasets.NBodyCharged`). Every run reports the model's relative
+E(3) equivariance error on the test systems.
+
 ``--ensemble`` trains nothing: it evaluates finished runs of one method (trained with the
 same architecture flags, e.g. with different ``--seed`` and ``--out``) and the mean of
 their predictions.
@@ -81,16 +90,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lps_geometric.datasets import NBodyCharged  # noqa: E402
-from lps_geometric.diagnostics import sample_spread  # noqa: E402
-from lps_geometric.nn.relaxation import relax, unrelax  # noqa: E402
+from lps_geometric.datasets.nbody import ORIENTATIONS  # noqa: E402
+from lps_geometric.diagnostics import equivariance_error, sample_spread  # noqa: E402
+from lps_geometric.diagnostics.penalties import group_difference_penalty  # noqa: E402
+from lps_geometric.nn.relaxation import relax, set_relaxation, unrelax  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
+from lps_geometric.training.engine import epoch_batches  # noqa: E402
+from lps_geometric.training.relaxation import RelaxationSchedule  # noqa: E402
 from lps_geometric.utils.determinism import deterministic  # noqa: E402
 from lps_geometric.nn import (EGNN, MPNN, AdjacencyPatchTransformer,  # noqa: E402
                               ConcatEdgeGeometry, ConcatNodeFeatures, Symmetrize)
 
-METHODS = ('lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn')
+METHODS = ('lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn', 'plain')
 #: Methods whose frame is deterministic (no sampling, nothing to sweep over k).
-DETERMINISTIC = ('egnn', 'canonical', 'fa', 'mfa')
+DETERMINISTIC = ('egnn', 'canonical', 'fa', 'mfa', 'plain')
 
 
 def progress(iterable, **kwargs):
@@ -139,9 +152,46 @@ class EGNNPredictor(nn.Module):
         return torch.zeros((), device=next(self.parameters()).device)
 
 
+class PlainPredictor(nn.Module):
+    r"""``pos + backbone(data)`` on the coordinates as given: no symmetry. With
+    ``augment``, every training system is first rotated about the origin by a
+    Haar-random :math:`R \in O(3)` and the prediction rotated back,
+    :math:`R^\top f(R \cdot x)`; the MSE against :math:`y` equals that of
+    :math:`f(R \cdot x)` against :math:`R y`, so this is training on rotated data
+    (data augmentation). Evaluation uses the backbone alone."""
+    def __init__(self, backbone: nn.Module, augment: bool = False):
+        super().__init__()
+        self.backbone = backbone
+        self.augment = augment
+
+    def forward(self, data, num_samples=None):
+        if not (self.training and self.augment):
+            return data.pos + self.backbone(data)
+        batch = data.batch if data.batch is not None else \
+            data.pos.new_zeros(data.num_nodes, dtype=torch.long)
+        num_graphs = int(data.num_graphs) if data.batch is not None else 1
+        q, r = torch.linalg.qr(torch.randn(num_graphs, 3, 3, device=data.pos.device,
+                                           dtype=data.pos.dtype))
+        rot = (q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2))[batch]
+        turned = data.clone()
+        turned.pos = (rot @ data.pos.unsqueeze(-1)).squeeze(-1)
+        turned.vel = (rot @ data.vel.unsqueeze(-1)).squeeze(-1)
+        pred = turned.pos + self.backbone(turned)
+        return (rot.transpose(-1, -2) @ pred.unsqueeze(-1)).squeeze(-1)
+
+    def regularization_loss(self):
+        return torch.zeros((), device=next(self.parameters()).device)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.backbone}, augment={self.augment})')
+
+
 def build_model(method: str, args) -> nn.Module:
     if method == 'egnn':
         return EGNNPredictor(args.egnn_hidden, args.egnn_layers)
+    if args.augment and method != 'plain':
+        raise ValueError('--augment applies to --method plain only (the other methods '
+                         'are symmetrized)')
     # pair tokens read q_i q_j, plus (unless --no-pair-geometry) the pair's relative position
     # and velocity in the sampled frame and their lengths: 1 + 2 * (3 + 1) channels, and
     # with --pair-inner-product also <pos_i - pos_j, vel_i - vel_j>: one more
@@ -170,6 +220,8 @@ def build_model(method: str, args) -> nn.Module:
                                  inverse_powers=args.pair_inverse_powers,
                                  softening=args.softening)
     backbone = ConcatNodeFeatures(net, keys=('pos', 'vel'), in_channels=1)
+    if method == 'plain':
+        return PlainPredictor(backbone, augment=args.augment)
     deterministic = method in DETERMINISTIC
     model = Symmetrize.from_method(
         backbone, method, symmetry_group(method, args.backbone), in_channels=1,
@@ -293,7 +345,12 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         relax(model, coefficient=0.0)
     model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
                                      map_location=args.device, weights_only=True))
-    model = unrelax(model)          # the selected model is the equivariant one
+    coefficient = 0.0
+    if args.keep_relaxed:           # the relaxed model of the last step, not switched off
+        coefficient = last_step_coefficient(args, len(split['train']))
+        set_relaxation(model, coefficient)
+    else:
+        model = unrelax(model)      # the selected model is the equivariant one
     history = dict(train=[loss for _, loss in result['history']['train']],
                    val=[(epoch, m['mse']) for epoch, m in result['history']['val']])
     if args.verbose:
@@ -309,8 +366,12 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             torch.manual_seed(args.seed)
             sweep[k] = evaluate(model, splits['test'], args, num_samples=k)
             print(f'    {method} test MSE with k = {k}: {sweep[k]:.5f}', flush=True)
+    equivariance = measure_equivariance(model, splits['test'], args, test_k)
+    print(f'    {method} E(3) equivariance error on test: relative RMS '
+          f'{equivariance["relative_rms"]:.2e} (fresh noise), max relative '
+          f'{equivariance["max_relative"]:.2e} ({equivariance["noise"]} noise)', flush=True)
     spread = None
-    if method in ('lps', 'ga', 'canonical'):
+    if method in ('lps', 'ga', 'canonical') and not args.keep_relaxed:
         # how random the (learned) sampler still is on held-out systems: 1 for the
         # uniform distribution, 0 for a canonicalization (see sample_spread)
         model.eval()
@@ -324,15 +385,67 @@ def train_method(method: str, splits: Dict, args) -> Dict:
     best_val = min((v for _, v in history['val']), default=math.inf)
     out = dict(method=method, test_mse=test, best_val_mse=best_val,
                best_epoch=result['best_epoch'], epochs=args.epochs,
-               train_samples=None if method == 'egnn' else (
+               train_samples=None if method in ('egnn', 'plain') else (
                    'frame' if method in ('fa', 'mfa') else model.model.num_samples),
                test_samples=test_k, test_mse_by_samples=sweep, sample_spread=spread,
+               equivariance=equivariance, relax_coefficient_at_test=coefficient,
                median_step_s=result['median_step_s'], parameters=result['parameters'],
                seconds=result['seconds'], history=history, run_dir=str(run_dir))
     print(f'  {method:10s} test MSE {test:.5f} (best val {best_val:.5f} at epoch '
           f'{result["best_epoch"]}, {_ms(result["median_step_s"])} ms/step, '
           f'{out["seconds"]:.0f}s)', flush=True)
     return out
+
+
+def last_step_coefficient(args, num_train: int) -> float:
+    r"""The relaxation coefficient of the last optimizer step of a run (what
+    ``--keep-relaxed`` evaluates with); a :class:`ValueError` if it was zero."""
+    if args.relax == 'none':
+        raise ValueError('--keep-relaxed needs --relax')
+    per_epoch = len(epoch_batches(num_train, args.batch_size, 0, 0))
+    steps = per_epoch * args.epochs
+    schedule = RelaxationSchedule(args.relax, args.relax_start,
+                                  args.relax_end or args.epochs)
+    alpha = schedule.value((steps - 1) / per_epoch)
+    if alpha == 0.0:
+        raise ValueError('--keep-relaxed: the coefficient is already zero at the last '
+                         'step (--relax-end before --epochs)')
+    return alpha
+
+
+def measure_equivariance(model, dataset, args, num_samples) -> Dict:
+    r"""How far ``model`` is from E(3)-equivariance on the first ``--eval-batch-size``
+    systems of ``dataset``.
+
+    ``relative_rms``: the root mean square of :math:`f(g \cdot x) - g \cdot f(x)` over
+    4 random :math:`g \in E(3)` (fresh sampling noise in every call), over the root mean
+    square of the predicted displacement :math:`f(x) - x`; for a stochastic model it
+    includes the Monte Carlo spread, i.e. how equivariant one prediction is.
+    ``max_relative`` and ``noise``: :func:`~lps_geometric.diagnostics.equivariance_error`
+    with the sampler's noise moved along where it can be (the symmetrized models' own
+    layer, whose output is the displacement), so an exactly equivariant model gives
+    float32 rounding."""
+    model.eval()
+    data = Batch.from_data_list(list(dataset)[:args.eval_batch_size]).to(args.device)
+    generator = _generator(args)
+
+    def predict_positions(d):
+        return model(d, num_samples=num_samples)
+    with torch.no_grad():
+        scale = (predict_positions(data) - data.pos).double().pow(2).mean()
+        diff = group_difference_penalty(predict_positions, data, 'E(3)', num_samples=4,
+                                        output='position', generator=generator)
+        inner = getattr(model, 'model', None)
+        if isinstance(inner, Symmetrize):
+            report = equivariance_error(inner, data, 'E(3)', output='vector',
+                                        generator=generator, num_samples=num_samples,
+                                        spread=False)
+        else:
+            report = equivariance_error(predict_positions, data, 'E(3)',
+                                        output='position', generator=generator,
+                                        spread=False)
+    return dict(relative_rms=float((diff.double() / scale.clamp_min(1e-300)).sqrt()),
+                max_relative=float(report.relative), noise=report.noise)
 
 
 def _generator(args) -> torch.Generator:
@@ -408,6 +521,24 @@ def parse_args(argv=None):
     p.add_argument('--relax-group', default='S_n',
                    help='the group of --relax-penalty and of the logged equivariance error '
                         '(S_n or E(3))')
+    p.add_argument('--keep-relaxed', action='store_true',
+                   help='score the relaxed model of the last training step, with the '
+                        'coefficient it had there (a model stopped before its '
+                        'relaxation reached zero; needs --relax-end = --epochs, the '
+                        'default) instead of the equivariant one')
+    p.add_argument('--augment', action='store_true',
+                   help='with --method plain: train on systems rotated by Haar-random '
+                        'elements of O(3)')
+    p.add_argument('--field', type=float, nargs=3, default=None, metavar=('EX', 'EY', 'EZ'),
+                   help='simulate the systems in this constant external field (particle '
+                        'i feels q_i E); only rotations about its axis remain symmetries')
+    p.add_argument('--train-orientation', choices=ORIENTATIONS, default='simulated',
+                   help='orientation of the training and validation systems (see '
+                        'NBodyCharged: about_z restricts them to rotations about z of '
+                        'their principal-axes frame)')
+    p.add_argument('--test-orientation', choices=ORIENTATIONS, default='simulated',
+                   help='orientation of the test systems (uniform: Haar-random '
+                        'rotations of the principal-axes frame)')
     p.add_argument('--cosine', action='store_true',
                    help='cosine learning-rate decay to zero over --epochs')
     p.add_argument('--loss', choices=('mse', 'l1'), default='mse',
@@ -508,7 +639,10 @@ def run(args):
     splits = {s: NBodyCharged(str(args.root), split=s, num_train=args.num_train,
                               num_val=args.num_val, num_test=args.num_test,
                               frame_input=args.frames[0], frame_target=args.frames[1],
-                              seed=args.data_seed) for s in ('train', 'val', 'test')}
+                              seed=args.data_seed, field=args.field,
+                              orientation=args.test_orientation if s == 'test'
+                              else args.train_orientation)
+              for s in ('train', 'val', 'test')}
     print(f'n-body: {len(splits["train"])} / {len(splits["val"])} / {len(splits["test"])} '
           f'systems ({time.time() - t0:.1f}s to load or generate); device={args.device}, '
           + (f'evaluating {len(args.ensemble)} runs, seed={args.seed}' if args.ensemble else

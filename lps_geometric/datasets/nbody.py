@@ -8,25 +8,92 @@ simulator of Kipf et al. (`"Neural Relational Inference for Interacting Systems"
 <https://arxiv.org/abs/1802.04687>`_, ICML 2018), extended to three dimensions. The
 simulator follows the same physics, written from scratch in PyTorch.
 """
-from typing import Callable, Dict, List, Optional
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
 from lps_geometric.datasets.base import NamedInMemoryDataset
-from lps_geometric.datasets.nbody_simulation import (complete_edge_index,
+from lps_geometric.datasets.nbody_simulation import (check_field, complete_edge_index,
                                                      integrate_charged_particles,
                                                      simulate_charged_particles,
                                                      total_momentum)
 
 __all__ = [
     'NBodyCharged',
+    'ORIENTATIONS',
+    'principal_axes_rotation',
+    'orientation_rotations',
     'simulate_charged_particles',
     'integrate_charged_particles',
     'total_momentum',
     'complete_edge_index',
 ]
+
+#: How :class:`NBodyCharged` orients its systems (see its ``orientation`` argument).
+ORIENTATIONS = ('simulated', 'principal', 'about_z', 'uniform')
+
+
+def principal_axes_rotation(pos: Tensor) -> Tensor:
+    r"""The proper rotation :math:`R_c` of each system that turns its principal axes into
+    the coordinate axes: the rows of :math:`R_c` are the eigenvectors of the covariance
+    of the centred positions :math:`\mathbf{x}_i - \bar{\mathbf{x}}`, largest variance
+    first, each signed so that the third moment of the coordinates along it is positive,
+    the last one flipped if needed to make :math:`\det R_c = 1`.
+
+    It is a canonical orientation: for a rotation :math:`Q`, the positions
+    :math:`Q\mathbf{x}_i` give :math:`R_c Q^\top`, so :math:`R_c Q^\top Q \mathbf{x}_i =
+    R_c \mathbf{x}_i`, except for systems with tied variances or a zero third moment
+    (a set of measure zero, where the eigenvectors or their signs are not determined).
+
+    Args:
+        pos (torch.Tensor): Positions of shape :obj:`[S, n, 3]`.
+
+    Returns:
+        torch.Tensor: :obj:`[S, 3, 3]`, in the dtype of :obj:`pos`.
+    """
+    centred = pos - pos.mean(dim=-2, keepdim=True)
+    cov = centred.transpose(-1, -2) @ centred
+    _, vectors = torch.linalg.eigh(cov)                  # ascending eigenvalues
+    axes = vectors.flip(-1).transpose(-1, -2)            # rows, largest variance first
+    third = ((centred @ axes.transpose(-1, -2))**3).sum(dim=-2)   # [S, 3]
+    axes = axes * torch.where(third < 0, -1.0, 1.0).to(pos.dtype).unsqueeze(-1)
+    flip = torch.linalg.det(axes) < 0
+    axes[:, 2] = torch.where(flip.unsqueeze(-1), -axes[:, 2], axes[:, 2])
+    return axes
+
+
+def orientation_rotations(kind: str, pos: Tensor, generator: torch.Generator
+                          ) -> Tensor:
+    r"""The rotations :math:`R` (:obj:`[S, 3, 3]`) that :class:`NBodyCharged` applies
+    for ``orientation=kind`` to systems with input positions :obj:`pos`
+    (:obj:`[S, n, 3]`): the principal-axes rotation :math:`R_c`
+    (:func:`principal_axes_rotation`) followed by nothing (:obj:`"principal"`), a
+    rotation about the :math:`z` axis by a uniform angle (:obj:`"about_z"`) or a
+    Haar-random rotation of :math:`SO(3)` (:obj:`"uniform"`), drawn from ``generator``.
+    """
+    if kind not in ORIENTATIONS or kind == 'simulated':
+        raise ValueError(f"orientation_rotations takes one of {ORIENTATIONS[1:]} (got "
+                         f"{kind!r})")
+    num, dtype = pos.size(0), pos.dtype
+    rot = principal_axes_rotation(pos)
+    if kind == 'about_z':
+        angle = torch.rand(num, generator=generator, dtype=torch.float64) * 2 * math.pi
+        c, s = angle.cos(), angle.sin()
+        z = torch.zeros_like(c)
+        turn = torch.stack([torch.stack([c, -s, z], -1), torch.stack([s, c, z], -1),
+                            torch.stack([z, z, z + 1], -1)], -2)
+        rot = turn.to(dtype) @ rot
+    elif kind == 'uniform':
+        q, r = torch.linalg.qr(torch.randn(num, 3, 3, generator=generator,
+                                           dtype=torch.float64))
+        q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+        q[:, :, 2] *= torch.linalg.det(q).unsqueeze(-1)   # Haar on O(3) -> SO(3)
+        rot = q.to(dtype) @ rot
+    return rot
+
 
 class NBodyCharged(NamedInMemoryDataset):
     r"""The charged-particle n-body dataset of the `"E(n) Equivariant Graph Neural
@@ -81,6 +148,24 @@ class NBodyCharged(NamedInMemoryDataset):
         frame_target (int, optional): Target frame, after :obj:`frame_input`.
             (default: :obj:`40`)
         seed (int, optional): Base seed (non-negative). (default: :obj:`42`)
+        field (sequence of 3 floats, optional): A constant external field
+            :math:`\mathbf{E}` in which the systems move (particle :math:`i` feels
+            :math:`q_i \mathbf{E}`), see :func:`integrate_charged_particles`. It leaves
+            only rotations about its axis (and reflections in planes containing it) as
+            symmetries. (default: :obj:`None`, no field)
+        orientation (str, optional): How the systems are turned after simulation, all
+            three frames by the same rotation :math:`R` about the centroid
+            :math:`\bar{\mathbf{x}}` of the input positions (:math:`\mathbf{x}
+            \mapsto R(\mathbf{x} - \bar{\mathbf{x}}) + \bar{\mathbf{x}}`,
+            :math:`\mathbf{v} \mapsto R\mathbf{v}`), see
+            :func:`orientation_rotations`: :obj:`"simulated"` (as simulated, every
+            orientation equally likely), :obj:`"principal"` (the input's principal
+            axes along the coordinate axes), :obj:`"about_z"` (that, turned about the
+            :math:`z` axis by a uniform angle: a one-parameter family of orientations)
+            or :obj:`"uniform"` (that, turned by a Haar-random rotation). Without a
+            field a rigid motion of a whole trajectory is a trajectory (up to the force
+            clip), so the targets stay exact. The angles are drawn from a generator
+            seeded with :meth:`split_seed`. (default: :obj:`"simulated"`)
         transform (callable, optional): A function/transform that takes in a
             :class:`~torch_geometric.data.Data` object and returns a transformed version.
             The data object will be transformed before every access. (default: :obj:`None`)
@@ -109,6 +194,8 @@ class NBodyCharged(NamedInMemoryDataset):
         frame_input: int = 30,
         frame_target: int = 40,
         seed: int = 42,
+        field: Optional[Sequence[float]] = None,
+        orientation: str = 'simulated',
         transform: Optional[Callable] = None,
         pre_transform: Optional[Callable] = None,
         force_reload: bool = False,
@@ -123,6 +210,12 @@ class NBodyCharged(NamedInMemoryDataset):
                              f'{frame_input} and {frame_target}')
         if seed < 0:
             raise ValueError(f'seed must be non-negative, got {seed}')
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"Invalid orientation {orientation!r} (expected one of "
+                             f"{ORIENTATIONS})")
+        self.field: Optional[Tuple[float, float, float]] = None if field is None else \
+            tuple(float(v) for v in check_field(field))
+        self.orientation = orientation
         self.split = split
         self.split_sizes = tuple(int(s) for s in sizes)
         self.frame_input = int(frame_input)
@@ -138,8 +231,13 @@ class NBodyCharged(NamedInMemoryDataset):
     @property
     def processed_file_names(self) -> List[str]:
         sizes = '-'.join(str(s) for s in self.split_sizes)
+        extra = ''
+        if self.field is not None:
+            extra += '_field' + '_'.join(f'{v:g}' for v in self.field)
+        if self.orientation != 'simulated':
+            extra += f'_{self.orientation}'
         return [f'nbody_charged_{split}_n{self.num_particles}_sizes{sizes}'
-                f'_frames{self.frame_input}-{self.frame_target}_seed{self.seed}.pt'
+                f'_frames{self.frame_input}-{self.frame_target}_seed{self.seed}{extra}.pt'
                 for split in self.splits]
 
     def split_seed(self, split: str) -> int:
@@ -153,14 +251,30 @@ class NBodyCharged(NamedInMemoryDataset):
             num_particles=self.num_particles,
             num_steps=(self.frame_target + 1) * self.sample_every,
             sample_every=self.sample_every, dt=self.dt, max_force=self.max_force,
-            seed=self.split_seed(split), dtype=torch.float64)
+            seed=self.split_seed(split), dtype=torch.float64, field=self.field)
 
-    def _to_data_list(self, sim: Dict[str, Tensor]) -> List[Data]:
+    def _orient(self, pos: Tensor, vel: Tensor, target: Tensor, split: str
+                ) -> Tuple[Tensor, Tensor, Tensor]:
+        r"""Turns input positions, velocities and targets (float64, :obj:`[S, n, 3]`) by
+        the rotations of :obj:`orientation` about the input's centroid."""
+        if self.orientation == 'simulated':
+            return pos, vel, target
+        generator = torch.Generator().manual_seed(self.split_seed(split))
+        rot = orientation_rotations(self.orientation, pos, generator)
+        centre = pos.mean(dim=-2, keepdim=True)
+        turn = rot.transpose(-1, -2)                      # row vectors: x R^T
+
+        def move(x):
+            return (x - centre) @ turn + centre
+        return move(pos), vel @ turn, move(target)
+
+    def _to_data_list(self, sim: Dict[str, Tensor], split: str = 'train') -> List[Data]:
         n = self.num_particles
         edge_index = complete_edge_index(n)
-        pos = sim['pos'][:, self.frame_input].float()
-        vel = sim['vel'][:, self.frame_input].float()
-        target = sim['pos'][:, self.frame_target].float()
+        pos, vel, target = self._orient(sim['pos'][:, self.frame_input],
+                                        sim['vel'][:, self.frame_input],
+                                        sim['pos'][:, self.frame_target], split)
+        pos, vel, target = pos.float(), vel.float(), target.float()
         charge = sim['charge'].float().unsqueeze(-1)  # [S, n, 1]
         edge_attr = charge[:, edge_index[0]] * charge[:, edge_index[1]]  # [S, E, 1]
         data_list = []
@@ -175,8 +289,11 @@ class NBodyCharged(NamedInMemoryDataset):
 
     def process(self) -> None:
         for split, path in zip(self.splits, self.processed_paths):
-            self.save(self._to_data_list(self._simulate(split)), path)
+            self.save(self._to_data_list(self._simulate(split), split), path)
 
     def __repr__(self) -> str:
+        extra = '' if self.field is None else f', field={self.field}'
+        if self.orientation != 'simulated':
+            extra += f', orientation={self.orientation}'
         return (f'{self.__class__.__name__}({len(self)}, split={self.split}, '
-                f'frames={self.frame_input}->{self.frame_target})')
+                f'frames={self.frame_input}->{self.frame_target}{extra})')

@@ -10,7 +10,7 @@ simulator follows the same physics, written from scratch in PyTorch;
 :class:`~lps_geometric.datasets.NBodyCharged` builds the dataset from it.
 """
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -25,6 +25,7 @@ __all__ = [
     'integrate_charged_particles',
     'total_momentum',
     'complete_edge_index',
+    'check_field',
 ]
 
 # A run is "large" (and gets a progress bar when :obj:`progress=None`) from this many
@@ -56,6 +57,18 @@ def total_momentum(vel: Tensor) -> Tensor:
     return vel.sum(dim=-2)
 
 
+def check_field(field: Sequence[float]) -> Tensor:
+    r"""A constant external field as a float64 tensor of shape :obj:`[3]`; a
+    :class:`ValueError` unless it is three finite numbers."""
+    try:
+        value = torch.as_tensor(field, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f'field must be three numbers, got {field!r}') from error
+    if value.numel() != 3 or not bool(torch.isfinite(value).all()):
+        raise ValueError(f'field must be three finite numbers, got {field!r}')
+    return value
+
+
 class _PairForces:
     r"""Computes the clipped Coulomb forces of a batch of systems, reusing buffers.
 
@@ -71,7 +84,7 @@ class _PairForces:
     such thin matrices make poor use of BLAS and depend on its threading.)
     """
     def __init__(self, charge: Tensor, interaction_strength: float,
-                 max_force: Optional[float]) -> None:
+                 max_force: Optional[float], field: Optional[Tensor] = None) -> None:
         num_sims, n = charge.shape
         dtype, device = charge.dtype, charge.device
         self.first, self.second = torch.triu_indices(n, n, offset=1, device=device)
@@ -84,6 +97,9 @@ class _PairForces:
         self.other = torch.empty_like(self.diff)
         self.dist2 = torch.empty(num_pairs, num_sims, dtype=dtype, device=device)
         self.inv = torch.empty_like(self.dist2)
+        # q_i E of a constant external field E, shape [n, 3, S] (None: no field)
+        self.field_force = None if field is None else (
+            charge.t().unsqueeze(1) * field.view(1, 3, 1)).contiguous()
 
     def pair_distances_squared(self, x: Tensor) -> Tensor:
         r"""Fills :obj:`self.diff` with :math:`\mathbf{x}_i - \mathbf{x}_j` and returns
@@ -106,6 +122,8 @@ class _PairForces:
         out.zero_()
         out.index_add_(0, self.first, self.diff)
         out.index_add_(0, self.second, self.diff, alpha=-1)
+        if self.field_force is not None:
+            out.add_(self.field_force)
         if self.max_force is not None:
             out.clamp_(-self.max_force, self.max_force)
         return out
@@ -153,6 +171,7 @@ def integrate_charged_particles(
     interaction_strength: float = 1.0,
     max_force: Optional[float] = 100.0,
     progress: Optional[bool] = None,
+    field: Optional[Sequence[float]] = None,
 ) -> Tuple[Tensor, Tensor]:
     r"""Integrates :math:`S` charged-particle systems from given initial states, all at
     once.
@@ -163,7 +182,8 @@ def integrate_charged_particles(
         \mathbf{F}_i = k \sum_{j \neq i} q_i q_j
         \frac{\mathbf{x}_i - \mathbf{x}_j}{|\mathbf{x}_i - \mathbf{x}_j|^3},
 
-    with :math:`k` = :obj:`interaction_strength`, and every component of
+    with :math:`k` = :obj:`interaction_strength`, plus :math:`q_i \mathbf{E}` in a
+    constant external field :math:`\mathbf{E}` (:obj:`field`), and every component of
     :math:`\mathbf{F}_i` clipped to :math:`[-F_{\max}, F_{\max}]` (:obj:`max_force`,
     :obj:`None` for no clip). The scheme is the kick-drift (symplectic Euler) leapfrog of
     the original simulator: with :math:`\mathbf{v}_0, \mathbf{x}_0` the initial state,
@@ -185,7 +205,10 @@ def integrate_charged_particles(
     Without the clip (:obj:`max_force=None`) the map from initial state to trajectory
     commutes with rotations, reflections, translations and permutations of the particles
     (up to rounding), and the total momentum is conserved (up to rounding). The
-    componentwise clip breaks both whenever it is active.
+    componentwise clip breaks both whenever it is active. A field leaves only the
+    rotations about its axis and the reflections in planes containing it (with all
+    translations and permutations), and changes the total momentum by
+    :math:`\Delta t \sum_i q_i \mathbf{E}` per step.
 
     All systems advance together; per step the work is a few kernels over
     :obj:`[n(n-1)/2, 3, S]` pair buffers (no :obj:`[S, n, n, 3]` tensor). On the CPU the
@@ -206,6 +229,9 @@ def integrate_charged_particles(
         progress (bool, optional): Show a :obj:`tqdm` progress bar over the time steps
             (if :obj:`tqdm` is installed). :obj:`None` shows one for large runs
             (:math:`S \cdot` steps :math:`\geq 10^7`) on a terminal. (default: :obj:`None`)
+        field (sequence of 3 floats, optional): A constant external field
+            :math:`\mathbf{E}`; particle :math:`i` feels :math:`q_i \mathbf{E}`.
+            (default: :obj:`None`, no field)
 
     Returns:
         (torch.Tensor, torch.Tensor): Positions and velocities, each of shape
@@ -236,8 +262,10 @@ def integrate_charged_particles(
         raise ValueError(f'dt must be positive, got {dt}')
     if max_force is not None and not max_force > 0:
         raise ValueError(f'max_force must be positive or None, got {max_force}')
-
     dtype, device = pos0.dtype, pos0.device
+    field_tensor = None if field is None else check_field(field).to(dtype=dtype,
+                                                                    device=device)
+
     num_frames = num_steps // sample_every
     last_step = (num_frames - 1) * sample_every
 
@@ -245,7 +273,7 @@ def integrate_charged_particles(
     x = pos0.detach().to(dtype=dtype, device=device).permute(1, 2, 0).contiguous()
     v = vel0.detach().to(dtype=dtype, device=device).permute(1, 2, 0).contiguous()
     forces = _PairForces(charge.detach().to(dtype=dtype, device=device),
-                         interaction_strength, max_force)
+                         interaction_strength, max_force, field_tensor)
     pos = torch.empty(num_frames, n, 3, num_sims, dtype=dtype, device=device)
     vel = torch.empty_like(pos)
     pos[0], vel[0] = x, v
@@ -296,6 +324,7 @@ def simulate_charged_particles(
     dtype: torch.dtype = torch.float64,
     device: Optional[Union[torch.device, str]] = None,
     progress: Optional[bool] = None,
+    field: Optional[Sequence[float]] = None,
 ) -> Dict[str, Tensor]:
     r"""Samples :obj:`num_simulations` charged-particle systems and integrates them all at
     once with :func:`integrate_charged_particles`.
@@ -335,6 +364,8 @@ def simulate_charged_particles(
         device (torch.device or str, optional): Device of the integration.
             (default: CPU)
         progress (bool, optional): See :func:`integrate_charged_particles`.
+        field (sequence of 3 floats, optional): A constant external field, see
+            :func:`integrate_charged_particles`. (default: :obj:`None`)
 
     Returns:
         dict: :obj:`pos` and :obj:`vel` of shape :obj:`[S, T, n, 3]` with :math:`T` =
@@ -357,5 +388,6 @@ def simulate_charged_particles(
     pos0, vel0, charge = (t.to(dtype=dtype, device=device) for t in (pos0, vel0, charge))
     pos, vel = integrate_charged_particles(
         pos0, vel0, charge, num_steps=num_steps, sample_every=sample_every, dt=dt,
-        interaction_strength=interaction_strength, max_force=max_force, progress=progress)
+        interaction_strength=interaction_strength, max_force=max_force, progress=progress,
+        field=field)
     return dict(pos=pos, vel=vel, charge=charge)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lps_geometric.datasets import NBodyCharged, simulate_charged_particles
-from lps_geometric.datasets.nbody import complete_edge_index
+from lps_geometric.datasets.nbody import (complete_edge_index, orientation_rotations,
+                                          principal_axes_rotation)
 
 SMALL = dict(num_train=6, num_val=4, num_test=3, frame_input=2, frame_target=3)
 
@@ -117,3 +118,87 @@ def test_dataset_transforms(tmp_path):
     assert torch.equal(ds[0].x, 2 * plain[0].x)
     with pytest.warns(UserWarning, match='pre_transform'):
         NBodyCharged(str(tmp_path / 'b'), split='val', **SMALL)
+
+
+# field and orientations ----------------------------------------------------------------
+
+def _random_rotation(seed):
+    q, r = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64,
+                                       generator=torch.Generator().manual_seed(seed)))
+    q = q * torch.sign(torch.diagonal(r))
+    return q * torch.linalg.det(q)
+
+
+def test_principal_axes_rotation_is_a_canonical_proper_rotation():
+    pos = torch.randn(20, 5, 3, dtype=torch.float64,
+                      generator=torch.Generator().manual_seed(0))
+    rot = principal_axes_rotation(pos)
+    assert torch.allclose(rot @ rot.transpose(-1, -2), torch.eye(3, dtype=torch.float64),
+                          atol=1e-12)
+    assert torch.allclose(torch.linalg.det(rot), torch.ones(20, dtype=torch.float64))
+    q = _random_rotation(1)
+    # the same canonical pose for every rotated copy of a system
+    canonical = (pos - pos.mean(1, keepdim=True)) @ rot.transpose(-1, -2)
+    turned = pos @ q.T
+    again = (turned - turned.mean(1, keepdim=True)) @ principal_axes_rotation(
+        turned).transpose(-1, -2)
+    assert torch.allclose(canonical, again, atol=1e-10)
+    # principal axes along x, y, z: a diagonal covariance with falling variances
+    cov = canonical.transpose(-1, -2) @ canonical
+    off = cov - torch.diag_embed(torch.diagonal(cov, dim1=-2, dim2=-1))
+    assert off.abs().max() < 1e-10
+    var = torch.diagonal(cov, dim1=-2, dim2=-1)
+    assert (var[:, 0] >= var[:, 1]).all() and (var[:, 1] >= var[:, 2]).all()
+
+
+@pytest.mark.parametrize('kind', ['principal', 'about_z', 'uniform'])
+def test_orientation_rotations(kind):
+    pos = torch.randn(400, 5, 3, dtype=torch.float64,
+                      generator=torch.Generator().manual_seed(2))
+    rot = orientation_rotations(kind, pos, torch.Generator().manual_seed(3))
+    assert torch.allclose(torch.linalg.det(rot), torch.ones(400, dtype=torch.float64))
+    turn = rot @ principal_axes_rotation(pos).transpose(-1, -2)    # R R_c^T
+    z = torch.tensor([0., 0., 1.], dtype=torch.float64)
+    if kind == 'principal':
+        assert torch.allclose(turn, torch.eye(3, dtype=torch.float64).expand_as(turn),
+                              atol=1e-12)
+    elif kind == 'about_z':      # the z axis stays fixed, the angle covers the circle
+        assert torch.allclose(turn @ z, z.expand(400, 3), atol=1e-12)
+        angle = torch.atan2(turn[:, 1, 0], turn[:, 0, 0])
+        assert angle.min() < -2.8 and angle.max() > 2.8
+    else:                        # Haar: the image of z is spread over the sphere
+        image = turn @ z
+        assert image.mean(0).abs().max() < 0.1
+        assert (image[:, 2] < -0.5).any() and (image[:, 2] > 0.5).any()
+    with pytest.raises(ValueError, match='orientation_rotations takes'):
+        orientation_rotations('simulated', pos, torch.Generator())
+
+
+def test_dataset_field_and_orientation(tmp_path):
+    plain = NBodyCharged(str(tmp_path), split='val', **SMALL)
+    field = NBodyCharged(str(tmp_path), split='val', field=(0, 0, 0.5), **SMALL)
+    assert repr(field) == 'NBodyCharged(4, split=val, frames=2->3, field=(0.0, 0.0, 0.5))'
+    sim = simulate_charged_particles(4, num_steps=400, seed=field.split_seed('val'),
+                                     field=(0, 0, 0.5))
+    assert torch.equal(field._data.y.view(4, 5, 3), sim['pos'][:, 3].float())
+    assert not torch.equal(field._data.y, plain._data.y)
+    for kind in ('principal', 'about_z', 'uniform'):
+        ds = NBodyCharged(str(tmp_path), split='val', orientation=kind, **SMALL)
+        assert kind in repr(ds)
+        for a, b in zip(plain, ds):   # one rigid motion about the input's centroid
+            centre = a.pos.double().mean(0)
+            rot = torch.linalg.lstsq(a.vel.double(), b.vel.double()).solution.T
+            assert torch.allclose(rot @ rot.T, torch.eye(3, dtype=torch.float64),
+                                  atol=1e-4)
+            for x, y in ((a.pos, b.pos), (a.y, b.y)):
+                assert torch.allclose((x.double() - centre) @ rot.T + centre, y.double(),
+                                      atol=1e-4)
+            assert torch.equal(a.charge, b.charge)
+    # the files differ by configuration; bad values are refused
+    names = {NBodyCharged(str(tmp_path), orientation=k, **SMALL).processed_file_names[0]
+             for k in ('simulated', 'about_z')}
+    assert len(names) == 2
+    with pytest.raises(ValueError, match='Invalid orientation'):
+        NBodyCharged(str(tmp_path), orientation='sideways', **SMALL)
+    with pytest.raises(ValueError, match='field must be three'):
+        NBodyCharged(str(tmp_path), field=(1.0,), **SMALL)

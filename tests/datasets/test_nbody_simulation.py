@@ -205,3 +205,60 @@ def test_total_momentum_sums_the_particles():
     momentum = total_momentum(vel)
     assert momentum.shape == (2, 3, 3)
     assert torch.equal(momentum, vel.sum(dim=2))
+
+
+# external field ------------------------------------------------------------------------
+
+def test_field_matches_naive_reference_and_pushes_charges_apart():
+    x0, v0, q = _initial_state(num_sims=2)
+    field = torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)
+    pos, vel = integrate_charged_particles(x0, v0, q, num_steps=40, sample_every=1,
+                                           max_force=None, field=field.tolist())
+    for s in range(2):
+        # reference: the loop integrator with q_i E added to every force
+        x, v = x0[s].clone(), v0[s].clone()
+        n = x.size(0)
+
+        def force(x):
+            f = q[s].unsqueeze(-1) * field
+            for i in range(n):
+                for j in range(n):
+                    if i != j:
+                        d = x[i] - x[j]
+                        f[i] = f[i] + q[s, i] * q[s, j] * d / d.norm()**3
+            return f
+        v = v + 1e-3 * force(x)
+        for step in range(1, 40):
+            x = x + 1e-3 * v
+            assert torch.allclose(pos[s, step], x, rtol=0, atol=1e-12)
+            v = v + 1e-3 * force(x)
+    # the field changes the total momentum by dt * sum_i q_i E per step
+    momentum = total_momentum(vel[:, -1]) - total_momentum(vel[:, 0])
+    expected = 39 * 1e-3 * q.sum(dim=1, keepdim=True) * field
+    assert torch.allclose(momentum, expected, atol=1e-10)
+
+
+def test_field_keeps_only_rotations_about_its_axis():
+    x0, v0, q = _initial_state(num_sims=3)
+    field = [0.0, 0.0, 0.8]
+    pos, _ = integrate_charged_particles(x0, v0, q, num_steps=200, sample_every=100,
+                                         max_force=None, field=field)
+
+    def rotated(rot):
+        out, _ = integrate_charged_particles(x0 @ rot.T, v0 @ rot.T, q, num_steps=200,
+                                             sample_every=100, max_force=None, field=field)
+        return out
+    angle = torch.tensor(0.7, dtype=torch.float64)
+    about_z = torch.tensor([[angle.cos(), -angle.sin(), 0], [angle.sin(), angle.cos(), 0],
+                            [0, 0, 1]], dtype=torch.float64)
+    about_x = torch.tensor([[1, 0, 0], [0, angle.cos(), -angle.sin()],
+                            [0, angle.sin(), angle.cos()]], dtype=torch.float64)
+    assert torch.allclose(rotated(about_z), pos @ about_z.T, atol=1e-9)
+    assert (rotated(about_x) - pos @ about_x.T).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('field', [[1.0, 2.0], [0.0, float('nan'), 1.0], 'up'])
+def test_field_errors(field):
+    x0, v0, q = _initial_state(num_sims=1)
+    with pytest.raises(ValueError, match='field must be three'):
+        integrate_charged_particles(x0, v0, q, num_steps=2, sample_every=1, field=field)

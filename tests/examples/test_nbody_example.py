@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_geometric.data import Batch
 
 PATH = Path(__file__).resolve().parents[2] / 'examples' / 'nbody.py'
 
@@ -29,7 +30,7 @@ def test_every_method_trains_and_reports(tmp_path):
                   str(tmp_path / 'data')] + SMALL + ['--sample-sweep', '1', '3'])
     result = json.loads((tmp_path / 'results_all.json').read_text())
     methods = [r['method'] for r in result['results']]
-    assert methods == ['lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn']
+    assert methods == ['lps', 'ga', 'canonical', 'fa', 'mfa', 'egnn', 'plain']
     for r in result['results']:
         assert math.isfinite(r['test_mse']) and r['test_mse'] > 0
         if r['method'] in ('lps', 'ga'):
@@ -203,3 +204,82 @@ def test_relaxed_training_ends_with_the_equivariant_model(tmp_path, method, grou
     rows = list(csv.DictReader(open(tmp_path / f'run_{method}' / 'logs' / 'metrics.csv')))
     assert [float(r['relax_coefficient']) for r in rows] == [0.0, 0.0]
     assert all(math.isfinite(float(r['val_equivariance_error'])) for r in rows)
+
+
+@pytest.mark.parametrize('method', ['egnn', 'lps'])
+def test_final_model_is_equivariant_after_relaxation_and_not_when_kept_relaxed(
+        tmp_path, method):
+    example = load_example()
+    extra = ['--backbone', 'mpnn'] if method == 'lps' else []
+    relax = ['--relax', 'constant', '--relax-start', '0.5', '--relax-group', 'E(3)']
+    found = {}
+    for name, flags in (('unrelaxed', []), ('kept', ['--keep-relaxed'])):
+        out = tmp_path / name
+        example.main(['--method', method, '--out', str(out), '--root',
+                      str(tmp_path / 'data')] + SMALL + extra + relax + flags)
+        found[name] = json.loads((out / f'results_{method}.json').read_text())['results'][0]
+    unrelaxed, kept = found['unrelaxed'], found['kept']
+    assert unrelaxed['relax_coefficient_at_test'] == 0.0
+    assert kept['relax_coefficient_at_test'] == 0.5        # the constant schedule's value
+    # the selected model is exactly equivariant (noise moved along for LPS) ...
+    assert unrelaxed['equivariance']['max_relative'] < 1e-5
+    assert unrelaxed['equivariance']['noise'] == ('transported' if method == 'lps'
+                                                   else 'fresh')
+    # ... the relaxed one of the last step is not
+    assert kept['equivariance']['relative_rms'] > 1e-3
+    assert kept['equivariance']['max_relative'] > 1e-3
+    assert kept['test_mse'] != unrelaxed['test_mse']
+
+
+def test_keep_relaxed_needs_a_positive_last_coefficient(tmp_path):
+    example = load_example()
+    args = example.parse_args(SMALL + ['--relax', 'linear', '--relax-end', '1'])
+    with pytest.raises(ValueError, match='already zero'):
+        example.last_step_coefficient(args, 40)
+    args = example.parse_args(SMALL + ['--relax', 'linear', '--relax-start', '2'])
+    # 2 epochs of 2 steps: the last step is at epoch 3/2 of a schedule ending at 2
+    assert example.last_step_coefficient(args, 40) == pytest.approx(2 * (1 - 0.75))
+    with pytest.raises(ValueError, match='needs --relax'):
+        example.last_step_coefficient(example.parse_args(SMALL), 40)
+
+
+def test_plain_backbone_with_and_without_augmentation(tmp_path):
+    example = load_example()
+    args = example.parse_args(SMALL + ['--backbone', 'mpnn', '--augment'])
+    model = example.build_model('plain', args).double()
+    data = Batch.from_data_list(
+        [d for d in example.NBodyCharged(str(tmp_path / 'data'), split='val',
+                                         num_train=40, num_val=20, num_test=20)][:4]
+    )
+    for key in ('pos', 'vel', 'y', 'x', 'edge_attr', 'charge'):
+        data[key] = data[key].double()
+    model.eval()
+    plain = model(data)
+    assert torch.equal(plain, data.pos + model.backbone(data))
+    model.train()
+    torch.manual_seed(0)
+    augmented = model(data)                     # R^T f(R x) for a random R per system
+    assert not torch.allclose(augmented, plain, atol=1e-6)
+    model.augment = False
+    assert torch.equal(model(data), plain)
+    with pytest.raises(ValueError, match='--augment applies to --method plain'):
+        example.build_model('lps', args)
+    for flags in ([], ['--augment']):
+        out = tmp_path / ('aug' if flags else 'plain')
+        example.main(['--method', 'plain', '--backbone', 'mpnn', '--out', str(out),
+                      '--root', str(tmp_path / 'data')] + SMALL + flags)
+        result = json.loads((out / 'results_plain.json').read_text())['results'][0]
+        assert math.isfinite(result['test_mse'])
+        assert result['equivariance']['relative_rms'] > 1e-3   # not symmetrized
+
+
+def test_field_and_orientation_flags_reach_the_data(tmp_path):
+    example = load_example()
+    example.main(['--method', 'egnn', '--out', str(tmp_path / 'out'), '--root',
+                  str(tmp_path / 'data'), '--field', '0', '0', '0.5',
+                  '--train-orientation', 'about_z', '--test-orientation', 'uniform']
+                 + SMALL)
+    names = sorted(p.name for p in (tmp_path / 'data' / 'nbody_charged' / 'processed')
+                   .glob('*.pt'))
+    assert any('field0_0_0.5_about_z' in n and '_train_' in n for n in names)
+    assert any('field0_0_0.5_uniform' in n and '_test_' in n for n in names)
