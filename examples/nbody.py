@@ -342,7 +342,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
                    Task('regression', metric='mse', loss=args.loss), extend=args.resume)
     model = build_model(method, args).to(args.device)
     if args.relax != 'none':        # best.pt holds the relaxed layers (coefficient 0)
-        relax(model, coefficient=0.0)
+        model = relax(model, coefficient=0.0)
     model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
                                      map_location=args.device, weights_only=True))
     coefficient = 0.0

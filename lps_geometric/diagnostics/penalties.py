@@ -116,6 +116,13 @@ def lie_derivative_penalty(model: nn.Module, data: Data, output: str = 'scalar',
     return lie_derivatives(model, data, output, translations, vector_keys).pow(2).mean()
 
 
+def output_level(out: Tensor, data: Data) -> str:
+    r""":obj:`"node"` when ``out`` has one row per node of ``data`` (and the batch is
+    not one node per graph), :obj:`"graph"` otherwise."""
+    return 'node' if out.size(0) == data.num_nodes and \
+        getattr(data, 'num_graphs', 1) != data.num_nodes else 'graph'
+
+
 def group_difference_penalty(model: nn.Module, data: Data, group='S_n',
                              num_samples: int = 1, level: Optional[str] = None,
                              output: str = 'scalar',
@@ -133,8 +140,7 @@ def group_difference_penalty(model: nn.Module, data: Data, group='S_n',
     group = resolve_group(group)
     out = model(data)
     if level is None:
-        level = 'node' if out.size(0) == data.num_nodes and \
-            getattr(data, 'num_graphs', 1) != data.num_nodes else 'graph'
+        level = output_level(out, data)
     total = out.new_zeros(())
     for _ in range(num_samples):
         g = group.random_element(data, generator)

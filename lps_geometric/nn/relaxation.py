@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Type, Union
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import MessagePassing
+from torch_geometric.nn import GINConv, GINEConv, MessagePassing
 
 from lps_geometric.nn.backbones.mpnn import MPNNLayer
 from lps_geometric.nn.conv.egnn_conv import EGNNConv
@@ -197,11 +197,14 @@ def _default_term(layer: nn.Module) -> Optional[nn.Module]:
         return EGNNConvTerm(layer)
     if isinstance(layer, MPNNLayer):
         return NodeOrderTerm(layer.channels, layer.channels)
-    in_channels = getattr(layer, 'in_channels', None)
-    out_channels = getattr(layer, 'out_channels', None)
-    if isinstance(in_channels, int) and isinstance(out_channels, int) \
-            and in_channels > 0 and out_channels > 0:
-        return NodeOrderTerm(in_channels, out_channels)   # e.g. PyG's GCNConv, GATConv
+    for owner in (layer, getattr(layer, 'nn', None)):
+        # PyG's GCNConv, GATConv, ... declare their widths; GINConv and GINEConv are
+        # as wide as their inner network
+        in_channels = getattr(owner, 'in_channels', None)
+        out_channels = getattr(owner, 'out_channels', None)
+        if isinstance(in_channels, int) and isinstance(out_channels, int) \
+                and in_channels > 0 and out_channels > 0:
+            return NodeOrderTerm(in_channels, out_channels)
     return None
 
 
@@ -211,7 +214,11 @@ LayerFilter = Union[Sequence[Type[nn.Module]], Callable[[str, nn.Module], bool]]
 def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
           coefficient: float = 1.0,
           make_term: Optional[Callable[[nn.Module], nn.Module]] = None) -> nn.Module:
-    r"""Wraps layers of ``model`` in :class:`RelaxedLayer` (in place) and returns it.
+    r"""Wraps layers of ``model`` in :class:`RelaxedLayer` (in place) and returns the
+    model. When ``model`` is itself a layer to relax (e.g. a
+    :class:`~lps_geometric.nn.Symmetrize` at the top), the result is a new
+    :class:`RelaxedLayer` around it: use the return value,
+    ``model = relax(model)``.
 
     Args:
         model (torch.nn.Module): Any model (a backbone, a sampler's network, a
@@ -221,12 +228,18 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
             :class:`~lps_geometric.nn.Symmetrize` as a whole (:class:`SymmetrizeTerm`),
             and outside them every :class:`~lps_geometric.nn.EGNNConv`, the MPNN's
             layers and every :class:`torch_geometric.nn.MessagePassing` layer with
-            integer ``in_channels`` and ``out_channels``)
+            integer ``in_channels`` and ``out_channels``, or with an inner ``nn`` that
+            has them, as :class:`~torch_geometric.nn.GINConv` and
+            :class:`~torch_geometric.nn.GINEConv`: so also the samplers' networks and
+            :class:`~lps_geometric.nn.PositionalGIN`)
         coefficient (float, optional): The starting :math:`\alpha`. (default:
             :obj:`1.0`)
         make_term (callable, optional): ``make_term(layer)`` builds the term of a
             layer; the default builds :class:`SymmetrizeTerm`, :class:`EGNNConvTerm` or
-            :class:`NodeOrderTerm`.
+            :class:`NodeOrderTerm`. A :class:`~torch_geometric.nn.GINConv` or
+            :class:`~torch_geometric.nn.GINEConv` is relaxed through its network
+            ``conv.nn`` (which every GIN update calls, the library's sparse ones
+            too): its term maps the network's input.
 
     Layers inside a chosen layer are not relaxed again. A layer chosen by ``layers``
     for which no term can be built is a :class:`ValueError`; relaxing nothing is a
@@ -244,6 +257,8 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
         def chosen(name, module):
             return isinstance(module, classes)
     build = make_term or _default_term
+    if not isinstance(model, RelaxedLayer) and chosen('', model):
+        return _wrap(model, build, coefficient)
     targets: List[Tuple[nn.Module, str, nn.Module]] = []
     taken: List[str] = []
     for parent_name, parent in model.named_modules():
@@ -261,17 +276,31 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
         raise NothingToRelaxError(
             f'No layer of {type(model).__name__} to relax: the default layers are '
             f'Symmetrize, EGNNConv, the MPNN\'s layers and PyG message-passing layers '
-            f'with integer in_channels and out_channels (pass layers= and make_term=)')
+            f'with integer in_channels and out_channels, or an inner nn with them '
+            f'(pass layers= and make_term=)')
     for parent, child_name, child in targets:
-        term = build(child)
-        if term is None:
-            raise ValueError(f'No relaxation term for {type(child).__name__}: pass '
-                             f'make_term=')
-        param = next(child.parameters(), None)
-        if param is not None:
-            term = term.to(device=param.device, dtype=param.dtype)
-        setattr(parent, child_name, RelaxedLayer(child, term, coefficient))
+        if isinstance(child, (GINConv, GINEConv)) and isinstance(child.nn, nn.Module) \
+                and not isinstance(child.nn, RelaxedLayer):
+            # relaxed through its network: GINConv's forward calls it, and so do the
+            # library's sparse GIN sums (gin_update, the permutation sampler), which
+            # never call the conv's own forward
+            wrapped = _wrap(child, build, coefficient)
+            child.nn = RelaxedLayer(child.nn, wrapped.term, coefficient)
+            continue
+        setattr(parent, child_name, _wrap(child, build, coefficient))
     return model
+
+
+def _wrap(layer: nn.Module, build: Callable[[nn.Module], Optional[nn.Module]],
+          coefficient: float) -> RelaxedLayer:
+    term = build(layer)
+    if term is None:
+        raise ValueError(f'No relaxation term for {type(layer).__name__}: pass '
+                         f'make_term=')
+    param = next(layer.parameters(), None)
+    if param is not None:
+        term = term.to(device=param.device, dtype=param.dtype)
+    return RelaxedLayer(layer, term, coefficient)
 
 
 def _inside_relaxed(model: nn.Module, name: str) -> bool:

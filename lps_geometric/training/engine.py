@@ -24,8 +24,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
+from lps_geometric.diagnostics.moved_noise import MovedNoise
 from lps_geometric.diagnostics.penalties import (group_difference_penalty,
-                                                 lie_derivative_penalty)
+                                                 lie_derivative_penalty, output_level)
 from lps_geometric.groups.euclidean import EuclideanGroup, OrthogonalGroup
 from lps_geometric.groups.names import resolve_group
 from lps_geometric.nn.relaxation import relax, relaxed_layers
@@ -314,7 +315,7 @@ def _build_run(fabric, config: TrainConfig, make_model: Callable[[], nn.Module],
     relaxation = penalty = None
     if config.relax != 'none':
         if not relaxed_layers(model):
-            relax(model, coefficient=config.relax_start)
+            model = relax(model, coefficient=config.relax_start)
         relaxation = RelaxationSchedule(config.relax, config.relax_start,
                                         config.relax_end or config.epochs)
         relaxation.apply(model, 0)
@@ -347,17 +348,26 @@ def _relative_equivariance_error(model: nn.Module, dataset, idx: Tensor,
     first ``eval_batch_size`` validation graphs: the root of the mean squared
     :math:`f(g \cdot x) - g \cdot f(x)` over the root mean square of :math:`f(x)`, for
     one element drawn from a generator seeded by the seed and the epoch (the training's
-    random stream is left alone). Stochastic models count their sampling noise too."""
+    random stream is left alone). The noise of the symmetrized layers inside the model
+    is moved along with the element where it can be (:class:`MovedNoise`), so an
+    equivariant model gives rounding; other stochastic models count their sampling
+    noise too."""
     group = resolve_group(config.relax_group)
     data = Batch.from_data_list([dataset[int(i)] for i in idx[:config.eval_batch_size]]
                                 ).to(device)
     generator = torch.Generator(device=device).manual_seed(config.seed * 100003 + epoch)
     model.eval()
     with torch.no_grad():
-        scale = model(data).double().pow(2).mean()
-        diff = group_difference_penalty(model, data, group, output=config.relax_output,
-                                        generator=generator)
-    return float((diff.double() / scale.clamp_min(1e-300)).sqrt())
+        g = group.random_element(data, generator)
+        with MovedNoise(model, group, generator) as noise:
+            out = model(data)
+            noise.move(g)
+            out_g = model(group.act(g, data))
+        expected = group.act_on_output(g, out, output_level(out, data),
+                                       config.relax_output)
+        diff = (out_g - expected).double().pow(2).mean()
+        scale = out.double().pow(2).mean()
+    return float((diff / scale.clamp_min(1e-300)).sqrt())
 
 
 def _equivariance_penalty(group_name: str, output: str = 'scalar'

@@ -116,20 +116,26 @@ def test_relaxed_mpnn_depends_on_the_node_order_until_unrelaxed():
 
 
 def test_pyg_layers_and_explicit_choices():
-    model = torch.nn.ModuleDict({'conv': GCNConv(4, 8),
-                                 'gin': GINConv(torch.nn.Linear(4, 4))})
-    relax(model)                                       # GCNConv has its widths; GIN not
-    assert isinstance(model['conv'], RelaxedLayer) and isinstance(model['gin'], GINConv)
+    from torch_geometric.nn import MLP
+    model = torch.nn.ModuleDict({'conv': GCNConv(4, 8), 'gin': GINConv(MLP([4, 6, 5])),
+                                 'bare': GINConv(torch.nn.Linear(4, 4))})
+    relax(model)        # GCNConv has its widths, the GIN its MLP's; a bare Linear not
+    assert isinstance(model['conv'], RelaxedLayer) and isinstance(model['bare'], GINConv)
+    assert isinstance(model['gin'], GINConv)      # relaxed through its network
+    assert isinstance(model['gin'].nn, RelaxedLayer)
+    assert repr(model['gin'].nn.term) == 'NodeOrderTerm(4, 5, max_rows=64)'
     x = torch.randn(5, 4)
     edge_index = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
     assert model['conv'](x, edge_index).shape == (5, 8)
+    assert model['gin'](x, edge_index).shape == (5, 5)
     with pytest.raises(ValueError, match='No relaxation term for GINConv'):
         relax(torch.nn.ModuleDict({'gin': GINConv(torch.nn.Linear(4, 4))}),
               layers=[GINConv])
     custom = relax(torch.nn.ModuleDict({'gin': GINConv(torch.nn.Linear(4, 4))}),
                    layers=lambda name, m: name == 'gin',
                    make_term=lambda layer: NodeOrderTerm(4, 4))
-    assert isinstance(custom['gin'], RelaxedLayer)
+    assert isinstance(custom['gin'].nn, RelaxedLayer)
+    assert not relaxed_layers(unrelax(custom))
     with pytest.raises(ValueError, match='No layer'):
         relax(torch.nn.Linear(2, 2))
 
@@ -179,3 +185,92 @@ def test_a_symmetrized_model_relaxed_as_a_whole():
     assert float(relaxed.regularization_loss()) == 0.0   # the layer's methods reach through
     unrelax(model)
     assert model['sym'] is exact and error(model['sym']) < 1e-5
+
+
+def test_a_symmetrize_at_the_top_is_wrapped_and_unwrapped():
+    from lps_geometric.nn import Symmetrize
+    from lps_geometric.samplers import ExhaustivePermutationSampler
+    from lps_geometric.testing import OrderedMLP
+    exact = Symmetrize(OrderedMLP(3, 2, max_nodes=4), ExhaustivePermutationSampler())
+    relaxed = relax(exact, coefficient=0.5)
+    assert isinstance(relaxed, RelaxedLayer) and relaxed.layer is exact
+    assert unrelax(relaxed) is exact
+
+
+def _transformed(data, seed=3):
+    r"""``data`` relabelled and moved by a random rotation and translation."""
+    from lps_geometric.groups import ProductGroup
+    group = ProductGroup()
+    g = group.random_element(data, torch.Generator().manual_seed(seed))
+    return group, g, group.act(g, data)
+
+
+@pytest.mark.parametrize('method,group', [('lps', 'E(3)'), ('lps', 'S_n')])
+def test_relaxing_the_samplers_network_breaks_the_symmetrized_model_until_unrelaxed(
+        method, group):
+    r"""The E(3) and S_n samplers' networks (EGNN, GIN) relaxed with ``relax(sampler)``:
+    the frames or orders they give are no longer equivariant, so neither is the
+    symmetrized model; with the coefficient at zero, and after ``unrelax``, it is
+    exactly equivariant again (with the noise moved along)."""
+    from lps_geometric.diagnostics.moved_noise import MovedNoise
+    from lps_geometric.groups import EuclideanGroup, SymmetricGroup
+    from lps_geometric.nn import ConcatNodeFeatures, Symmetrize
+    from lps_geometric.testing import OrderedMLP, random_point_cloud_batch
+    torch.manual_seed(0)
+    data = random_point_cloud_batch([5, 4], dtype=torch.float64,
+                                    generator=torch.Generator().manual_seed(2))
+    if group == 'E(3)':
+        net = MPNN(1 + 3, 3, hidden_channels=16, num_layers=2, level='node')
+        backbone = ConcatNodeFeatures(net, keys=('pos',), in_channels=1)
+        kwargs = dict(output='vector')
+        acting = EuclideanGroup()
+    else:
+        backbone = OrderedMLP(1, 2, max_nodes=5, keys=('x',), level='node')
+        kwargs = {}
+        acting = SymmetricGroup()
+    model = Symmetrize.from_method(backbone, method, group, in_channels=1,
+                                   sampler_kwargs=dict(hidden_channels=16, num_layers=2),
+                                   num_samples=2, **kwargs).double().eval()
+    g = acting.random_element(data, torch.Generator().manual_seed(3))
+    moved = acting.act(g, data)
+    out_kind = 'vector' if group == 'E(3)' else 'scalar'
+
+    def error():
+        gen = torch.Generator().manual_seed(4)
+        with torch.no_grad(), MovedNoise(model, acting, gen) as noise:
+            out = model(data)
+            noise.move(g)
+            out_g = model(moved)
+        expected = acting.act_on_output(g, out, 'node', out_kind)
+        return float((out_g - expected).abs().max() / out.abs().max())
+
+    assert error() < 1e-9
+    relax(model.sampler, coefficient=0.5)
+    assert relaxed_layers(model.sampler)
+    assert error() > 1e-3
+    set_relaxation(model, 0.0)
+    assert error() < 1e-9
+    set_relaxation(model, 0.5)
+    unrelax(model.sampler)
+    assert not relaxed_layers(model) and error() < 1e-9
+
+
+@pytest.mark.parametrize('edge_dim', [0, 2])
+def test_positional_gin_is_relaxed_on_both_of_its_gin_paths(edge_dim):
+    r"""Without edge features PositionalGIN sums neighbours with CSR products and calls
+    the GIN network directly: the relaxation must act there too."""
+    from lps_geometric.nn import PositionalGIN
+    torch.manual_seed(0)
+    data = random_batch(sizes=(4, 3), seed=1)
+    if edge_dim:
+        data.edge_attr = torch.randn(data.edge_index.size(1), edge_dim)
+    model = PositionalGIN(3, 2, max_nodes=4, hidden_channels=8, num_layers=2,
+                          edge_dim=edge_dim)
+    with torch.no_grad():
+        before = model(data)
+        relax(model, coefficient=0.0)
+        assert len(relaxed_layers(model)) == 2
+        assert torch.equal(model(data), before)
+        set_relaxation(model, 0.5)
+        assert (model(data) - before).abs().max() > 1e-3
+        assert torch.equal(unrelax(model)(data), before)
