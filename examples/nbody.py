@@ -366,6 +366,10 @@ def train_method(method: str, splits: Dict, args) -> Dict:
             torch.manual_seed(args.seed)
             sweep[k] = evaluate(model, splits['test'], args, num_samples=k)
             print(f'    {method} test MSE with k = {k}: {sweep[k]:.5f}', flush=True)
+    kept_val = None
+    if args.keep_relaxed:           # the validation MSE of the model that is scored
+        torch.manual_seed(args.seed)
+        kept_val = evaluate(model, splits['val'], args, num_samples=test_k)
     equivariance = measure_equivariance(model, splits['test'], args, test_k)
     print(f'    {method} E(3) equivariance error on test: relative RMS '
           f'{equivariance["relative_rms"]:.2e} (fresh noise), max relative '
@@ -389,6 +393,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
                    'frame' if method in ('fa', 'mfa') else model.model.num_samples),
                test_samples=test_k, test_mse_by_samples=sweep, sample_spread=spread,
                equivariance=equivariance, relax_coefficient_at_test=coefficient,
+               val_mse_kept_relaxed=kept_val,
                median_step_s=result['median_step_s'], parameters=result['parameters'],
                seconds=result['seconds'], history=history, run_dir=str(run_dir))
     print(f'  {method:10s} test MSE {test:.5f} (best val {best_val:.5f} at epoch '
