@@ -46,7 +46,9 @@ SETTINGS = ('relaxation', 'orientations', 'field')
 #: The backbone shared by the symmetrized and plain MPNN models of every setting.
 MPNN_FLAGS = ['--backbone', 'mpnn', '--pair-inner-product', '--lr', '2e-3']
 LPS_FLAGS = ['--method', 'lps', '--sampler-norm', '--spread-weight', '0.1'] + MPNN_FLAGS
-EGNN_FLAGS = ['--method', 'egnn', '--egnn-lr', '1e-3']
+#: EGNN clips its gradient norm: without it, one of three 40-epoch runs of batch 25 at
+#: lr 1e-3 diverged (a loss spike in epoch 5 it never recovered from).
+EGNN_FLAGS = ['--method', 'egnn', '--egnn-lr', '1e-3', '--clip', '1.0']
 
 
 def _nbody():

@@ -331,7 +331,8 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size,
         lr=args.egnn_lr if method == 'egnn' else args.lr, weight_decay=args.weight_decay,
-        warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=0.0, ema=args.ema,
+        warmup=0.0, schedule='cosine' if args.cosine else 'constant', clip=args.clip,
+        ema=args.ema,
         seed=args.seed, accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu',
         devices=1, precision='32-true', eval_every=args.eval_every, out_dir=str(run_dir),
         progress=True, deterministic=args.deterministic, relax=args.relax,
@@ -506,6 +507,9 @@ def parse_args(argv=None):
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--egnn-lr', type=float, default=5e-4)
     p.add_argument('--weight-decay', type=float, default=1e-12)
+    p.add_argument('--clip', type=float, default=0.0,
+                   help='clip the gradient norm at this value (0: off); EGNN can diverge '
+                        'without it')
     p.add_argument('--ema', type=float, default=0.0,
                    help='decay of an exponential moving average of the weights, used for '
                         'evaluation and the selected model (e.g. 0.999; 0: off)')
