@@ -330,7 +330,10 @@ def train(model, train_set, val_set, test_set, args, task: str, desc: str) -> Di
         accelerator='gpu' if str(args.device).startswith('cuda') else 'cpu', devices=1,
         precision='32-true', eval_every=args.task_eval_every[task],
         select='valid' if val_set else 'last', eval_test=True, out_dir=str(run_dir),
-        progress=True)
+        progress=True, relax=args.relax, relax_start=args.relax_start,
+        relax_end=None if args.relax == 'none' else
+        args.relax_end_fraction * args.task_epochs[task],
+        relax_penalty=args.relax_penalty, relax_group='S_n')
     result = train_with_engine(config, lambda: model, data, split, Task('multiclass'))
     val_curve = {e: m['acc'] for e, m in result['history']['val']} if val_set else {}
     history = dict(loss=[loss for _, loss in result['history']['train']],
@@ -532,6 +535,21 @@ def parse_args(argv=None):
     p.add_argument('--ema', type=float, default=0.0,
                    help='decay of an exponential moving average of the weights, used for '
                         'evaluation and the selected model (e.g. 0.999; 0: off)')
+    p.add_argument('--relax', default='none',
+                   choices=('none', 'constant', 'linear', 'cosine', 'exponential'),
+                   help='constraint relaxation of the training tasks: the symmetrized '
+                        'model (the GIN baseline: its GIN layers) gets a term that reads '
+                        'the node order, times a coefficient with this schedule, zero from '
+                        '--relax-end-fraction of the epochs on (only such epochs are '
+                        'selected; CSL, which scores its last epoch, ends at zero)')
+    p.add_argument('--relax-start', type=float, default=1.0,
+                   help='the relaxation coefficient at the start')
+    p.add_argument('--relax-end-fraction', type=float, default=1.0,
+                   help='the fraction of each task\'s epochs from which the coefficient '
+                        'is zero, in (0, 1]')
+    p.add_argument('--relax-penalty', type=float, default=0.0,
+                   help='weight of the sampled S_n group-difference penalty while the '
+                        'coefficient is positive')
     p.add_argument('--lr-decay', action=argparse.BooleanOptionalAction, default=None,
                    help='decay the learning rate linearly to zero after the warm-up '
                    '(default: on for gin, off otherwise)')
@@ -577,6 +595,10 @@ def parse_args(argv=None):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be at least 1 (got '
                     f'{getattr(args, name)})')
+    if not 0 < args.relax_end_fraction <= 1:
+        p.error(f'--relax-end-fraction must be in (0, 1] (got {args.relax_end_fraction})')
+    if args.relax_start < 0 or args.relax_penalty < 0:
+        p.error('--relax-start and --relax-penalty must be non-negative')
     if args.threads is not None and args.threads < 1:
         p.error(f'--threads must be at least 1 (got {args.threads})')
     if args.folds > 5:

@@ -187,3 +187,21 @@ def test_missing_lightning_skips_training_with_one_line(tmp_path, monkeypatch, c
     lines = [line for line in out.splitlines() if 'skipping' in line]
     assert len(lines) == 1 and 'skipping csl' in lines[0] and 'lightning' in lines[0]
     assert '| csl | - | skipped: lightning is not installed |' in out
+
+
+def test_relaxed_training_logs_the_closing_error(tmp_path):
+    import csv
+    example = load_example()
+    example.main(['--tasks', 'csl', '--backbone', 'gin', '--epochs', '2', '--folds', '1',
+                  '--embed-dim', '16', '--depth', '2', '--eval-every', '1',
+                  '--samples', '2', '--eval-samples', '2', '--relax', 'linear',
+                  '--relax-end-fraction', '0.5', '--out', str(tmp_path), '--root',
+                  str(tmp_path / 'data')])
+    logs = sorted((tmp_path / 'runs').glob('*/logs/metrics.csv'))
+    assert len(logs) == 2                           # LPS and the GIN baseline
+    for log in logs:
+        rows = list(csv.DictReader(open(log)))
+        assert [float(r['relax_coefficient']) for r in rows] == [0.0, 0.0]
+        assert all(float(r['val_equivariance_error']) < 1e-5 for r in rows)
+    with pytest.raises(SystemExit):
+        example.parse_args(['--relax', 'linear', '--relax-end-fraction', '0'])
