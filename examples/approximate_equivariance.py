@@ -59,8 +59,8 @@ def _nbody():
     return module
 
 
-def relax_flags(args) -> List[str]:
-    return ['--relax', 'linear', '--relax-start', '1.0', '--relax-end',
+def relax_flags(args, start: float) -> List[str]:
+    return ['--relax', 'linear', '--relax-start', f'{start:g}', '--relax-end',
             str(args.relax_end), '--relax-group', 'E(3)']
 
 
@@ -68,14 +68,20 @@ def runs(args) -> List[Tuple[str, str, List[str]]]:
     r"""``(name, description, nbody.py flags)`` of every run of the setting."""
     if args.setting == 'relaxation':
         out = []
-        for model, flags in (('EGNN', EGNN_FLAGS), ('LPS + MPNN', LPS_FLAGS)):
-            for relaxed in (False, True):
+        for key, model, flags in (('egnn', 'EGNN', EGNN_FLAGS),
+                                  ('lps', 'LPS + MPNN', LPS_FLAGS)):
+            if key not in args.models:
+                continue
+            for start in [None] + list(args.relax_starts):
                 for seed in args.seeds:
-                    tag = ('egnn' if model == 'EGNN' else 'lps') + \
-                        ('_relax' if relaxed else '_plain') + f'_s{seed}'
-                    out.append((tag, model + (', relaxed' if relaxed else ''),
-                                flags + (relax_flags(args) if relaxed else []) +
-                                ['--seed', str(seed)]))
+                    if start is None:
+                        out.append((f'{key}_plain_s{seed}', model,
+                                    flags + ['--seed', str(seed)]))
+                        continue
+                    tag = '_relax' if start == 1.0 else f'_relax{start:g}'
+                    out.append((f'{key}{tag}_s{seed}',
+                                f'{model}, relaxed (coefficient {start:g} to 0)',
+                                flags + relax_flags(args, start) + ['--seed', str(seed)]))
         return out
     seed = ['--seed', str(args.seeds[0])]
     return [
@@ -239,6 +245,10 @@ def parse_args(argv=None):
     p.add_argument('--epochs', type=int, default=40)
     p.add_argument('--batch-size', type=int, default=25)
     p.add_argument('--eval-every', type=int, default=5)
+    p.add_argument('--models', nargs='+', choices=('egnn', 'lps'),
+                   default=['egnn', 'lps'], help='relaxation: the models')
+    p.add_argument('--relax-starts', type=float, nargs='+', default=[1.0],
+                   help='relaxation: the starting coefficients of the relaxed runs')
     p.add_argument('--relax-end', type=int, default=30,
                    help='relaxation: the epoch at which the coefficient reaches zero')
     p.add_argument('--kept-coefficient', type=float, default=0.1,

@@ -55,7 +55,12 @@ def test_relaxation_setting_tables_seeds_and_curves(tmp_path):
         assert r['curve'][-1][1] == 0.0 and r['curve'][-1][2] < 1e-5
         assert r['equivariance']['max_relative'] < 1e-5
     table = (tmp_path / 'out' / 'relaxation' / 'table.md').read_text()
-    assert 'EGNN, relaxed' in table and 'LPS + MPNN, relaxed' in table and ' ± ' in table
+    assert 'EGNN, relaxed (coefficient 1 to 0)' in table and ' ± ' in table
+    assert 'LPS + MPNN, relaxed' in table
+    args = example.parse_args(['--setting', 'relaxation', '--models', 'egnn',
+                               '--relax-starts', '1', '0.1', '--seeds', '0'])
+    assert [name for name, _, _ in example.runs(args)] == [
+        'egnn_plain_s0', 'egnn_relax_s0', 'egnn_relax0.1_s0']
 
 
 def test_bad_settings_are_refused(tmp_path):
