@@ -132,10 +132,15 @@ def run_all(args) -> List[Dict]:
         argv = common_flags(args) + setting_flags(args) + flags + ['--out', str(out)]
         method = flags[flags.index('--method') + 1]
         path = out / f'results_{method}.json'
+        stored = out / 'argv.json'
         if not path.exists():
             print('\npython examples/nbody.py ' + ' '.join(shlex.quote(a) for a in argv),
                   flush=True)
             nbody.main(argv)
+            stored.write_text(json.dumps(argv))
+        elif stored.exists() and json.loads(stored.read_text()) != argv:
+            raise SystemExit(f'{out} holds a run with other flags than this one: pass '
+                             f'another --out, or remove the folder to rerun it')
         else:
             print(f'\n{name}: reusing {path}', flush=True)
         result = json.loads(path.read_text())['results'][0]
@@ -148,9 +153,9 @@ def run_all(args) -> List[Dict]:
                                   float(row['val_equivariance_error'])))
         rows.append(dict(name=name, description=description, argv=argv,
                          test_mse=result['test_mse'],
-                         # a model scored relaxed: its own validation MSE
-                         val_mse=result.get('val_mse_kept_relaxed') or
-                         result['best_val_mse'],
+                         # validation MSE of the model as scored (its k and
+                         # coefficient), the selection's own otherwise
+                         val_mse=result.get('val_mse_scored') or result['best_val_mse'],
                          best_epoch=result['best_epoch'],
                          equivariance=result['equivariance'],
                          relax_coefficient_at_test=result['relax_coefficient_at_test'],
@@ -264,9 +269,6 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.setting == 'relaxation' and args.relax_end > args.epochs:
         p.error(f'--relax-end ({args.relax_end}) must be at most --epochs ({args.epochs})')
-    if args.setting != 'relaxation' and args.epochs % args.eval_every:
-        p.error('--epochs must be a multiple of --eval-every (the relaxed EGNN is '
-                'selected at its last epoch)')
     return args
 
 

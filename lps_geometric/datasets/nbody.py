@@ -46,7 +46,9 @@ def principal_axes_rotation(pos: Tensor) -> Tensor:
     It is a canonical orientation: for a rotation :math:`Q`, the positions
     :math:`Q\mathbf{x}_i` give :math:`R_c Q^\top`, so :math:`R_c Q^\top Q \mathbf{x}_i =
     R_c \mathbf{x}_i`, except for systems with tied variances or a zero third moment
-    (a set of measure zero, where the eigenvectors or their signs are not determined).
+    along an axis, where the eigenvectors or their signs are not determined (for
+    random clouds of three or more particles a set of measure zero; two particles
+    always lie on a line, whose cross-section variances tie).
 
     Args:
         pos (torch.Tensor): Positions of shape :obj:`[S, n, 3]`.
@@ -164,8 +166,10 @@ class NBodyCharged(NamedInMemoryDataset):
             :math:`z` axis by a uniform angle: a one-parameter family of orientations)
             or :obj:`"uniform"` (that, turned by a Haar-random rotation). Without a
             field a rigid motion of a whole trajectory is a trajectory (up to the force
-            clip), so the targets stay exact. The angles are drawn from a generator
-            seeded with :meth:`split_seed`. (default: :obj:`"simulated"`)
+            clip), so the targets stay exact. A field and an orientation other than
+            :obj:`"simulated"` are refused: turning a system turns its field too. The
+            angles come from a generator of their own, seeded by :meth:`split_seed`
+            plus :obj:`1000003`. (default: :obj:`"simulated"`)
         transform (callable, optional): A function/transform that takes in a
             :class:`~torch_geometric.data.Data` object and returns a transformed version.
             The data object will be transformed before every access. (default: :obj:`None`)
@@ -215,6 +219,10 @@ class NBodyCharged(NamedInMemoryDataset):
                              f"{ORIENTATIONS})")
         self.field: Optional[Tuple[float, float, float]] = None if field is None else \
             tuple(float(v) for v in check_field(field))
+        if self.field is not None and orientation != 'simulated':
+            raise ValueError(f"A field and orientation={orientation!r} cannot be combined: "
+                             f"turning a system in a field turns the field with it, so "
+                             f"every system would move in a field of its own")
         self.orientation = orientation
         self.split = split
         self.split_sizes = tuple(int(s) for s in sizes)
@@ -259,7 +267,8 @@ class NBodyCharged(NamedInMemoryDataset):
         the rotations of :obj:`orientation` about the input's centroid."""
         if self.orientation == 'simulated':
             return pos, vel, target
-        generator = torch.Generator().manual_seed(self.split_seed(split))
+        # a stream of its own (the simulator's initial conditions use split_seed)
+        generator = torch.Generator().manual_seed(self.split_seed(split) + 1_000_003)
         rot = orientation_rotations(self.orientation, pos, generator)
         centre = pos.mean(dim=-2, keepdim=True)
         turn = rot.transpose(-1, -2)                      # row vectors: x R^T

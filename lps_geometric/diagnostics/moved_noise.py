@@ -99,11 +99,12 @@ class MovedNoise:
     def _hook(self, layer: Symmetrize, args, kwargs):
         if kwargs.get('noise') is not None:
             return None
-        data = layer.check_input(*args, **{k: kwargs[k] for k in
-                                           ('edge_index', 'edge_attr', 'batch')
-                                           if k in kwargs})
-        k = kwargs.get('num_samples') or (layer.num_samples if layer.training
-                                          else layer.eval_num_samples)
+        graph_keys = ('data', 'edge_index', 'edge_attr', 'batch')
+        data = layer.check_input(*args, **{key: kwargs[key] for key in graph_keys
+                                           if key in kwargs})
+        k = kwargs.get('num_samples')
+        if k is None:
+            k = layer.num_samples if layer.training else layer.eval_num_samples
         if self._element is None:
             eps = self._drawers[id(layer)][1](data, k, self.generator)
             self._recorded.append((eps, data, k))
@@ -115,10 +116,12 @@ class MovedNoise:
             self._replayed += 1
             eps = transport_noise(self._element, eps, recorded, k)
         return (data,), {**{key: v for key, v in kwargs.items()
-                            if key not in ('edge_index', 'edge_attr', 'batch')},
+                            if key not in graph_keys},
                          'noise': eps, 'num_samples': k}
 
     def __enter__(self) -> 'MovedNoise':
+        # every block records afresh
+        self._element, self._recorded, self._replayed = None, [], 0
         if self.active:
             for layer, _ in self._drawers.values():
                 self._handles.append(layer.register_forward_pre_hook(

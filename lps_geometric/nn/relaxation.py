@@ -241,7 +241,8 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
             ``conv.nn`` (which every GIN update calls, the library's sparse ones
             too): its term maps the network's input.
 
-    Layers inside a chosen layer are not relaxed again. A layer chosen by ``layers``
+    Layers inside a chosen layer, or inside a relaxed one, are not relaxed (again):
+    relaxing a relaxed model finds nothing new. A layer chosen by ``layers``
     for which no term can be built is a :class:`ValueError`; relaxing nothing is a
     :class:`NothingToRelaxError`.
     """
@@ -257,7 +258,12 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
         def chosen(name, module):
             return isinstance(module, classes)
     build = make_term or _default_term
-    if not isinstance(model, RelaxedLayer) and chosen('', model):
+    if not isinstance(model, RelaxedLayer) and not _relaxed_gin(model) and \
+            chosen('', model):
+        if isinstance(model, (GINConv, GINEConv)):
+            model.nn = RelaxedLayer(model.nn, _wrap(model, build, coefficient).term,
+                                    coefficient)
+            return model
         return _wrap(model, build, coefficient)
     targets: List[Tuple[nn.Module, str, nn.Module]] = []
     taken: List[str] = []
@@ -268,8 +274,8 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
             full = f'{parent_name}.{child_name}' if parent_name else child_name
             if any(full.startswith(name + '.') for name in taken):
                 continue                      # inside a layer relaxed as a whole
-            if not isinstance(child, RelaxedLayer) and chosen(full, child) and \
-                    not _inside_relaxed(model, full):
+            if not isinstance(child, RelaxedLayer) and not _relaxed_gin(child) and \
+                    chosen(full, child) and not _inside_relaxed(model, full):
                 targets.append((parent, child_name, child))
                 taken.append(full)
     if not targets:
@@ -279,8 +285,7 @@ def relax(model: nn.Module, layers: Optional[LayerFilter] = None,
             f'with integer in_channels and out_channels, or an inner nn with them '
             f'(pass layers= and make_term=)')
     for parent, child_name, child in targets:
-        if isinstance(child, (GINConv, GINEConv)) and isinstance(child.nn, nn.Module) \
-                and not isinstance(child.nn, RelaxedLayer):
+        if isinstance(child, (GINConv, GINEConv)) and isinstance(child.nn, nn.Module):
             # relaxed through its network: GINConv's forward calls it, and so do the
             # library's sparse GIN sums (gin_update, the permutation sampler), which
             # never call the conv's own forward
@@ -303,7 +308,13 @@ def _wrap(layer: nn.Module, build: Callable[[nn.Module], Optional[nn.Module]],
     return RelaxedLayer(layer, term, coefficient)
 
 
+def _relaxed_gin(module: nn.Module) -> bool:
+    return isinstance(module, (GINConv, GINEConv)) and isinstance(module.nn, RelaxedLayer)
+
+
 def _inside_relaxed(model: nn.Module, name: str) -> bool:
+    if isinstance(model, RelaxedLayer):
+        return True
     parts = name.split('.')
     module = model
     for part in parts[:-1]:

@@ -202,3 +202,5 @@ def test_dataset_field_and_orientation(tmp_path):
         NBodyCharged(str(tmp_path), orientation='sideways', **SMALL)
     with pytest.raises(ValueError, match='field must be three'):
         NBodyCharged(str(tmp_path), field=(1.0,), **SMALL)
+    with pytest.raises(ValueError, match='cannot be combined'):
+        NBodyCharged(str(tmp_path), field=(0, 0, 1.0), orientation='about_z', **SMALL)

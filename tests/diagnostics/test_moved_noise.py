@@ -111,3 +111,42 @@ def test_replay_errors_and_explicit_noise():
         a = model.layer(data, noise=eps)
     assert torch.equal(a, model.layer(data, noise=eps))
     assert not model.layer._forward_pre_hooks
+
+
+def test_every_calling_convention_and_a_second_block():
+    layer = symmetrized('lps')
+    data = batch()
+    group = resolve_group('E(3)')
+    g = group.random_element(data, torch.Generator().manual_seed(0))
+    moved = group.act(g, data)
+    calls = [lambda d: layer(d), lambda d: layer(data=d),
+             lambda d: layer(d, num_samples=2)]
+    mover = MovedNoise(layer, group, torch.Generator().manual_seed(5))
+    for call in calls:
+        with torch.no_grad(), mover as noise:
+            out = call(data)
+            noise.move(g)
+            out_g = call(moved)
+        expected = group.act_on_output(g, out, 'node', 'vector')
+        assert (out_g - expected).abs().max() < 1e-9
+    with pytest.raises(ValueError):          # num_samples=0 is refused, not replaced
+        with mover:
+            layer(data, num_samples=0)
+
+
+def test_tensor_inputs_under_permutations():
+    from lps_geometric.testing import OrderedMLP
+    torch.manual_seed(0)
+    layer = Symmetrize.from_method(OrderedMLP(1, 2, max_nodes=6, keys=('x',),
+                                              level='node'), 'lps', 'S_n',
+                                   in_channels=1, num_samples=2).double().eval()
+    data = batch()
+    group = resolve_group('S_n')
+    g = group.random_element(data, torch.Generator().manual_seed(1))
+    moved = group.act(g, data)
+    with torch.no_grad(), MovedNoise(layer, group) as noise:
+        out = layer(data.x, data.edge_index, batch=data.batch)
+        noise.move(g)
+        out_g = layer(moved.x, moved.edge_index, batch=moved.batch)
+    expected = group.act_on_output(g, out, 'node', 'scalar')
+    assert (out_g - expected).abs().max() < 1e-9

@@ -42,6 +42,9 @@ def test_orientations_runs_every_model_and_reuses_finished_runs(tmp_path, capsys
     again = example.main(['--setting', 'orientations'] + small(tmp_path))
     assert 'reusing' in capsys.readouterr().out
     assert [r['test_mse'] for r in again] == [r['test_mse'] for r in rows]
+    with pytest.raises(SystemExit, match='other flags'):     # a folder of another run
+        example.main(['--setting', 'orientations', '--kept-coefficient', '0.2']
+                     + small(tmp_path))
 
 
 def test_relaxation_setting_tables_seeds_and_curves(tmp_path):
@@ -67,5 +70,4 @@ def test_bad_settings_are_refused(tmp_path):
     example = load_example()
     with pytest.raises(SystemExit):
         example.parse_args(['--setting', 'relaxation', '--epochs', '4', '--relax-end', '5'])
-    with pytest.raises(SystemExit):
-        example.parse_args(['--setting', 'field', '--epochs', '7', '--eval-every', '5'])
+

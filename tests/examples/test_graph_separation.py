@@ -195,13 +195,13 @@ def test_relaxed_training_logs_the_closing_error(tmp_path):
     example.main(['--tasks', 'csl', '--backbone', 'gin', '--epochs', '2', '--folds', '1',
                   '--embed-dim', '16', '--depth', '2', '--eval-every', '1',
                   '--samples', '2', '--eval-samples', '2', '--relax', 'linear',
-                  '--relax-end-fraction', '0.5', '--out', str(tmp_path), '--root',
-                  str(tmp_path / 'data')])
+                  '--out', str(tmp_path), '--root', str(tmp_path / 'data')])
     logs = sorted((tmp_path / 'runs').glob('*/logs/metrics.csv'))
     assert len(logs) == 2                           # LPS and the GIN baseline
     for log in logs:
         rows = list(csv.DictReader(open(log)))
-        assert [float(r['relax_coefficient']) for r in rows] == [0.0, 0.0]
-        assert all(float(r['val_equivariance_error']) < 1e-5 for r in rows)
+        assert [float(r['relax_coefficient']) for r in rows] == [0.5, 0.0]
+        errors = [float(r['val_equivariance_error']) for r in rows]
+        assert errors[0] > 1e-4 and errors[1] < 1e-6, (log, errors)
     with pytest.raises(SystemExit):
         example.parse_args(['--relax', 'linear', '--relax-end-fraction', '0'])

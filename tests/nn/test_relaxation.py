@@ -274,3 +274,22 @@ def test_positional_gin_is_relaxed_on_both_of_its_gin_paths(edge_dim):
         set_relaxation(model, 0.5)
         assert (model(data) - before).abs().max() > 1e-3
         assert torch.equal(unrelax(model)(data), before)
+
+
+def test_relaxing_twice_finds_nothing_new():
+    from torch_geometric.nn import MLP
+    from lps_geometric.nn import PositionalGIN, Symmetrize
+    from lps_geometric.nn.relaxation import NothingToRelaxError
+    from lps_geometric.samplers import ExhaustivePermutationSampler
+    from lps_geometric.testing import OrderedMLP
+    gin = relax(PositionalGIN(3, 2, max_nodes=4, hidden_channels=8, num_layers=2))
+    with pytest.raises(NothingToRelaxError):
+        relax(gin)
+    assert len(relaxed_layers(gin)) == 2
+    wrapped = relax(Symmetrize(OrderedMLP(3, 2, max_nodes=4), ExhaustivePermutationSampler()))
+    with pytest.raises(NothingToRelaxError):
+        relax(wrapped)
+    conv = relax(GINConv(MLP([4, 4])))          # a GIN at the top: through its network
+    assert isinstance(conv, GINConv) and isinstance(conv.nn, RelaxedLayer)
+    with pytest.raises(NothingToRelaxError):
+        relax(conv)
