@@ -17,7 +17,7 @@ Settings (``--setting``):
   which leaves only the rotations about z (and reflections in planes containing it)
   as symmetries of the data.
 
-The last two compare exact models (EGNN, frame averaging, minimal frame averaging),
+The last two compare exact models (EGNN, frame averaging),
 approximate ones (LPS evaluated with one sample, an EGNN still relaxed at the end, the
 plain ``MPNN`` trained on rotated systems) and the unconstrained ``MPNN`` on the
 coordinates as given, and plot test MSE against each model's measured E(3)
@@ -88,8 +88,6 @@ def runs(args) -> List[Tuple[str, str, List[str]]]:
         ('egnn', 'EGNN (exact)', EGNN_FLAGS + seed),
         ('fa', 'FA + MPNN: PCA frame, 8 elements (exact)',
          ['--method', 'fa'] + MPNN_FLAGS + seed),
-        ('mfa', 'MFA + MPNN: canonical form and stabiliser (exact)',
-         ['--method', 'mfa'] + MPNN_FLAGS + seed),
         ('lps_k1', 'LPS + MPNN, k = 1 at test (equivariant in distribution)',
          LPS_FLAGS + ['--test-samples', '1', '--sample-sweep', '32'] + seed),
         ('egnn_relaxed', f'EGNN relaxed, coefficient {args.kept_coefficient:g} '
