@@ -149,7 +149,11 @@ def run_all(args) -> List[Dict]:
                 if row.get('val_equivariance_error'):
                     curve.append((int(row['epoch']), float(row['relax_coefficient']),
                                   float(row['val_equivariance_error'])))
+        seen = None
+        if args.setting == 'orientations':
+            seen = seen_orientation_mse(nbody, argv, method, out / f'run_{method}')
         rows.append(dict(name=name, description=description, argv=argv,
+                         test_mse_seen_orientations=seen,
                          test_mse=result['test_mse'],
                          # validation MSE of the model as scored (its k and
                          # coefficient), the selection's own otherwise
@@ -160,6 +164,24 @@ def run_all(args) -> List[Dict]:
                          test_mse_by_samples=result['test_mse_by_samples'],
                          median_step_s=result['median_step_s'], curve=curve))
     return rows
+
+
+def seen_orientation_mse(nbody, argv: List[str], method: str, run_dir: Path) -> float:
+    r"""Test MSE of a finished run's scored model on the same test systems turned as in
+    training (``--train-orientation``): the paired control of its test MSE under
+    unseen orientations."""
+    import torch
+    args = nbody.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, _ = nbody.load_scored_model(method, args, run_dir)
+    test = nbody.NBodyCharged(str(args.root), split='test', num_train=args.num_train,
+                              num_val=args.num_val, num_test=args.num_test,
+                              frame_input=args.frames[0], frame_target=args.frames[1],
+                              seed=args.data_seed, orientation=args.train_orientation)
+    k = None if method in nbody.DETERMINISTIC else args.test_samples
+    torch.manual_seed(args.seed)
+    return nbody.evaluate(model, test, args, num_samples=k)
 
 
 def _mean_std(values: List[float]) -> Tuple[float, float]:
@@ -185,11 +207,21 @@ def relaxation_table(rows: List[Dict]) -> List[str]:
 
 
 def comparison_table(rows: List[Dict]) -> List[str]:
-    lines = ['| model | validation MSE (training distribution) | test MSE | E(3) error, '
-             'relative RMS |', '|---|---|---|---|']
+    seen = rows and rows[0].get('test_mse_seen_orientations') is not None
+    head = '| model | validation MSE (training distribution) | '
+    head += ('test MSE, training orientations | test MSE, all orientations | ratio |'
+             if seen else 'test MSE |')
+    lines = [head + ' E(3) error, relative RMS |',
+             '|---|---|---|---|' + ('---|---|' if seen else '')]
     for row in rows:
-        lines.append(f'| {row["description"]} | {row["val_mse"]:.5f} | '
-                     f'{row["test_mse"]:.5f} | {row["equivariance"]["relative_rms"]:.1e} |')
+        cells = f'| {row["description"]} | {row["val_mse"]:.5f} | '
+        if seen:
+            ratio = row['test_mse'] / row['test_mse_seen_orientations']
+            cells += (f'{row["test_mse_seen_orientations"]:.5f} | {row["test_mse"]:.5f} | '
+                      f'{ratio:.3f} |')
+        else:
+            cells += f'{row["test_mse"]:.5f} |'
+        lines.append(cells + f' {row["equivariance"]["relative_rms"]:.1e} |')
     return lines
 
 

@@ -342,17 +342,7 @@ def train_method(method: str, splits: Dict, args) -> Dict:
         relax_output='position')
     result = train(config, functools.partial(build_model, method, args), data, split,
                    Task('regression', metric='mse', loss=args.loss), extend=args.resume)
-    model = build_model(method, args).to(args.device)
-    if args.relax != 'none':        # best.pt holds the relaxed layers (coefficient 0)
-        model = relax(model, coefficient=0.0)
-    model.load_state_dict(torch.load(run_dir / 'checkpoints' / 'best.pt',
-                                     map_location=args.device, weights_only=True))
-    coefficient = 0.0
-    if args.keep_relaxed:           # the relaxed model of the last step, not switched off
-        coefficient = last_step_coefficient(args, len(split['train']))
-        set_relaxation(model, coefficient)
-    else:
-        model = unrelax(model)      # the selected model is the equivariant one
+    model, coefficient = load_scored_model(method, args, run_dir)
     history = dict(train=[loss for _, loss in result['history']['train']],
                    val=[(epoch, m['mse']) for epoch, m in result['history']['val']])
     if args.verbose:
@@ -401,6 +391,24 @@ def train_method(method: str, splits: Dict, args) -> Dict:
           f'{result["best_epoch"]}, {_ms(result["median_step_s"])} ms/step, '
           f'{out["seconds"]:.0f}s)', flush=True)
     return out
+
+
+def load_scored_model(method: str, args, run_dir: Path):
+    r"""The model a finished run of ``method`` is scored with, and its relaxation
+    coefficient: ``run_dir/checkpoints/best.pt`` unrelaxed (exactly equivariant), or
+    with ``--keep-relaxed`` the relaxed model with the coefficient of its last step."""
+    model = build_model(method, args).to(args.device)
+    if args.relax != 'none':        # best.pt holds the relaxed layers (coefficient 0)
+        model = relax(model, coefficient=0.0)
+    model.load_state_dict(torch.load(Path(run_dir) / 'checkpoints' / 'best.pt',
+                                     map_location=args.device, weights_only=True))
+    coefficient = 0.0
+    if args.keep_relaxed:           # the relaxed model of the last step, not switched off
+        coefficient = last_step_coefficient(args, args.num_train)
+        set_relaxation(model, coefficient)
+    else:
+        model = unrelax(model)      # the selected model is the equivariant one
+    return model, coefficient
 
 
 def last_step_coefficient(args, num_train: int) -> float:

@@ -30,6 +30,10 @@ def test_orientations_runs_every_model_and_reuses_finished_runs(tmp_path, capsys
     for name in ('lps_k1', 'egnn_relaxed', 'mpnn_augmented', 'mpnn'):
         assert found[name]['equivariance']['relative_rms'] > 1e-3, name
     assert found['egnn_relaxed']['relax_coefficient_at_test'] == 0.1
+    for name in ('egnn', 'fa'):   # the same systems in other orientations: equal MSE
+        assert abs(found[name]['test_mse_seen_orientations'] / found[name]['test_mse']
+                   - 1) < 1e-4, name
+    assert found['mpnn']['test_mse_seen_orientations'] != found['mpnn']['test_mse']
     assert '--train-orientation' in found['egnn']['argv']
     out = tmp_path / 'out' / 'orientations'
     table = (out / 'table.md').read_text()
