@@ -136,7 +136,8 @@ def run_all(args) -> List[Dict]:
                   flush=True)
             nbody.main(argv)
             stored.write_text(json.dumps(argv))
-        elif stored.exists() and json.loads(stored.read_text()) != argv:
+        elif stored.exists() and _settings(json.loads(stored.read_text())) != \
+                _settings(argv):
             raise SystemExit(f'{out} holds a run with other flags than this one: pass '
                              f'another --out, or remove the folder to rerun it')
         else:
@@ -164,6 +165,19 @@ def run_all(args) -> List[Dict]:
                          test_mse_by_samples=result['test_mse_by_samples'],
                          median_step_s=result['median_step_s'], curve=curve))
     return rows
+
+
+def _settings(argv: List[str]) -> List[str]:
+    r"""``argv`` without ``--threads``, which does not change what a run computes."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == '--threads':
+            skip = True
+        else:
+            out.append(item)
+    return out
 
 
 def seen_orientation_mse(nbody, argv: List[str], method: str, run_dir: Path) -> float:
