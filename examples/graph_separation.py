@@ -82,6 +82,7 @@ from lps_geometric.groups import SymmetricGroup
 from lps_geometric.nn import AdjacencyMLP
 from lps_geometric.datasets import CSL, EXP, GRAPH8c, EXPClassify, stratified_kfold
 from lps_geometric.training import Task, TrainConfig  # noqa: E402
+from lps_geometric.training.config import RELAX_SCHEDULES  # noqa: E402
 from lps_geometric.training import train as train_with_engine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -536,7 +537,7 @@ def parse_args(argv=None):
                    help='decay of an exponential moving average of the weights, used for '
                         'evaluation and the selected model (e.g. 0.999; 0: off)')
     p.add_argument('--relax', default='none',
-                   choices=('none', 'constant', 'linear', 'cosine', 'exponential'),
+                   choices=RELAX_SCHEDULES,
                    help='constraint relaxation of the training tasks: the symmetrized '
                         'model (the GIN baseline: its GIN layers) gets a term that reads '
                         'the node order, times a coefficient with this schedule, zero from '

@@ -96,6 +96,7 @@ from lps_geometric.groups import resolve_group  # noqa: E402
 from lps_geometric.diagnostics.penalties import group_difference_penalty  # noqa: E402
 from lps_geometric.nn.relaxation import relax, set_relaxation, unrelax  # noqa: E402
 from lps_geometric.training import Task, TrainConfig, train  # noqa: E402
+from lps_geometric.training.config import RELAX_SCHEDULES  # noqa: E402
 from lps_geometric.training.engine import epoch_batches  # noqa: E402
 from lps_geometric.training.relaxation import RelaxationSchedule  # noqa: E402
 from lps_geometric.utils.determinism import deterministic  # noqa: E402
@@ -525,7 +526,7 @@ def parse_args(argv=None):
                    help='decay of an exponential moving average of the weights, used for '
                         'evaluation and the selected model (e.g. 0.999; 0: off)')
     p.add_argument('--relax', default='none',
-                   choices=('none', 'constant', 'linear', 'cosine', 'exponential'),
+                   choices=RELAX_SCHEDULES,
                    help='constraint relaxation: the symmetrized model (or the EGNN\'s '
                         'layers) gets a non-equivariant term times a coefficient with this '
                         'schedule, zero from --relax-end on (only such epochs are '
