@@ -6,6 +6,8 @@ Examples::
     lps-geometric train --dataset freesolv --model gin --epochs 100 --seeds 0 1 2
     lps-geometric train --dataset qm9 --target gap --max-molecules 5000 --model lps
     lps-geometric train --dataset ogbg-molhiv --model mfa --devices 4 --strategy ddp
+    lps-geometric train --dataset pattern --model lps --backbone gin --max-train 1500
+    lps-geometric train --dataset peptides-func --model gps --pe rwse
     lps-geometric evaluate --run runs/freesolv-lps-seed0
 
 A run folder (``OUT/NAME-seedS``) holds ``config.json``, ``checkpoints/`` (``last.ckpt``
@@ -34,9 +36,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 __all__ = ['main', 'build_parser', 'entry_point', 'CLIError']
 
 SYMMETRIZED = ('lps', 'ga', 'fa', 'mfa', 'canonical', 'none')
-BASELINES = ('gin', 'schnet')
+BASELINES = ('gin', 'gps', 'schnet')
 #: Datasets known by name besides the OGB molecule datasets (``ogbg-mol*``).
-NAMED_DATASETS = ('freesolv', 'b3db', 'qm9')
+NAMED_DATASETS = ('freesolv', 'b3db', 'qm9', 'pattern', 'cluster', 'peptides-func',
+                  'peptides-struct', 'pcqm-contact')
+#: The graph benchmarks among them (node, link and long-range graph tasks).
+GRAPH_BENCHMARKS = ('pattern', 'cluster', 'peptides-func', 'peptides-struct',
+                    'pcqm-contact')
 #: Suffixes of the user's own molecule files (a table of SMILES or an SDF file).
 FILE_SUFFIXES = ('.csv', '.tsv', '.sdf')
 #: The OGB molecule datasets, used when ``ogb`` is not installed to list them.
@@ -173,15 +179,39 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--dataset', required=True,
                    help="'freesolv', 'b3db' (offline, OGB format), 'qm9' (qm9pack, 3D), "
                         "an OGB name such as 'ogbg-molhiv' (downloaded, or read from "
-                        "ROOT/ogbg_molhiv in OGB's layout), or a CSV/TSV/SDF file of "
+                        "ROOT/ogbg_molhiv in OGB's layout), a CSV/TSV/SDF file of "
                         "one's own molecules (see --target, --smiles-column, --task, "
-                        "--split)")
+                        "--split), or a graph benchmark: 'pattern', 'cluster' (node "
+                        "classification, generated offline; see --source), "
+                        "'peptides-func', 'peptides-struct', 'pcqm-contact' (LRGB, "
+                        "downloaded, or read from ROOT/NAME/raw in PyG's layout)")
+    t.add_argument('--source', default='generated', choices=['generated', 'original'],
+                   help='pattern/cluster: generated here from the published stochastic '
+                        'block models (offline), or the released files through PyG\'s '
+                        'GNNBenchmarkDataset (downloaded on first use)')
+    t.add_argument('--max-train', type=_integer(1), default=None,
+                   help='graph benchmarks: train on a random subset of this many '
+                        'training graphs (seeded; CPU-sized runs)')
+    t.add_argument('--max-eval', type=_integer(1), default=None,
+                   help='graph benchmarks: validate and test on random subsets of this '
+                        'many graphs each')
+    t.add_argument('--pe', default='none', choices=['none', 'rwse', 'lappe'],
+                   help='graph benchmarks, --model gin/gps: a positional encoding read '
+                        'by the baseline (random-walk return probabilities, or '
+                        'Laplacian eigenvectors with random signs in training)')
+    t.add_argument('--pe-dim', type=_integer(1), default=16,
+                   help='channels of --pe (walk length, or eigenvectors)')
+    t.add_argument('--tokens', default='rows', choices=['rows', 'patches'],
+                   help='graph benchmarks, --backbone transformer: one token per node '
+                        '(its adjacency row), or square patches of the adjacency image '
+                        '(a 14 x 14 grid, as a ViT-B/16 sees a 224 x 224 image)')
     t.add_argument('--root', default='datasets',
                    help='data root: the datasets, and the processed copies of table '
                         'files, are kept in ROOT/NAME')
     t.add_argument('--model', default='lps', choices=SYMMETRIZED + BASELINES,
                    help="a symmetrization method around the transformer ('none': the "
-                        "transformer alone), or a baseline GNN")
+                        "transformer alone), or a baseline GNN (gps: graph benchmarks "
+                        "only)")
     t.add_argument('--backbone', default='transformer',
                    choices=['transformer', 'mlp', 'gin'],
                    help='the network that is symmetrized (graph datasets): a transformer '
@@ -347,6 +377,9 @@ def _check_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if transformer and args.embed_dim % args.heads:
         train.error(f'argument --embed-dim: must be a multiple of --heads '
                     f'(got {args.embed_dim} and {args.heads} heads)')
+    if args.model == 'gps' and args.hidden % args.heads:
+        train.error(f'argument --hidden: GPS needs a multiple of --heads (got '
+                    f'{args.hidden} and {args.heads} heads)')
     max_molecules = getattr(args, 'max_molecules', None)
     if max_molecules is not None and max_molecules < 1:
         train.error(f'argument --max-molecules: must be >= 1 (got {max_molecules})')
@@ -390,6 +423,9 @@ def _ogb_molecule_names() -> Tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------
+#: Options of the graph benchmarks, with their defaults.
+BENCHMARK_OPTIONS = {'source': 'generated', 'max_train': None, 'max_eval': None,
+                     'pe': 'none', 'pe_dim': 16, 'tokens': 'rows'}
 #: Options of a table file of one's own molecules, with their defaults.
 TABLE_OPTIONS = {'smiles_column': 'smiles', 'task': 'regression', 'split': 'scaffold',
                  'metric': None, 'skip_invalid': False}
@@ -423,8 +459,9 @@ def _targets(args) -> List[str]:
 
 def load_data(args) -> tuple:
     r"""``(dataset, split, task)`` for the CLI arguments: QM9, a dataset in OGB's format
-    known by name (``freesolv``, ``b3db``, ``ogbg-mol*``), or a table file of one's own
-    molecules (:class:`~lps_geometric.datasets.MoleculeTable`). A problem with the data
+    known by name (``freesolv``, ``b3db``, ``ogbg-mol*``), a table file of one's own
+    molecules (:class:`~lps_geometric.datasets.MoleculeTable`), or a graph benchmark
+    (:func:`~lps_geometric.training.graph_benchmarks.load_graph_benchmark`). A problem with the data
     (a missing column, invalid SMILES, a failed download) raises :class:`CLIError`."""
     import torch
     from lps_geometric.training import Task
@@ -437,6 +474,31 @@ def load_data(args) -> tuple:
         if given:
             raise CLIError(f"{', '.join(given)}: for a table file of one's own "
                            f"molecules, not for '{args.dataset}'")
+    benchmark_options = [('--' + k.replace('_', '-')) for k, default in
+                         BENCHMARK_OPTIONS.items() if getattr(args, k, default) != default]
+    if name in GRAPH_BENCHMARKS:
+        if targets:
+            raise CLIError(f"--target: '{args.dataset}' has its own targets")
+        from lps_geometric.training.graph_benchmarks import load_graph_benchmark
+        if args.source != 'generated' and name not in ('pattern', 'cluster'):
+            raise CLIError(f"--source: for pattern and cluster; {name} is read from its "
+                           f"released files")
+        if args.pe != 'none' and args.model not in ('gin', 'gps'):
+            raise CLIError('--pe: read by the baselines (--model gin or gps)')
+        try:
+            dataset, split, task, _ = load_graph_benchmark(
+                name, str(Path(args.root)), source=args.source,
+                max_train=args.max_train, max_eval=args.max_eval, pe=args.pe,
+                pe_dim=args.pe_dim)
+        except ValueError as error:
+            raise CLIError(str(error)) from error
+        return dataset, split, task
+    if benchmark_options:
+        raise CLIError(f"{', '.join(benchmark_options)}: for the graph benchmarks "
+                       f"({', '.join(GRAPH_BENCHMARKS)}), not for '{args.dataset}'")
+    if args.model == 'gps':
+        raise CLIError(f"--model gps: for the graph benchmarks "
+                       f"({', '.join(GRAPH_BENCHMARKS)})")
     if name == 'qm9':
         from lps_geometric.datasets.qm9 import QM9Pack, target_index
         from lps_geometric.training.models import complete_graph
@@ -485,6 +547,8 @@ def model_factory(args, dataset, task) -> Callable[[], Any]:
     model class with every setting as a keyword (:func:`functools.partial`), wrapped in
     :func:`_with_vit` when ``--vit-checkpoint`` initialises the transformer."""
     from lps_geometric.training import models
+    if args.dataset.lower() in GRAPH_BENCHMARKS:
+        return _benchmark_model(args, dataset, split_of(dataset))
     out_channels = 1 if task.target is not None else dataset[0].y.view(1, -1).size(1)
     qm9 = args.dataset.lower() == 'qm9'
     max_nodes = max(int(dataset[int(i)].num_nodes) for i in range(len(dataset)))
@@ -513,6 +577,34 @@ def model_factory(args, dataset, task) -> Callable[[], Any]:
                              backbone=getattr(args, 'backbone', 'transformer'),
                              gin_norm=getattr(args, 'gin_norm', 'post'), **transformer)
     if args.vit_checkpoint is None:
+        return make
+    return functools.partial(_with_vit, make=make, checkpoint=args.vit_checkpoint)
+
+
+def split_of(dataset) -> Dict[str, Any]:
+    r"""The official split of a dataset with ``get_idx_split``."""
+    return dataset.get_idx_split()
+
+
+def _benchmark_model(args, dataset, split) -> Callable[[], Any]:
+    r"""The model of a graph benchmark (see :func:`model_factory`)."""
+    from lps_geometric.training.graph_benchmarks import (GRAPH_BENCHMARKS as TABLE,
+                                                         graph_benchmark_model,
+                                                         max_nodes_of)
+    if args.model == 'schnet':
+        raise CLIError('--model schnet is for QM9 (3D molecules)')
+    benchmark = TABLE[args.dataset.lower()]
+    make = graph_benchmark_model(
+        benchmark, args.model, max_nodes_of(dataset, split), backbone=args.backbone,
+        embed_dim=args.embed_dim, depth=args.depth, heads=args.heads,
+        dropout=args.dropout, samples=args.samples, eval_samples=args.eval_samples,
+        entropy_weight=args.entropy_weight, hidden=args.hidden, layers=args.layers,
+        pe=args.pe, pe_dim=args.pe_dim, gin_norm=getattr(args, 'gin_norm', 'post'),
+        tokens=args.tokens)
+    if args.vit_checkpoint is None or args.model in ('gin', 'gps'):
+        if args.vit_checkpoint is not None:
+            raise CLIError('--vit-checkpoint initialises the transformer of a '
+                           'symmetrized model, not a baseline GNN')
         return make
     return functools.partial(_with_vit, make=make, checkpoint=args.vit_checkpoint)
 

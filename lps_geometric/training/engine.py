@@ -247,8 +247,9 @@ def evaluate(model: nn.Module, dataset, index: Tensor, task: Task, batch_size: i
     preds, ys = [], []
     for data in DataLoader([dataset[int(i)] for i in index], batch_size=batch_size):
         data = data.to(device)
-        preds.append(model(data).float().cpu())
-        ys.append(data.y.cpu())
+        pred, y = task.outputs(model(data), data, scoring=True)
+        preds.append(pred.float().cpu())
+        ys.append(y.cpu())
     return task.score(torch.cat(preds), torch.cat(ys))
 
 
@@ -446,8 +447,8 @@ def _train_epoch(fabric, run: _Run, config: TrainConfig, dataset,
         if run.relaxation is not None:   # the coefficient at this optimizer step
             alpha = run.relaxation.apply(run.unwrapped,
                                          state['global_step'] / run.steps_per_epoch)
-        pred = model(data)
-        loss = task.loss(pred, data.y)
+        pred, y = task.outputs(model(data), data)
+        loss = task.loss(pred, y)
         reg = getattr(run.unwrapped, 'regularization_loss', None)
         if reg is not None:
             loss = loss + reg()
@@ -618,13 +619,14 @@ def _check_labels(dataset, split: Dict[str, Tensor], task: Task):
     (:meth:`Task.check_labels`): collated ones at once for an in-memory PyG dataset,
     else graph by graph."""
     collated = getattr(dataset, '_data', None)
-    y = getattr(collated, 'y', None) if collated is not None else None
+    y = getattr(collated, task.label_key, None) if collated is not None else None
     if y is None:
         index = torch.cat([torch.as_tensor(split[key]) for key in ('train', 'valid',
                                                                      'test')])
-        labels = [dataset[int(i)].y for i in index.tolist()]
+        labels = [getattr(dataset[int(i)], task.label_key, None) for i in index.tolist()]
         if any(label is None for label in labels):
-            raise ValueError("Every graph of the split needs labels 'y'")
+            raise ValueError(f"Every graph of the split needs labels "
+                             f"'{task.label_key}'")
         y = torch.cat([label.reshape(-1, label.size(-1)) if label.dim() >= 2
                        else label.reshape(-1, 1) for label in labels])
     task.check_labels(y)
