@@ -400,7 +400,9 @@ def _check_dataset(name: str):
         return
     if is_table_file(name) or len(path.parts) > 1:
         raise CLIError(f"the dataset file {name} does not exist")
-    raise CLIError(f"unknown dataset '{name}': use {', '.join(NAMED_DATASETS)}, an OGB "
+    molecules = [n for n in NAMED_DATASETS if n not in GRAPH_BENCHMARKS]
+    raise CLIError(f"unknown dataset '{name}': use {', '.join(molecules)}, a graph "
+                   f"benchmark ({', '.join(GRAPH_BENCHMARKS)}), an OGB "
                    f"molecule dataset ({', '.join(ogb)}) or a "
                    f"{'/'.join(s[1:].upper() for s in FILE_SUFFIXES)} file of molecules")
 

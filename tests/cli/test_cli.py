@@ -246,7 +246,8 @@ def fake_run_folder(path, damage=None):
 def test_runtime_errors_are_one_line_without_traceback(tmp_path, capsys, monkeypatch):
     cases = [
         (['train', '--dataset', 'nonsense'],
-         "unknown dataset 'nonsense': use freesolv, b3db, qm9, an OGB molecule dataset "
+         "unknown dataset 'nonsense': use freesolv, b3db, qm9, a graph benchmark (pattern, "
+         "cluster, peptides-func, peptides-struct, pcqm-contact), an OGB molecule dataset "
          "(ogbg-molbace, "),
         (['train', '--dataset', str(tmp_path / 'mine.csv')], 'does not exist'),
         (['evaluate', '--run', str(tmp_path / 'nonexistent')],
