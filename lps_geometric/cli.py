@@ -550,7 +550,7 @@ def model_factory(args, dataset, task) -> Callable[[], Any]:
     :func:`_with_vit` when ``--vit-checkpoint`` initialises the transformer."""
     from lps_geometric.training import models
     if args.dataset.lower() in GRAPH_BENCHMARKS:
-        return _benchmark_model(args, dataset, split_of(dataset))
+        return _benchmark_model(args, dataset, dataset.get_idx_split())
     out_channels = 1 if task.target is not None else dataset[0].y.view(1, -1).size(1)
     qm9 = args.dataset.lower() == 'qm9'
     max_nodes = max(int(dataset[int(i)].num_nodes) for i in range(len(dataset)))
@@ -583,11 +583,6 @@ def model_factory(args, dataset, task) -> Callable[[], Any]:
     return functools.partial(_with_vit, make=make, checkpoint=args.vit_checkpoint)
 
 
-def split_of(dataset) -> Dict[str, Any]:
-    r"""The official split of a dataset with ``get_idx_split``."""
-    return dataset.get_idx_split()
-
-
 def _benchmark_model(args, dataset, split) -> Callable[[], Any]:
     r"""The model of a graph benchmark (see :func:`model_factory`)."""
     from lps_geometric.training.graph_benchmarks import (GRAPH_BENCHMARKS as TABLE,
@@ -603,11 +598,11 @@ def _benchmark_model(args, dataset, split) -> Callable[[], Any]:
         entropy_weight=args.entropy_weight, hidden=args.hidden, layers=args.layers,
         pe=args.pe, pe_dim=args.pe_dim, gin_norm=getattr(args, 'gin_norm', 'post'),
         tokens=args.tokens)
-    if args.vit_checkpoint is None or args.model in ('gin', 'gps'):
-        if args.vit_checkpoint is not None:
-            raise CLIError('--vit-checkpoint initialises the transformer of a '
-                           'symmetrized model, not a baseline GNN')
+    if args.vit_checkpoint is None:
         return make
+    if args.model in ('gin', 'gps'):
+        raise CLIError('--vit-checkpoint initialises the transformer of a symmetrized '
+                       'model, not a baseline GNN')
     return functools.partial(_with_vit, make=make, checkpoint=args.vit_checkpoint)
 
 

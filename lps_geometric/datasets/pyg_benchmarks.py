@@ -12,7 +12,7 @@ released files are lists of tensors and dicts, which that allows); a file that n
 more is refused with an error that says so.
 """
 import os.path as osp
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import Tensor
@@ -41,6 +41,13 @@ def read_weights_only(path: str):
         raise ValueError(f'{path} cannot be read as tensors and plain containers '
                          f'(torch.load(weights_only=True) refused it: {reason}); files '
                          f'that need code to load are not read') from error
+
+
+def _check_arguments(root: str, split: str):
+    r"""The split name of PyG's readers (``train``, ``val``, ``test``) and the root."""
+    if split not in ('train', 'val', 'test'):
+        raise ValueError(f"'split' must be 'train', 'val' or 'test' (got {split!r})")
+    check_root(root)
 
 
 class SplitDataset(torch.utils.data.Dataset):
@@ -100,9 +107,7 @@ class SafeGNNBenchmarkDataset(GNNBenchmarkDataset):
         if name not in ('PATTERN', 'CLUSTER'):
             raise ValueError(f"SafeGNNBenchmarkDataset reads 'PATTERN' and 'CLUSTER' "
                              f"(got {name!r})")
-        if split not in ('train', 'val', 'test'):
-            raise ValueError(f"'split' must be 'train', 'val' or 'test' (got {split!r})")
-        check_root(root)
+        _check_arguments(root, split)
         super().__init__(root, name, split, transform, pre_transform,
                          force_reload=force_reload)
 
@@ -139,9 +144,7 @@ class SafeLRGBDataset(LRGBDataset):
         if str(name).lower() not in LRGB_NAMES:
             raise ValueError(f"SafeLRGBDataset reads {', '.join(LRGB_NAMES)} (got "
                              f"{name!r}; the superpixel datasets are plain pickles)")
-        if split not in ('train', 'val', 'test'):
-            raise ValueError(f"'split' must be 'train', 'val' or 'test' (got {split!r})")
-        check_root(root)
+        _check_arguments(root, split)
         super().__init__(root, name, split, transform, pre_transform,
                          force_reload=force_reload)
 

@@ -20,9 +20,9 @@ behind the released files):
 Nodes are shuffled, so the order carries no label information. Features are stored as
 category indices ``x`` :math:`(N,)` (long), labels ``y`` :math:`(N,)` (long).
 """
+import hashlib
 import json
-import os.path as osp
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -202,7 +202,6 @@ class _GeneratedSBM(NamedInMemoryDataset):
                 raise ValueError(f"'splits' takes three counts (train, valid, test; got "
                                  f"{splits})")
             splits = tuple(check_positive_int('splits', int(s)) for s in splits)
-            from dataclasses import replace
             config = replace(config, splits=splits)
         self.sbm_config = config
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
@@ -210,7 +209,6 @@ class _GeneratedSBM(NamedInMemoryDataset):
         self._split = torch.load(self.processed_paths[1], weights_only=True)
 
     def _key(self) -> str:
-        import hashlib
         text = json.dumps(dict(seed=self.seed, **asdict(self.sbm_config)),
                           sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -133,8 +133,8 @@ def link_ranks(h: Tensor, data) -> Tuple[Tensor, Tensor]:
     batch = data.batch if getattr(data, 'batch', None) is not None else \
         torch.zeros(h.size(0), dtype=torch.long, device=h.device)
     dense, mask = to_dense_batch(h, batch)                # (B, n_max, D)
-    ptr = torch.cumsum(torch.bincount(batch, minlength=dense.size(0)), 0) - \
-        torch.bincount(batch, minlength=dense.size(0))
+    sizes = torch.bincount(batch, minlength=dense.size(0))
+    ptr = torch.cumsum(sizes, 0) - sizes
     positive = label > 0.5
     src, dst = pairs[0][positive], pairs[1][positive]
     graph = batch[src]

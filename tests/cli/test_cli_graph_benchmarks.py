@@ -88,6 +88,8 @@ def test_lrgb_transformer_run(tmp_path):
     (['--dataset', 'pattern', '--pe', 'rwse', '--model', 'lps'], '--pe'),
     (['--dataset', 'pattern', '--model', 'schnet'], 'schnet'),
     (['--dataset', 'pattern', '--target', 'gap'], '--target'),
+    (['--dataset', 'pattern', '--model', 'gin', '--vit-checkpoint', 'vit.pth'],
+     '--vit-checkpoint'),
 ])
 def test_misplaced_options_are_refused(tmp_path, small_generators, extra, match):
     from tests.datasets.test_molecules import write_freesolv

@@ -3,8 +3,12 @@ r"""Small files in the on-disk layouts of the released benchmark files, written 
 ``LRGBDataset`` (Peptides-func, Peptides-struct, PCQM-Contact)."""
 from pathlib import Path
 
+from dataclasses import replace
+
 import torch
 
+from lps_geometric.datasets.sbm import (CLUSTER_CONFIG, PATTERN_CONFIG, generate_cluster,
+                                        generate_pattern)
 from lps_geometric.training.models import ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS
 
 
@@ -55,9 +59,6 @@ def write_gnn_benchmark(root: Path, name: str = 'PATTERN', graphs_per_split: int
     r"""``root/NAME/raw/NAME_v2.pt`` as ``GNNBenchmarkDataset`` reads it: the three
     splits' lists of graph dicts with one-hot ``x``, ``edge_index`` and node labels
     ``y``."""
-    from lps_geometric.datasets.sbm import generate_cluster, generate_pattern
-    from lps_geometric.datasets.sbm import CLUSTER_CONFIG, PATTERN_CONFIG
-    from dataclasses import replace
     if name == 'PATTERN':
         graphs = generate_pattern(seed, replace(PATTERN_CONFIG, patterns=graphs_per_split,
                                                 splits=(1, 1, 1)))
